@@ -1,0 +1,324 @@
+package latch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// MaxTokenResponse is the most of a token-endpoint answer that is read.
+const MaxTokenResponse = 1 << 20
+
+// DefaultTokenTimeout bounds a token-endpoint call when Config.Timeout is 0,
+// even when the caller's context has no deadline.
+const DefaultTokenTimeout = 15 * time.Second
+
+// Config describes an OAuth 2.0 client of one authorization server and how
+// it talks to the server's token endpoint (RFC 6749 §3.2).
+type Config struct {
+	// Issuer identifies the authorization server (RFC 8414 §2). Tokens
+	// obtained through this Config are bound to it.
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// Endpoint holds the authorization, device and token URLs. Its
+	// AuthStyle picks how the client authenticates; AuthStyleAutoDetect
+	// means in the body for a public client and in the header when
+	// there is a secret. Latch never tries a second style: against a
+	// rotating server that would spend the grant twice.
+	Endpoint      oauth2.Endpoint
+	RevocationURL string // RFC 7009 §2
+	Scopes        []string
+
+	// HTTPClient sends token requests. Nil means http.DefaultTransport.
+	// Its redirect policy is ignored: token requests never follow
+	// redirects, because a 307 would replay the grant elsewhere.
+	HTTPClient *http.Client
+	// Timeout bounds each token request; 0 means DefaultTokenTimeout.
+	Timeout time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Key returns the key for a credential of this client acting for account.
+func (c *Config) Key(account string) Key {
+	return Key{Issuer: c.Issuer, ClientID: c.ClientID, Account: account}
+}
+
+// Refresh redeems a refresh token (RFC 6749 §6). If the answer carries no
+// new refresh token, the old one is kept in the result.
+func (c *Config) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	t, err := c.Grant(ctx, url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {refreshToken},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.RefreshToken == "" {
+		t.RefreshToken = refreshToken
+	}
+	return t, nil
+}
+
+// Grant sends one token request (RFC 6749 §4.1.3, §6; RFC 8628 §3.4) and
+// parses the answer (RFC 6749 §5). It is sent exactly once, never follows a
+// redirect, reads at most MaxTokenResponse bytes and is bounded by Timeout.
+// An error answer is a *TokenError, even with status 200; an answer that is
+// not valid JSON is a *ResponseError.
+func (c *Config) Grant(ctx context.Context, form url.Values) (*Token, error) {
+	if c.Endpoint.TokenURL == "" {
+		return nil, errors.New("token request: no token endpoint configured")
+	}
+	resp, err := c.post(ctx, c.Endpoint.TokenURL, form)
+	if err != nil {
+		return nil, fmt.Errorf("token request: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("token request: read answer: %w", err)
+	}
+	if len(body) > MaxTokenResponse {
+		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "answer larger than 1 MiB"}
+	}
+	t, err := c.parseToken(resp, body)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Revoke asks the server to revoke a token (RFC 7009 §2.1). hint is
+// "refresh_token" or "access_token". An unsupported_token_type answer is an
+// error; a 200 is success whether or not the token was known.
+func (c *Config) Revoke(ctx context.Context, token, hint string) error {
+	if c.RevocationURL == "" {
+		return errors.New("revoke token: server has no revocation endpoint")
+	}
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	resp, err := c.post(ctx, c.RevocationURL, form)
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse))
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	if te := parseTokenError(resp.StatusCode, body); te != nil {
+		return fmt.Errorf("revoke token: %w", te)
+	}
+	return fmt.Errorf("revoke token: %w", responseError(resp, "unexpected status"))
+}
+
+// PostForm sends an authenticated form POST to an endpoint of this server
+// (such as RFC 8628's device authorization endpoint) with the token
+// endpoint's rules: no redirects, the Timeout, client authentication.
+// The caller closes the body and should read at most MaxTokenResponse.
+func (c *Config) PostForm(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
+	return c.post(ctx, endpoint, form)
+}
+
+func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
+	v := make(url.Values, len(form)+2)
+	for k, vs := range form {
+		v[k] = vs
+	}
+	useHeader := c.Endpoint.AuthStyle == oauth2.AuthStyleInHeader ||
+		(c.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect && c.ClientSecret != "")
+	if !useHeader {
+		v.Set("client_id", c.ClientID)
+		if c.ClientSecret != "" {
+			v.Set("client_secret", c.ClientSecret)
+		}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTokenTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(v.Encode()))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if useHeader {
+		// RFC 6749 §2.3.1: form-encode, then Basic.
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
+	hc := http.Client{Transport: http.DefaultTransport, CheckRedirect: noRedirect}
+	if c.HTTPClient != nil {
+		if c.HTTPClient.Transport != nil {
+			hc.Transport = c.HTTPClient.Transport
+		}
+		hc.Jar = c.HTTPClient.Jar
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		cancel()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is already known to the caller; keep messages short
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return nil, fmt.Errorf("no answer within %s: %w", timeout, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
+
+// tokenJSON is the RFC 6749 §5.1 answer, with the common extensions.
+type tokenJSON struct {
+	AccessToken           string      `json:"access_token"`
+	TokenType             string      `json:"token_type"`
+	RefreshToken          string      `json:"refresh_token"`
+	ExpiresIn             json.Number `json:"expires_in"`
+	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
+	Scope                 string      `json:"scope"`
+	Error                 string      `json:"error"`
+	ErrorDescription      string      `json:"error_description"`
+	ErrorURI              string      `json:"error_uri"`
+}
+
+func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if te := parseTokenError(resp.StatusCode, body); te != nil {
+			return nil, te
+		}
+		return nil, responseError(resp, "")
+	}
+	var tj tokenJSON
+	if !isJSON(resp.Header.Get("Content-Type")) && !looksJSON(body) {
+		return nil, responseError(resp, "answer is not JSON")
+	}
+	if err := json.Unmarshal(body, &tj); err != nil {
+		return nil, responseError(resp, "answer is not valid JSON")
+	}
+	if tj.Error != "" {
+		return nil, &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI, StatusCode: resp.StatusCode}
+	}
+	if tj.AccessToken == "" {
+		return nil, responseError(resp, "answer has no access_token")
+	}
+	now := c.now()
+	t := &Token{
+		AccessToken:  tj.AccessToken,
+		TokenType:    tj.TokenType,
+		RefreshToken: tj.RefreshToken,
+		Scope:        tj.Scope,
+		IssuedAt:     now,
+		Issuer:       c.Issuer,
+		ClientID:     c.ClientID,
+	}
+	if t.TokenType == "" {
+		t.TokenType = "Bearer"
+	}
+	exp, err := seconds(tj.ExpiresIn)
+	if err != nil {
+		return nil, responseError(resp, "expires_in "+err.Error())
+	}
+	if exp > 0 {
+		t.Expiry = now.Add(exp)
+	}
+	rexp, err := seconds(tj.RefreshTokenExpiresIn)
+	if err != nil {
+		return nil, responseError(resp, "refresh_token_expires_in "+err.Error())
+	}
+	if rexp > 0 {
+		t.RefreshExpiry = now.Add(rexp)
+	}
+	return t, nil
+}
+
+func seconds(n json.Number) (time.Duration, error) {
+	if n == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return 0, errors.New("is not a number")
+	}
+	if f < 0 {
+		return 0, errors.New("is negative")
+	}
+	if f > 10*365*24*3600 {
+		f = 10 * 365 * 24 * 3600
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// parseTokenError returns the RFC 6749 §5.2 error in body, or nil.
+func parseTokenError(status int, body []byte) *TokenError {
+	var tj tokenJSON
+	if !looksJSON(body) || json.Unmarshal(body, &tj) != nil || tj.Error == "" {
+		return nil
+	}
+	return &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI, StatusCode: status}
+}
+
+func responseError(resp *http.Response, reason string) *ResponseError {
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	e := &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if n, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && n >= 0 {
+			e.RetryAfter = time.Duration(n) * time.Second
+		} else if at, err := http.ParseTime(ra); err == nil {
+			if d := time.Until(at); d > 0 {
+				e.RetryAfter = d
+			}
+		}
+	}
+	return e
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func looksJSON(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}

@@ -1,0 +1,111 @@
+package latch
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Sentinels for the states a caller branches on. Use errors.Is.
+var (
+	// ErrNotFound: the store holds no credential for the key.
+	ErrNotFound = errors.New("no stored credential")
+	// ErrLoginRequired: the grant is dead or missing; the user must log in again.
+	ErrLoginRequired = errors.New("login required")
+	// ErrLockTimeout: another process held the refresh lock past the bound.
+	ErrLockTimeout = errors.New("refresh lock wait timed out")
+	// ErrStoreReadOnly: the store can be read but not written, so a refresh
+	// token must not be spent (its replacement could not be kept).
+	ErrStoreReadOnly = errors.New("credential store is read-only")
+	// ErrStoreUnavailable: the store cannot be reached at all.
+	ErrStoreUnavailable = errors.New("credential store unavailable")
+	// ErrBodyNotReplayable: a request met a 401 but its body could not be
+	// sent again. The token was refreshed; the caller may retry.
+	ErrBodyNotReplayable = errors.New("request body cannot be replayed after 401")
+)
+
+// TokenError is an error answer from a token endpoint (RFC 6749 §5.2), or
+// from the device authorization endpoint (RFC 8628 §3.5).
+type TokenError struct {
+	Code        string // "error"
+	Description string // "error_description"
+	URI         string // "error_uri"
+	StatusCode  int    // HTTP status of the answer
+}
+
+func (e *TokenError) Error() string {
+	s := "oauth2: " + e.Code
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	if e.StatusCode != 0 && e.StatusCode != http.StatusBadRequest && e.StatusCode != http.StatusOK {
+		s += " (HTTP " + strconv.Itoa(e.StatusCode) + ")"
+	}
+	return s
+}
+
+// Terminal reports whether the error means the grant itself is dead:
+// invalid_grant, invalid_client or unauthorized_client (RFC 6749 §5.2).
+func (e *TokenError) Terminal() bool {
+	switch e.Code {
+	case "invalid_grant", "invalid_client", "unauthorized_client":
+		return true
+	}
+	return false
+}
+
+// ResponseError is a token-endpoint answer that is not a valid RFC 6749
+// answer: a non-2xx status without a JSON error, an HTML page, or a body
+// that does not parse. It is always transient. Its message never quotes
+// the body.
+type ResponseError struct {
+	StatusCode  int
+	ContentType string
+	RetryAfter  time.Duration // from Retry-After, if any
+	Reason      string        // what was wrong, e.g. "not JSON"
+}
+
+func (e *ResponseError) Error() string {
+	s := "token endpoint answered HTTP " + strconv.Itoa(e.StatusCode)
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	if e.ContentType != "" {
+		s += " (" + e.ContentType + ")"
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %s", e.RetryAfter)
+	}
+	return s
+}
+
+// IsTerminal reports whether err means the refresh token is dead. Only a
+// *TokenError with a terminal code is; network errors, timeouts,
+// 408/429/5xx and malformed bodies are transient.
+func IsTerminal(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && te.Terminal()
+}
+
+// LoginRequiredError says the user must log in again and how. It matches
+// ErrLoginRequired with errors.Is.
+type LoginRequiredError struct {
+	Key  Key
+	Hint string // e.g. "run `latch auth login`"
+	Err  error  // why, e.g. a terminal *TokenError; may be nil
+}
+
+func (e *LoginRequiredError) Error() string {
+	s := "login required"
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+func (e *LoginRequiredError) Unwrap() []error { return []error{ErrLoginRequired, e.Err} }

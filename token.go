@@ -1,0 +1,97 @@
+package latch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Key names one credential: the issuer that minted it, the client it was
+// issued to, and the account (organization) it acts for.
+type Key struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+	Account  string `json:"account,omitempty"`
+}
+
+// String returns a printable form of k. It holds no secret.
+func (k Key) String() string {
+	s := k.Issuer + " client=" + k.ClientID
+	if k.Account != "" {
+		s += " account=" + k.Account
+	}
+	return s
+}
+
+// Token is one credential's whole token set (RFC 6749 §5.1), bound to the
+// issuer and client that minted it. A Token is saved and loaded as one unit
+// and is never modified after it is handed out; refreshing makes a new one.
+type Token struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	// RefreshExpiry is when the refresh token stops working, when the
+	// server said so (refresh_token_expires_in); zero if unknown.
+	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
+	// IssuedAt is when the access token was obtained. With Expiry it gives
+	// the token's lifetime, which bounds the early-refresh margin.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+
+	Issuer   string `json:"issuer,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	Account  string `json:"account,omitempty"`
+
+	// Generation grows by one on every rotation. Together with the access
+	// token it tells a waiter whether someone else already refreshed.
+	Generation uint64 `json:"generation"`
+}
+
+// Key returns the key t is stored under.
+func (t *Token) Key() Key { return Key{Issuer: t.Issuer, ClientID: t.ClientID, Account: t.Account} }
+
+// Refreshable reports whether t carries a refresh token.
+func (t *Token) Refreshable() bool { return t != nil && t.RefreshToken != "" }
+
+// Expired reports whether t's access token has expired at now. A token with
+// no known expiry never expires here; the server's 401 is the backstop.
+func (t *Token) Expired(now time.Time) bool {
+	return t == nil || t.AccessToken == "" || (!t.Expiry.IsZero() && !now.Before(t.Expiry))
+}
+
+// needsRefresh reports whether t is within skew of its expiry at now. The
+// margin is capped at a quarter of the token's lifetime so that short-lived
+// tokens are not refreshed on every request.
+func (t *Token) needsRefresh(now time.Time, skew time.Duration) bool {
+	if t.Expired(now) {
+		return true
+	}
+	if t.Expiry.IsZero() {
+		return false
+	}
+	if !t.IssuedAt.IsZero() {
+		if life := t.Expiry.Sub(t.IssuedAt); life > 0 && skew > life/4 {
+			skew = life / 4
+		}
+	}
+	return !now.Before(t.Expiry.Add(-skew))
+}
+
+// same reports whether a and b hold the same access and refresh token.
+func same(a, b *Token) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
+}
+
+// Fingerprint returns a short, non-reversible tag for a secret, so that a
+// person can tell two tokens apart without seeing either. It returns "" for "".
+func Fingerprint(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
