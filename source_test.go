@@ -1,0 +1,378 @@
+package latch_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+)
+
+func newSource(srv *rotatingServer, st latch.Store, tok *latch.Token) *latch.Source {
+	k := tok.Key()
+	if err := st.Save(context.Background(), k, tok); err != nil {
+		panic(err)
+	}
+	return &latch.Source{Config: srv.config(), Store: st, Key: k, LoginHint: "run `latch auth login`"}
+}
+
+func expired(t *latch.Token) *latch.Token {
+	t.Expiry = time.Now().Add(-time.Minute)
+	t.IssuedAt = t.Expiry.Add(-time.Hour)
+	return t
+}
+
+func TestSourceConcurrentExpiredOneRefresh(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	src := newSource(srv, st, expired(srv.login()))
+	var wg sync.WaitGroup
+	toks := make([]string, 1000)
+	errs := make([]error, 1000)
+	for i := range toks {
+		wg.Go(func() {
+			tok, err := src.Token(context.Background())
+			if err == nil {
+				toks[i] = tok.AccessToken
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("goroutine %d: %v", i, err)
+		}
+		if toks[i] != toks[0] {
+			t.Fatalf("goroutine %d got %q, goroutine 0 got %q", i, toks[i], toks[0])
+		}
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", n)
+	}
+	stored, _ := st.Load(context.Background(), src.Key)
+	if stored.AccessToken != toks[0] || stored.Generation != 1 {
+		t.Errorf("store holds %q gen %d, want %q gen 1", stored.AccessToken, stored.Generation, toks[0])
+	}
+}
+
+// TestSourceCompareAfterLock: another process rotated the token; this
+// Source's cached token is stale. After a 401 it adopts the stored token
+// without calling the server (which would be a reuse).
+func TestSourceCompareAfterLock(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	tok := srv.login()
+	a := newSource(srv, st, tok)
+	b := &latch.Source{Config: srv.config(), Store: st, Key: a.Key}
+	stale, err := a.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b is "another process": it refreshes after its own 401.
+	fresh, err := b.Refresh(context.Background(), stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []latch.RefreshEvent
+	a.OnRefresh = func(ev latch.RefreshEvent) { events = append(events, ev) }
+	got, err := a.Refresh(context.Background(), stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessToken != fresh.AccessToken {
+		t.Errorf("got %q, want the sibling's %q", got.AccessToken, fresh.AccessToken)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", n)
+	}
+	if srv.reuses.Load() != 0 {
+		t.Error("server saw a reused refresh token")
+	}
+	if len(events) != 1 || events[0].Kind != "adopted" {
+		t.Errorf("events = %+v, want one adopted", events)
+	}
+}
+
+func TestSourceTerminalClearsOnlyUnchanged(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		replaced    bool // a login wrote a new credential while the refresh was in flight
+		wantDeleted bool
+	}{
+		{"unchanged: dead grant removed", false, true},
+		{"replaced by a new login: kept", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRotatingServer(t)
+			st := &latch.MemoryStore{}
+			src := newSource(srv, st, expired(srv.login()))
+			relogin := srv.login()
+			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if tt.replaced {
+					st.Save(context.Background(), src.Key, relogin)
+				}
+				writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+				return true
+			}
+			_, err := src.Token(context.Background())
+			if !errors.Is(err, latch.ErrLoginRequired) {
+				t.Fatalf("got %v, want ErrLoginRequired", err)
+			}
+			var lr *latch.LoginRequiredError
+			if !errors.As(err, &lr) || lr.Hint != "run `latch auth login`" {
+				t.Errorf("error %q lacks the hint", err)
+			}
+			got, lerr := st.Load(context.Background(), src.Key)
+			if deleted := errors.Is(lerr, latch.ErrNotFound); deleted != tt.wantDeleted {
+				t.Fatalf("deleted = %v, want %v", deleted, tt.wantDeleted)
+			}
+			if tt.replaced && got.RefreshToken != relogin.RefreshToken {
+				t.Errorf("store holds %q, want the new login's token", got.RefreshToken)
+			}
+		})
+	}
+}
+
+// TestSourceTerminalKeepsValidAccessToken: an early refresh that meets
+// invalid_grant drops the refresh token but not an access token that
+// still works.
+func TestSourceTerminalKeepsValidAccessToken(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	tok := srv.login()
+	tok.Expiry = time.Now().Add(10 * time.Second) // inside the skew
+	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
+	src := newSource(srv, st, tok)
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+		return true
+	}
+	got, err := src.Token(context.Background())
+	if err != nil || got.AccessToken != tok.AccessToken {
+		t.Fatalf("got %v, %v; want the still-valid access token", got, err)
+	}
+	stored, err := st.Load(context.Background(), src.Key)
+	if err != nil || stored.AccessToken != tok.AccessToken || stored.RefreshToken != "" {
+		t.Errorf("store holds %+v, %v; want access token kept, refresh token cleared", stored, err)
+	}
+}
+
+func TestSourceTransientKeepsRefreshToken(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+	}{
+		{"503", func(w http.ResponseWriter) { w.WriteHeader(503) }},
+		{"429", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "1"); w.WriteHeader(429) }},
+		{"html 500", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(500)
+			w.Write([]byte("<html>oops</html>"))
+		}},
+		{"dropped connection", func(w http.ResponseWriter) {
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+		}},
+		{"temporarily_unavailable", func(w http.ResponseWriter) {
+			writeJSON(w, 503, map[string]any{"error": "temporarily_unavailable"})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRotatingServer(t)
+			st := &latch.MemoryStore{}
+			tok := expired(srv.login())
+			src := newSource(srv, st, tok)
+			srv.hook = func(w http.ResponseWriter, r *http.Request) bool { tt.answer(w); return true }
+			_, err := src.Token(context.Background())
+			if err == nil || errors.Is(err, latch.ErrLoginRequired) || latch.IsTerminal(err) {
+				t.Fatalf("got %v, want a transient error", err)
+			}
+			stored, _ := st.Load(context.Background(), src.Key)
+			if stored == nil || stored.RefreshToken != tok.RefreshToken {
+				t.Errorf("refresh token not kept: %+v", stored)
+			}
+		})
+	}
+}
+
+func TestSourceReadOnlyStoreSpendsNothing(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	src := newSource(srv, st, expired(srv.login()))
+	st.ReadOnly = true
+	_, err := src.Token(context.Background())
+	if !errors.Is(err, latch.ErrStoreReadOnly) {
+		t.Fatalf("got %v, want ErrStoreReadOnly", err)
+	}
+	if n := srv.calls.Load(); n != 0 {
+		t.Errorf("token endpoint calls = %d, want 0", n)
+	}
+}
+
+func TestSourceEarlyRefresh(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	now := time.Now()
+	tok := srv.login()
+	tok.IssuedAt, tok.Expiry = now.Add(-50*time.Minute), now.Add(10*time.Minute)
+	src := newSource(srv, st, tok)
+	src.Now = func() time.Time { return now }
+
+	src.Skew = 5 * time.Minute
+	got, err := src.Token(context.Background())
+	if err != nil || got.AccessToken != tok.AccessToken || srv.calls.Load() != 0 {
+		t.Fatalf("outside the skew: got %v, %v, %d calls; want the same token, no call", got, err, srv.calls.Load())
+	}
+	now = now.Add(6 * time.Minute) // 4 minutes left, inside the skew
+	got, err = src.Token(context.Background())
+	if err != nil || got.AccessToken == tok.AccessToken || srv.calls.Load() != 1 {
+		t.Fatalf("inside the skew: got %v, %v, %d calls; want a new token from 1 call", got, err, srv.calls.Load())
+	}
+}
+
+func TestSourceEarlyRefreshFailureKeepsValidToken(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	tok := srv.login()
+	tok.Expiry = time.Now().Add(20 * time.Second)
+	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
+	src := newSource(srv, st, tok)
+	var kept []error
+	src.OnRefresh = func(ev latch.RefreshEvent) {
+		if ev.Kind == "kept" {
+			kept = append(kept, ev.Err)
+		}
+	}
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(503); return true }
+	got, err := src.Token(context.Background())
+	if err != nil || got.AccessToken != tok.AccessToken {
+		t.Fatalf("got %v, %v; want the still-valid token", got, err)
+	}
+	if len(kept) != 1 {
+		t.Errorf("kept events = %d, want 1", len(kept))
+	}
+}
+
+// TestSourceShortLivedTokenSkew: a 2 s token is not refreshed on every
+// request just because the default skew is longer than its life.
+func TestSourceShortLivedTokenSkew(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	now := time.Now()
+	tok := srv.login()
+	tok.IssuedAt, tok.Expiry = now, now.Add(2*time.Second)
+	src := newSource(srv, st, tok)
+	src.Now = func() time.Time { return now }
+	if _, err := src.Token(context.Background()); err != nil || srv.calls.Load() != 0 {
+		t.Fatalf("got %v with %d calls, want no refresh at issue time", err, srv.calls.Load())
+	}
+	now = now.Add(1600 * time.Millisecond) // within a quarter of the life
+	if _, err := src.Token(context.Background()); err != nil || srv.calls.Load() != 1 {
+		t.Fatalf("got %v with %d calls, want one early refresh", err, srv.calls.Load())
+	}
+}
+
+func TestSourceWaiterHonoursContext(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	src := newSource(srv, st, expired(srv.login()))
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		close(entered)
+		<-release
+		return false // then rotate normally
+	}
+	first := make(chan error, 1)
+	go func() { _, err := src.Token(context.Background()); first <- err }()
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	waiter := make(chan error, 1)
+	go func() { _, err := src.Token(ctx); waiter <- err }()
+	cancel()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled waiter got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("first caller: %v", err)
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", n)
+	}
+}
+
+func TestSourceBoundToIssuer(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	tok := expired(srv.login())
+	tok.Issuer = "https://other.example"
+	src := newSource(srv, st, tok)
+	src.Key = tok.Key()
+	if _, err := src.Token(context.Background()); err == nil {
+		t.Fatal("got nil error for a credential from another issuer")
+	}
+	if n := srv.calls.Load(); n != 0 {
+		t.Errorf("token endpoint calls = %d, want 0", n)
+	}
+}
+
+func TestSourceNoCredential(t *testing.T) {
+	srv := newRotatingServer(t)
+	src := &latch.Source{Config: srv.config(), Store: &latch.MemoryStore{}, Key: latch.Key{Issuer: srv.URL, ClientID: "cli"}, LoginHint: "run `latch auth login`"}
+	_, err := src.Token(context.Background())
+	if !errors.Is(err, latch.ErrLoginRequired) || err.Error() != "login required; run `latch auth login`" {
+		t.Errorf("got %q, want login required with the hint", err)
+	}
+}
+
+func TestSourceExpiredWithoutRefreshToken(t *testing.T) {
+	srv := newRotatingServer(t)
+	tok := expired(srv.login())
+	tok.RefreshToken = ""
+	src := newSource(srv, &latch.MemoryStore{}, tok)
+	if _, err := src.Token(context.Background()); !errors.Is(err, latch.ErrLoginRequired) {
+		t.Errorf("got %v, want ErrLoginRequired", err)
+	}
+	if n := srv.calls.Load(); n != 0 {
+		t.Errorf("token endpoint calls = %d, want 0", n)
+	}
+}
+
+func TestStaticTokenIsNeverRefreshed(t *testing.T) {
+	srv := newRotatingServer(t)
+	var seen atomic.Value
+	tr := &latch.Transport{Source: latch.StaticToken("user-supplied"), Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen.Store(r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: 401, Body: http.NoBody, Request: r}, nil
+	})}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/x", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("got %v, %v; want the 401 itself", resp, err)
+	}
+	if seen.Load() != "Bearer user-supplied" {
+		t.Errorf("server saw %q", seen.Load())
+	}
+	if srv.calls.Load() != 0 {
+		t.Error("a static token was refreshed")
+	}
+}
+
+func TestOAuth2Adapter(t *testing.T) {
+	srv := newRotatingServer(t)
+	tok := srv.login()
+	src := newSource(srv, &latch.MemoryStore{}, tok)
+	ot, err := latch.OAuth2(context.Background(), src).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ot.AccessToken != tok.AccessToken || ot.RefreshToken != "" || !ot.Valid() {
+		t.Errorf("got %+v; want the access token, valid, without the refresh token", ot)
+	}
+}
