@@ -312,7 +312,7 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 	}
 	if wc, ok := s.Store.(WriteChecker); ok {
 		if err := wc.CheckWrite(ctx, s.Key); err != nil {
-			return nil, fmt.Errorf("refresh token: not spending the refresh token, its replacement could not be saved: %w", err)
+			return nil, fmt.Errorf("refresh token: not spent, because its replacement could not be saved: %w", err)
 		}
 	}
 

@@ -1,0 +1,274 @@
+// Package authcode logs a person in with the authorization code grant
+// (RFC 6749 §4.1) through a loopback redirect (RFC 8252 §7.3) protected by
+// PKCE with the S256 method (RFC 7636).
+package authcode
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/latchdev/latch"
+)
+
+// DefaultTimeout bounds the wait for the browser when Options.Timeout is 0.
+const DefaultTimeout = 5 * time.Minute
+
+// openGrace is how long Login waits, after answering the callback, for
+// OpenURL to return before cancelling its context.
+const openGrace = 2 * time.Second
+
+// CallbackPath is the path of the redirect URI.
+const CallbackPath = "/callback"
+
+// Sentinels for the outcomes a caller branches on. Use errors.Is.
+var (
+	// ErrAccessDenied: the person (or the server on their behalf) refused
+	// the authorization request (RFC 6749 §4.1.2.1 access_denied).
+	ErrAccessDenied = errors.New("access denied by the user")
+	// ErrStateMismatch: the callback's state is not the one sent, so the
+	// callback was not caused by this login (RFC 6749 §10.12). No token
+	// was requested.
+	ErrStateMismatch = errors.New("callback state does not match the request")
+	// ErrTimeout: no callback arrived within Options.Timeout.
+	ErrTimeout = errors.New("timed out waiting for the browser")
+)
+
+// AuthorizeError is an error answer delivered to the redirect URI
+// (RFC 6749 §4.1.2.1). It matches ErrAccessDenied when Code is
+// "access_denied".
+type AuthorizeError struct {
+	Code        string // "error"
+	Description string // "error_description", cleaned for a terminal
+	URI         string // "error_uri"
+}
+
+func (e *AuthorizeError) Error() string {
+	s := "authorization server answered " + e.Code
+	if e.Code == "access_denied" {
+		s = ErrAccessDenied.Error()
+	}
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	return s
+}
+
+// Is makes an access_denied AuthorizeError match ErrAccessDenied.
+func (e *AuthorizeError) Is(target error) bool {
+	return target == ErrAccessDenied && e.Code == "access_denied"
+}
+
+// Options tune Login. Only OpenURL is required.
+type Options struct {
+	// OpenURL shows the authorization URL to the person: it should open
+	// a browser and print the URL. It runs on its own goroutine and may
+	// block while it drives a browser. When the login ends, Login gives it
+	// a moment to return, then cancels ctx and waits for it. An error ends
+	// the login; return nil if printing the URL suffices.
+	OpenURL func(ctx context.Context, url string) error
+	// Timeout bounds the wait for the callback; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Host is the loopback IP literal to listen on; "" means 127.0.0.1
+	// (RFC 8252 §7.3, §8.3).
+	Host string
+	// Port to listen on; 0 picks a free one (RFC 8252 §7.3).
+	Port int
+	// SuccessHTML and FailureHTML are the pages shown in the browser
+	// after the login; "" means a default page. They are sent verbatim.
+	SuccessHTML string
+	FailureHTML string
+}
+
+// Login runs the authorization code flow with PKCE on a loopback redirect
+// URI (RFC 8252 §7.3, RFC 7636 §4): it listens on Options.Host, asks
+// OpenURL to show the authorization URL, waits for one callback, checks
+// its state and exchanges the code at cfg's token endpoint with the code
+// verifier. Requests to other paths (such as /favicon.ico) are ignored.
+// The callback server is shut down before Login returns.
+func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, error) {
+	if cfg == nil || cfg.Endpoint.AuthURL == "" {
+		return nil, errors.New("login: no authorization endpoint configured")
+	}
+	if cfg.Endpoint.TokenURL == "" {
+		return nil, errors.New("login: no token endpoint configured")
+	}
+	if opts.OpenURL == nil {
+		return nil, errors.New("login: Options.OpenURL is nil")
+	}
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("login: listen host %q is not a loopback IP address (RFC 8252 §7.3)", host)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(opts.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("login: listen for callback: %w", err)
+	}
+	redirectURI := "http://" + ln.Addr().String() + CallbackPath
+	state, err := randomString()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("login: make state: %w", err)
+	}
+	verifier := oauth2.GenerateVerifier()
+	authURL, err := authorizeURL(cfg, redirectURI, state, oauth2.S256ChallengeFromVerifier(verifier))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	cb := newCallback(opts)
+	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln) // http.ErrServerClosed after Shutdown
+	}()
+	openCtx, cancelOpen := context.WithCancel(ctx)
+	opened := make(chan error, 1)
+	go func() { opened <- opts.OpenURL(openCtx, authURL) }()
+	openReturned, answered := false, false
+	defer func() {
+		// Release a callback still waiting for an outcome, let its page
+		// reach the browser, stop the server, then wait for OpenURL.
+		cb.finish(errors.New("login ended"))
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+		cancel()
+		<-served
+		if !openReturned && answered {
+			// A browser driven by OpenURL may still be reading the
+			// page; cancelling now would cut it off.
+			select {
+			case <-opened:
+				openReturned = true
+			case <-time.After(openGrace):
+			}
+		}
+		cancelOpen()
+		if !openReturned {
+			<-opened
+		}
+	}()
+
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var q url.Values
+	for q == nil {
+		oc := opened
+		if openReturned {
+			oc = nil
+		}
+		select {
+		case q = <-cb.params:
+		case err := <-oc:
+			openReturned = true
+			if err != nil {
+				return nil, fmt.Errorf("login: open browser: %w", err)
+			}
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("login: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("login: %w after %s", ErrTimeout, timeout)
+		}
+	}
+
+	answered = true
+	tok, err := finish(ctx, cfg, q, state, verifier, redirectURI)
+	cb.finish(err)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	return tok, nil
+}
+
+// finish checks the callback (RFC 6749 §4.1.2, RFC 9207 §2.4) and redeems
+// the code (RFC 6749 §4.1.3, RFC 7636 §4.5).
+func finish(ctx context.Context, cfg *latch.Config, q url.Values, state, verifier, redirectURI string) (*latch.Token, error) {
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
+		return nil, fmt.Errorf("%w; no token was requested", ErrStateMismatch)
+	}
+	if iss := q.Get("iss"); iss != "" && cfg.Issuer != "" && strings.TrimSuffix(iss, "/") != strings.TrimSuffix(cfg.Issuer, "/") {
+		return nil, fmt.Errorf("callback from issuer %q, want %q (RFC 9207); no token was requested", clean(iss), cfg.Issuer)
+	}
+	if code := q.Get("error"); code != "" {
+		return nil, &AuthorizeError{Code: clean(code), Description: clean(q.Get("error_description")), URI: clean(q.Get("error_uri"))}
+	}
+	code := q.Get("code")
+	if code == "" {
+		return nil, errors.New("callback has neither code nor error")
+	}
+	tok, err := cfg.Grant(ctx, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {redirectURI},
+		"code_verifier": {verifier},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exchange code: %w", err)
+	}
+	return tok, nil
+}
+
+func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string) (string, error) {
+	u, err := url.Parse(cfg.Endpoint.AuthURL)
+	if err != nil {
+		return "", fmt.Errorf("login: parse authorization endpoint: %w", err)
+	}
+	q := u.Query()
+	q.Set("response_type", "code")
+	q.Set("client_id", cfg.ClientID)
+	q.Set("redirect_uri", redirectURI)
+	if len(cfg.Scopes) > 0 {
+		q.Set("scope", strings.Join(cfg.Scopes, " "))
+	}
+	q.Set("state", state)
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func randomString() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// clean keeps a server-supplied string fit for one terminal line.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.ToValidUTF8(s, "")
+}

@@ -1,0 +1,275 @@
+// Package credstore chooses where latch keeps credentials: the OS keyring
+// when it works, otherwise a private file, and it says which and why
+// (LESSONS.md 12). A write never silently does nothing, and after a Save
+// into one store no stale credential for the same key survives in the
+// other, as far as the other can be reached.
+package credstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/filelock"
+	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/keyring"
+)
+
+// EnvMode names the environment variable that selects the Mode.
+const EnvMode = "LATCH_CREDENTIAL_STORE"
+
+// Mode selects the credential store.
+type Mode string
+
+// Modes.
+const (
+	Auto    Mode = "auto"    // the keyring when its probe passes, else the file store, announced
+	Keyring Mode = "keyring" // the keyring or an error
+	File    Mode = "file"    // the file store
+)
+
+// ParseMode parses s; "" means Auto.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return Auto, nil
+	case Auto, Keyring, File:
+		return m, nil
+	}
+	return "", fmt.Errorf("parse credential store %q: want auto, keyring or file", s)
+}
+
+// Kinds of store a Choice can hold.
+const (
+	KindKeyring = "keyring"
+	KindFile    = "file"
+)
+
+// Options configure Open. Zero fields take defaults.
+type Options struct {
+	// Mode; "" means $LATCH_CREDENTIAL_STORE, else Auto.
+	Mode Mode
+	// Dir holds credential files and lock files; "" means filestore.DefaultDir().
+	Dir string
+	// Service is the keyring service name; "" means "latch".
+	Service string
+	// Timeout bounds each keyring call and the probe; 0 means keyring.DefaultTimeout.
+	Timeout time.Duration
+	// LockTimeout bounds the refresh-lock wait; 0 means filelock.DefaultTimeout.
+	LockTimeout time.Duration
+	// OnNotice, if set, is told when a Save had to store a token set in
+	// the file because the keyring could not hold it (too large).
+	OnNotice func(msg string)
+}
+
+// Choice is the store Open chose and why.
+type Choice struct {
+	// Store also implements latch.Locker, latch.WriteChecker and latch.Lister.
+	Store latch.Store
+	// Kind is KindKeyring or KindFile.
+	Kind string
+	// Mode is the mode that was asked for.
+	Mode Mode
+	// Health is the keyring probe's result; zero when no probe ran (Mode File).
+	Health keyring.Health
+	// Fallback is set when Auto chose the file store because the keyring failed.
+	Fallback bool
+	// Notice is the one line to print on stderr when Fallback is set.
+	Notice string
+	// Path is the directory of credential and lock files.
+	Path string
+}
+
+// Open resolves opts and picks the store. In Auto it probes the keyring
+// (bounded by opts.Timeout) and falls back to the file store with a
+// Notice. In Keyring mode an unusable keyring is an error matching
+// latch.ErrStoreUnavailable that names the reason.
+func Open(ctx context.Context, opts Options) (*Choice, error) {
+	mode := opts.Mode
+	if mode == "" {
+		var err error
+		if mode, err = ParseMode(os.Getenv(EnvMode)); err != nil {
+			return nil, fmt.Errorf("open credential store: %s: %w", EnvMode, err)
+		}
+	} else if _, err := ParseMode(string(mode)); err != nil {
+		return nil, fmt.Errorf("open credential store: %w", err)
+	}
+	dir := opts.Dir
+	if dir == "" {
+		var err error
+		if dir, err = filestore.DefaultDir(); err != nil {
+			return nil, fmt.Errorf("open credential store: %w", err)
+		}
+	}
+	service := opts.Service
+	if service == "" {
+		service = "latch"
+	}
+	lock := filelock.Locker{Dir: dir, Timeout: opts.LockTimeout}
+	kr := keyring.New(service)
+	kr.Timeout = opts.Timeout
+	kr.IndexLock = lock
+	s := &Store{kr: kr, fs: filestore.New(dir), lock: lock, onNotice: opts.OnNotice}
+	c := &Choice{Store: s, Mode: mode, Path: dir}
+
+	if mode == File {
+		s.kind, c.Kind = KindFile, KindFile
+		return c, nil
+	}
+	c.Health = kr.Probe(ctx)
+	switch {
+	case c.Health.OK:
+		s.kind, c.Kind = KindKeyring, KindKeyring
+	case mode == Keyring:
+		return nil, &UnavailableError{Health: c.Health}
+	default:
+		s.kind, c.Kind = KindFile, KindFile
+		s.krDown = true // the probe failed: do not spend a timeout per Save on cleanup
+		c.Fallback = true
+		c.Notice = fmt.Sprintf("keyring unavailable (%s); storing credentials in %s (0600)", c.Health.Message, dir)
+	}
+	return c, nil
+}
+
+// UnavailableError: the keyring was asked for but cannot be used. It
+// matches latch.ErrStoreUnavailable.
+type UnavailableError struct{ Health keyring.Health }
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("open keyring: %s; set %s=file to keep credentials in a file", e.Health.Message, EnvMode)
+}
+
+// Unwrap makes e match latch.ErrStoreUnavailable.
+func (e *UnavailableError) Unwrap() error { return latch.ErrStoreUnavailable }
+
+// Store is the chosen store: the keyring (with the file store taking sets
+// too large for it) or the file store. Either way it locks with filelock
+// in the file store's directory. It is safe for concurrent use.
+type Store struct {
+	kind     string
+	kr       *keyring.Store
+	fs       *filestore.Store
+	lock     filelock.Locker
+	onNotice func(string)
+
+	mu     sync.Mutex
+	krDown bool // the keyring is known unreachable; skip cleanup there
+}
+
+var (
+	_ latch.Store        = (*Store)(nil)
+	_ latch.WriteChecker = (*Store)(nil)
+	_ latch.Locker       = (*Store)(nil)
+	_ latch.Lister       = (*Store)(nil)
+)
+
+// Kind returns KindKeyring or KindFile.
+func (s *Store) Kind() string { return s.kind }
+
+// Load returns k's credential. With the keyring it also looks in the file
+// store, where a set too large for the keyring is kept.
+func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+	if s.kind == KindFile {
+		return s.fs.Load(ctx, k)
+	}
+	t, err := s.kr.Load(ctx, k)
+	if errors.Is(err, latch.ErrNotFound) {
+		return s.fs.Load(ctx, k)
+	}
+	return t, err
+}
+
+// Save stores t under k and then removes any copy of k from the other
+// store, best effort. With the keyring, a set too large for it goes to
+// the file store and OnNotice is told; no error from the keyring is
+// otherwise swallowed.
+func (s *Store) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
+	if s.kind == KindFile {
+		if err := s.fs.Save(ctx, k, t); err != nil {
+			return err
+		}
+		s.cleanKeyring(ctx, k)
+		return nil
+	}
+	err := s.kr.Save(ctx, k, t)
+	if err == nil {
+		_ = s.fs.Delete(ctx, k)
+		return nil
+	}
+	if !errors.Is(err, keyring.ErrTooLarge) {
+		return err
+	}
+	if ferr := s.fs.Save(ctx, k, t); ferr != nil {
+		return fmt.Errorf("%w; and in the file store: %w", err, ferr)
+	}
+	_ = s.kr.Delete(ctx, k) // the old, smaller set must not shadow the new one
+	if s.onNotice != nil {
+		s.onNotice(fmt.Sprintf("token set for %s is too large for the keyring (%v); stored in %s (0600)", k, err, s.fs.Path(k)))
+	}
+	return nil
+}
+
+// cleanKeyring removes k from the keyring unless it is known unreachable;
+// the first failure marks it so, so a dead keyring costs at most one
+// timeout per process.
+func (s *Store) cleanKeyring(ctx context.Context, k latch.Key) {
+	s.mu.Lock()
+	down := s.krDown
+	s.mu.Unlock()
+	if down {
+		return
+	}
+	if err := s.kr.Delete(ctx, k); err != nil {
+		s.mu.Lock()
+		s.krDown = true
+		s.mu.Unlock()
+	}
+}
+
+// Delete removes k from both stores (the keyring as far as reachable).
+func (s *Store) Delete(ctx context.Context, k latch.Key) error {
+	ferr := s.fs.Delete(ctx, k)
+	if s.kind == KindFile {
+		s.cleanKeyring(ctx, k)
+		return ferr
+	}
+	return errors.Join(s.kr.Delete(ctx, k), ferr)
+}
+
+// CheckWrite reports whether k's replacement could be saved in the
+// chosen store.
+func (s *Store) CheckWrite(ctx context.Context, k latch.Key) error {
+	if s.kind == KindFile {
+		return s.fs.CheckWrite(ctx, k)
+	}
+	return s.kr.CheckWrite(ctx, k)
+}
+
+// Lock takes k's cross-process refresh lock in the file store directory.
+func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	return s.lock.Lock(ctx, k)
+}
+
+// List returns the stored keys (with the keyring, also those kept in the
+// file store).
+func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+	keys, err := s.fs.List(ctx)
+	if err != nil || s.kind == KindFile {
+		return keys, err
+	}
+	kk, err := s.kr.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kk {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}

@@ -1,0 +1,177 @@
+package credstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/keyring"
+)
+
+var (
+	ctx = context.Background()
+	key = latch.Key{Issuer: "https://issuer.example", ClientID: "cli", Account: "acme"}
+)
+
+func token(at string) *latch.Token {
+	return &latch.Token{AccessToken: at, RefreshToken: "rt-" + at, Issuer: key.Issuer, ClientID: key.ClientID, Account: key.Account}
+}
+
+// mustWork checks the chosen store saves for real, locks and lists.
+func mustWork(t *testing.T, c *Choice) {
+	t.Helper()
+	if err := c.Store.Save(ctx, key, token("a1")); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	got, err := c.Store.Load(ctx, key)
+	if err != nil || got.AccessToken != "a1" {
+		t.Fatalf("Load: got %+v, %v", got, err)
+	}
+	if err := c.Store.(latch.WriteChecker).CheckWrite(ctx, key); err != nil {
+		t.Fatalf("CheckWrite: %v", err)
+	}
+	unlock, err := c.Store.(latch.Locker).Lock(ctx, key)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	unlock()
+	if keys, err := c.Store.(latch.Lister).List(ctx); err != nil || len(keys) != 1 || keys[0] != key {
+		t.Fatalf("List: got %v, %v", keys, err)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	noKeyring(t) // file mode must not need, or wait for, a keyring
+	dir := t.TempDir()
+	c, err := Open(ctx, Options{Mode: File, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kind != KindFile || c.Fallback || c.Notice != "" || c.Path != dir {
+		t.Fatalf("got %+v, want a plain file choice", c)
+	}
+	mustWork(t, c)
+	if _, err := os.Stat(filestore.New(dir).Path(key)); err != nil {
+		t.Fatalf("credential file: %v", err)
+	}
+}
+
+func TestModeFromEnv(t *testing.T) {
+	noKeyring(t)
+	t.Setenv(EnvMode, "file")
+	c, err := Open(ctx, Options{Dir: t.TempDir()})
+	if err != nil || c.Kind != KindFile || c.Mode != File || c.Fallback {
+		t.Fatalf("%s=file: got %+v, %v", EnvMode, c, err)
+	}
+	t.Setenv(EnvMode, "vault")
+	if _, err := Open(ctx, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), EnvMode) {
+		t.Fatalf("%s=vault: got %v, want an error naming %s", EnvMode, err, EnvMode)
+	}
+	t.Setenv(EnvMode, "")
+	t.Setenv(filestore.EnvDir, t.TempDir())
+	c, err = Open(ctx, Options{})
+	if err != nil || c.Mode != Auto || c.Path != os.Getenv(filestore.EnvDir) {
+		t.Fatalf("defaults: got %+v, %v; want auto in $%s", c, err, filestore.EnvDir)
+	}
+}
+
+// TestRealKeyringNoStaleCopy uses the real Secret Service: after a Save in
+// one store, the other holds no copy of the credential.
+func TestRealKeyringNoStaleCopy(t *testing.T) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		t.Skip("no D-Bus session bus: run inside `dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets; go test ...'`")
+	}
+	dir := t.TempDir()
+	service := fmt.Sprintf("latch-test-%d", rand.Uint64())
+	kr := keyring.New(service)
+	t.Cleanup(func() { _ = kr.Delete(ctx, key) })
+	fs := filestore.New(dir)
+
+	auto, err := Open(ctx, Options{Dir: dir, Service: service})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auto.Kind != KindKeyring || auto.Fallback || !auto.Health.OK {
+		t.Fatalf("got %+v, want the keyring", auto)
+	}
+	// A stale file copy from an earlier file-mode login.
+	if err := fs.Save(ctx, key, token("stale-file")); err != nil {
+		t.Fatal(err)
+	}
+	mustWork(t, auto)
+	if _, err := fs.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("file copy after keyring Save: got %v, want ErrNotFound", err)
+	}
+	if got, err := kr.Load(ctx, key); err != nil || got.AccessToken != "a1" {
+		t.Fatalf("keyring item: got %+v, %v", got, err)
+	}
+
+	file, err := Open(ctx, Options{Dir: dir, Service: service, Mode: File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Store.Save(ctx, key, token("f2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("keyring copy after file Save: got %v, want ErrNotFound", err)
+	}
+	if got, err := file.Store.Load(ctx, key); err != nil || got.AccessToken != "f2" {
+		t.Fatalf("file Load: got %+v, %v", got, err)
+	}
+	if err := auto.Store.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auto.Store.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("after Delete: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestRealKeyringTooLarge: a set too large for the keyring goes to the
+// file store, announced, and the old keyring item does not shadow it.
+func TestRealKeyringTooLarge(t *testing.T) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		t.Skip("no D-Bus session bus: run inside `dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets; go test ...'`")
+	}
+	dir := t.TempDir()
+	service := fmt.Sprintf("latch-test-%d", rand.Uint64())
+	var notices []string
+	c, err := Open(ctx, Options{Dir: dir, Service: service, OnNotice: func(m string) { notices = append(notices, m) }})
+	if err != nil || c.Kind != KindKeyring {
+		t.Fatalf("got %+v, %v; want the keyring", c, err)
+	}
+	s := c.Store.(*Store)
+	s.kr.MaxSize = 2560 // as on Windows
+	t.Cleanup(func() { _ = s.Delete(ctx, key) })
+	if err := s.Save(ctx, key, token("small")); err != nil {
+		t.Fatal(err)
+	}
+	large := strings.Repeat("L", 4000)
+	if err := s.Save(ctx, key, token(large)); err != nil {
+		t.Fatalf("Save too large: %v", err)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "too large for the keyring") || strings.Contains(notices[0], large) {
+		t.Fatalf("notices: got %q, want one announcement without the token", notices)
+	}
+	if got, err := s.Load(ctx, key); err != nil || got.AccessToken != large {
+		t.Fatalf("Load after overflow: got %v; want the large set", err)
+	}
+	if _, err := s.kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("stale keyring item: got %v, want ErrNotFound", err)
+	}
+	if err := s.Save(ctx, key, token("small-again")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fs.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("stale file copy: got %v, want ErrNotFound", err)
+	}
+	if got, err := s.Load(ctx, key); err != nil || got.AccessToken != "small-again" {
+		t.Fatalf("Load: got %+v, %v", got, err)
+	}
+}

@@ -1,0 +1,332 @@
+// Package discovery fetches and checks OAuth 2.0 authorization server
+// metadata (RFC 8414), falling back to OpenID Connect Discovery 1.0.
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/latchdev/latch"
+)
+
+// MaxDocument is the most of a metadata document that is read.
+const MaxDocument = 1 << 20
+
+// DefaultTimeout bounds Fetch when the context has no earlier deadline and
+// the http.Client has no Timeout of its own.
+const DefaultTimeout = 15 * time.Second
+
+// Well-known paths: RFC 8414 §3 and OpenID Connect Discovery 1.0 §4.
+const (
+	OAuthPath = "/.well-known/oauth-authorization-server"
+	OIDCPath  = "/.well-known/openid-configuration"
+)
+
+// Metadata is the part of an authorization server's metadata (RFC 8414 §2)
+// that latch uses.
+type Metadata struct {
+	Issuer                        string   `json:"issuer"`
+	AuthorizationEndpoint         string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                 string   `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
+	RevocationEndpoint            string   `json:"revocation_endpoint,omitempty"`           // RFC 7009
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
+	GrantTypesSupported           []string `json:"grant_types_supported,omitempty"`
+	ScopesSupported               []string `json:"scopes_supported,omitempty"`
+}
+
+// Config returns a latch.Config for a public client of this server. The
+// client authenticates with its client_id in the body (AuthStyleInParams)
+// and never probes a second style (RFC 6749 §2.3; see LESSONS 6).
+func (m *Metadata) Config(clientID string, scopes []string) *latch.Config {
+	return &latch.Config{
+		Issuer:   m.Issuer,
+		ClientID: clientID,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:       m.AuthorizationEndpoint,
+			DeviceAuthURL: m.DeviceAuthorizationEndpoint,
+			TokenURL:      m.TokenEndpoint,
+			AuthStyle:     oauth2.AuthStyleInParams,
+		},
+		RevocationURL: m.RevocationEndpoint,
+		Scopes:        append([]string(nil), scopes...),
+	}
+}
+
+// URLError says a URL may not be used as an endpoint: it is not an
+// absolute https URL, or it is plain http on a host that is not loopback
+// (RFC 8252 §8.3).
+type URLError struct {
+	URL    string
+	Reason string
+}
+
+func (e *URLError) Error() string { return fmt.Sprintf("url %q: %s", e.URL, e.Reason) }
+
+// MetadataError says a metadata document is unusable: a required field is
+// missing or invalid, or its issuer is not the one asked for (RFC 8414 §3.3).
+type MetadataError struct {
+	URL    string // where the document came from
+	Field  string // e.g. "token_endpoint"
+	Reason string // e.g. "missing"
+	Err    error  // underlying cause, e.g. a *URLError; may be nil
+}
+
+func (e *MetadataError) Error() string {
+	s := "metadata at " + e.URL + ": " + e.Field + " " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *MetadataError) Unwrap() error { return e.Err }
+
+// StatusError is a metadata answer that was not a JSON document: a non-200
+// status, or a body that is not JSON. It never quotes the body.
+type StatusError struct {
+	URL         string
+	StatusCode  int
+	ContentType string
+	Reason      string
+}
+
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("metadata at %s: HTTP %d", e.URL, e.StatusCode)
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	if e.ContentType != "" {
+		s += " (" + e.ContentType + ")"
+	}
+	return s
+}
+
+// CheckURL reports whether raw may be used as an endpoint: an absolute
+// https URL, or http only when the host is a loopback address (127.0.0.0/8,
+// ::1 or "localhost"), per RFC 8252 §8.3. The error is a *URLError.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &URLError{URL: raw, Reason: "not a valid URL"}
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return &URLError{URL: raw, Reason: "not an absolute URL with a host"}
+	}
+	if u.User != nil {
+		return &URLError{URL: redactUser(u), Reason: "must not carry user information"}
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if IsLoopback(u.Hostname()) {
+			return nil
+		}
+		return &URLError{URL: raw, Reason: "http is allowed only on loopback addresses (RFC 8252 §8.3); use https"}
+	}
+	return &URLError{URL: raw, Reason: "scheme must be https"}
+}
+
+// IsLoopback reports whether host (without port) is "localhost" or a
+// loopback IP address (127.0.0.0/8 or ::1).
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func redactUser(u *url.URL) string {
+	c := *u
+	c.User = url.User("redacted")
+	return c.String()
+}
+
+// Fetch reads issuer's metadata from its RFC 8414 §3 well-known URL and,
+// when that is not found, from the OpenID Connect Discovery URL. It checks
+// that the document names issuer (RFC 8414 §3.3), that the required
+// fields are present and that every endpoint passes CheckURL. hc may be
+// nil. Fetch reads at most MaxDocument bytes, is bounded by hc.Timeout or
+// DefaultTimeout, and follows redirects only within the issuer's host.
+func Fetch(ctx context.Context, hc *http.Client, issuer string) (*Metadata, error) {
+	if err := CheckURL(issuer); err != nil {
+		return nil, fmt.Errorf("discover issuer: %w", err)
+	}
+	iu, err := url.Parse(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover issuer: %w", err)
+	}
+	if iu.RawQuery != "" || iu.Fragment != "" {
+		return nil, fmt.Errorf("discover issuer: %w", &URLError{URL: issuer, Reason: "issuer must have no query or fragment (RFC 8414 §2)"})
+	}
+	want := strings.TrimSuffix(issuer, "/")
+
+	client := http.Client{Transport: http.DefaultTransport, CheckRedirect: sameHost(iu.Host)}
+	timeout := DefaultTimeout
+	if hc != nil {
+		if hc.Transport != nil {
+			client.Transport = hc.Transport
+		}
+		if hc.Timeout > 0 {
+			timeout = hc.Timeout
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var errs []error
+	for _, u := range wellKnown(iu) {
+		m, err := fetch(ctx, &client, u, want)
+		if err == nil {
+			return m, nil
+		}
+		var se *StatusError
+		if !errors.As(err, &se) {
+			// A document that exists but is wrong, or a network error:
+			// do not paper over it with another document.
+			return nil, fmt.Errorf("discover %s: %w", want, err)
+		}
+		errs = append(errs, err)
+	}
+	// One line, both causes: errors.Join would break the line.
+	return nil, fmt.Errorf("discover %s: no metadata found: %w; %w", want, errs[0], errs[1])
+}
+
+// wellKnown returns the URLs to try, in order: RFC 8414 §3.1 inserts the
+// well-known path before the issuer's path; OIDC Discovery §4 appends it.
+func wellKnown(iu *url.URL) []string {
+	path := strings.TrimSuffix(iu.EscapedPath(), "/")
+	base := iu.Scheme + "://" + iu.Host
+	return []string{base + OAuthPath + path, base + path + OIDCPath}
+}
+
+func sameHost(host string) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if req.URL.Host != host {
+			return fmt.Errorf("redirect to another host %q refused", req.URL.Host)
+		}
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return errors.New("redirect from https to http refused")
+		}
+		return nil
+	}
+}
+
+func fetch(ctx context.Context, hc *http.Client, u, issuer string) (*Metadata, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("fetch %s: %w", u, ctx.Err())
+		}
+		return nil, fmt.Errorf("fetch %s: %w", u, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxDocument+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", u, err)
+	}
+	if len(body) > MaxDocument {
+		return nil, fmt.Errorf("read %s: document larger than 1 MiB", u)
+	}
+	var m Metadata
+	if !looksJSONObject(body) || json.Unmarshal(body, &m) != nil {
+		// Many servers answer any path with an HTML page and 200.
+		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct, Reason: "not a JSON object"}
+	}
+	if err := m.check(u, issuer); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// check validates m as fetched from u for issuer (RFC 8414 §2, §3.3).
+func (m *Metadata) check(u, issuer string) error {
+	if m.Issuer == "" {
+		return &MetadataError{URL: u, Field: "issuer", Reason: "missing"}
+	}
+	// RFC 8414 §3.3: the issuer must be identical to the one asked for;
+	// a single trailing slash is not treated as a difference.
+	if strings.TrimSuffix(m.Issuer, "/") != issuer {
+		return &MetadataError{URL: u, Field: "issuer", Reason: fmt.Sprintf("is %q, want %q (RFC 8414 §3.3)", m.Issuer, issuer)}
+	}
+	if m.TokenEndpoint == "" {
+		return &MetadataError{URL: u, Field: "token_endpoint", Reason: "missing"}
+	}
+	if m.AuthorizationEndpoint == "" && m.needsAuthorizationEndpoint() {
+		return &MetadataError{URL: u, Field: "authorization_endpoint", Reason: "missing"}
+	}
+	for _, f := range []struct{ name, v string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint},
+		{"token_endpoint", m.TokenEndpoint},
+		{"device_authorization_endpoint", m.DeviceAuthorizationEndpoint},
+		{"revocation_endpoint", m.RevocationEndpoint},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if err := CheckURL(f.v); err != nil {
+			return &MetadataError{URL: u, Field: f.name, Reason: "is not allowed", Err: err}
+		}
+	}
+	return nil
+}
+
+// needsAuthorizationEndpoint: RFC 8414 §2 requires authorization_endpoint
+// unless no supported grant type uses it.
+func (m *Metadata) needsAuthorizationEndpoint() bool {
+	if len(m.GrantTypesSupported) == 0 {
+		return true // the default includes authorization_code
+	}
+	for _, g := range m.GrantTypesSupported {
+		if g == "authorization_code" || g == "implicit" {
+			return true
+		}
+	}
+	return false
+}
+
+func looksJSONObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

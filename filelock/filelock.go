@@ -1,0 +1,153 @@
+// Package filelock serialises refreshes of one credential across processes
+// with a kernel lock (flock(2) on Unix, LockFileEx on Windows) on a lock
+// file that is never deleted. See LESSONS.md 1.
+package filelock
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/latchdev/latch"
+)
+
+// DefaultTimeout bounds how long Lock waits for another process.
+const DefaultTimeout = 20 * time.Second
+
+// retryDelay is how often a waiter polls the kernel lock.
+const retryDelay = 10 * time.Millisecond
+
+// Locker implements latch.Locker with one lock file per credential in Dir.
+// The zero Timeout means DefaultTimeout. Locker values are safe for
+// concurrent use; two Lockers with the same Dir exclude each other, in one
+// process as across processes.
+type Locker struct {
+	Dir     string
+	Timeout time.Duration
+}
+
+var _ latch.Locker = Locker{}
+
+// TimeoutError says the lock was still held when the wait bound ran out.
+// It matches latch.ErrLockTimeout.
+type TimeoutError struct {
+	Path   string
+	Waited time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("wait for refresh lock: another latch process has held %s for %s; "+
+		"if no latch process is running, find the holder with `fuser -v %s` "+
+		"(the kernel releases the lock when it exits; do not delete the file)",
+		e.Path, e.Waited.Round(time.Millisecond), e.Path)
+}
+
+// Unwrap makes e match latch.ErrLockTimeout.
+func (e *TimeoutError) Unwrap() error { return latch.ErrLockTimeout }
+
+// Name returns the lock file name for k: a hash of the key, so that no
+// issuer or account text reaches the file system.
+func Name(k latch.Key) string { return KeyHash(k) + ".lock" }
+
+// KeyHash returns a stable, file-name-safe hash of k.
+func KeyHash(k latch.Key) string {
+	b, _ := json.Marshal(k) // a struct of strings always marshals
+	sum := sha256.Sum256(b)
+	return "cred-" + hex.EncodeToString(sum[:12])
+}
+
+// Path returns the lock file path for k.
+func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, Name(k)) }
+
+// procLocks holds one semaphore per lock path, shared by every Locker in
+// the process: flock(2) excludes per open file, but not every platform's
+// lock does (fcntl locks are per process), so in-process exclusion must
+// not depend on it. It is process-wide state by nature.
+var procLocks sync.Map // path -> chan struct{}
+
+func procSem(path string) chan struct{} {
+	v, _ := procLocks.LoadOrStore(path, make(chan struct{}, 1))
+	return v.(chan struct{})
+}
+
+// Lock takes the lock for k, waiting at most l.Timeout and no longer than
+// ctx allows. On the bound it returns a *TimeoutError; on ctx's end, ctx's
+// error. The returned unlock releases both locks; extra calls do nothing.
+func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	if l.Dir == "" {
+		return nil, errors.New("lock credential: no lock directory")
+	}
+	timeout := l.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if err := EnsureDir(l.Dir); err != nil {
+		return nil, fmt.Errorf("lock credential: %w", err)
+	}
+	path := l.Path(k)
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	timedOut := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("wait for refresh lock %s: %w", path, err)
+		}
+		return &TimeoutError{Path: path, Waited: time.Since(start)}
+	}
+
+	sem := procSem(path)
+	select {
+	case sem <- struct{}{}:
+	case <-wctx.Done():
+		return nil, timedOut()
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(wctx, retryDelay)
+	if !ok || err != nil {
+		<-sem
+		_ = fl.Close()
+		if wctx.Err() != nil {
+			return nil, timedOut()
+		}
+		if err == nil {
+			err = errors.New("lock not taken")
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = fl.Unlock()
+			<-sem
+		})
+	}, nil
+}
+
+// EnsureDir creates dir with mode 0700 if it does not exist. The mode is
+// set explicitly, so the umask cannot widen it. An existing directory is
+// left as it is.
+func EnsureDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("use directory %s: not a directory", dir)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+// Package filestore keeps credentials in private files, one file per
+// credential, for machines without a working OS keyring (LESSONS.md 12, 14).
+//
+// Each credential lives in <dir>/<hash>.json (mode 0600, dir 0700), where
+// <hash> is a hash of its latch.Key; the file holds the key and the whole
+// token set as one JSON document. One file per credential means a write to
+// one credential can never tear or lose another, and writers of different
+// credentials need no shared lock. Writes go to a temp file in the same
+// directory, which is fsynced, renamed over the old file, and then the
+// directory is fsynced: after a crash the old or the new set is there,
+// never an empty or partial file. The refresh lock file <hash>.lock lives
+// beside it and is never deleted.
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/filelock"
+)
+
+// EnvDir names the environment variable that overrides DefaultDir.
+const EnvDir = "LATCH_CONFIG_DIR"
+
+// DefaultDir returns $LATCH_CONFIG_DIR if set, else the user's config
+// directory (XDG_CONFIG_HOME, ~/.config, …) joined with "latch".
+func DefaultDir() (string, error) {
+	if d := os.Getenv(EnvDir); d != "" {
+		return d, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find config directory: %w (set %s)", err, EnvDir)
+	}
+	return filepath.Join(d, "latch"), nil
+}
+
+// Store is a latch.Store over files in one directory. It also implements
+// latch.WriteChecker, latch.Locker and latch.Lister, and is safe for
+// concurrent use by goroutines and processes.
+type Store struct {
+	dir  string
+	lock filelock.Locker
+}
+
+var (
+	_ latch.Store        = (*Store)(nil)
+	_ latch.WriteChecker = (*Store)(nil)
+	_ latch.Locker       = (*Store)(nil)
+	_ latch.Lister       = (*Store)(nil)
+)
+
+// New returns a Store in dir. Nothing is touched until first use; the
+// directory is created with mode 0700 on the first write.
+func New(dir string) *Store {
+	return &Store{dir: dir, lock: filelock.Locker{Dir: dir}}
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Path returns the file that holds k's credential.
+func (s *Store) Path(k latch.Key) string {
+	return filepath.Join(s.dir, filelock.KeyHash(k)+".json")
+}
+
+// file is the on-disk form: the key, so a file is self-describing and a
+// hash collision cannot hand out another credential, and the token set.
+type file struct {
+	Version int          `json:"version"`
+	Key     latch.Key    `json:"key"`
+	Token   *latch.Token `json:"token"`
+}
+
+// UnsafeError is a refusal to use a credential file or directory that
+// other users could read or change. Fix is the command that repairs it.
+// It matches latch.ErrStoreUnavailable.
+type UnsafeError struct {
+	Path    string
+	Problem string // e.g. "mode 0644 lets other users read it"
+	Fix     string // e.g. "chmod 600 /home/me/.config/latch/cred-….json"
+}
+
+func (e *UnsafeError) Error() string {
+	return fmt.Sprintf("refuse to use %s: %s; run `%s`", e.Path, e.Problem, e.Fix)
+}
+
+// Unwrap makes e match latch.ErrStoreUnavailable.
+func (e *UnsafeError) Unwrap() error { return latch.ErrStoreUnavailable }
+
+// WriteError is a write the store could not make. Nothing was changed:
+// the old credential, if any, is intact. It matches latch.ErrStoreReadOnly
+// when the directory cannot be written (read-only file system, permission
+// denied, disk full), and latch.ErrStoreUnavailable otherwise.
+type WriteError struct {
+	Path     string
+	ReadOnly bool
+	Err      error
+}
+
+func (e *WriteError) Error() string {
+	s := "write credential " + e.Path
+	if errors.Is(e.Err, syscall.ENOSPC) || errors.Is(e.Err, syscall.EDQUOT) {
+		s += " (disk full)"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the store sentinel and the cause.
+func (e *WriteError) Unwrap() []error {
+	if e.ReadOnly {
+		return []error{latch.ErrStoreReadOnly, e.Err}
+	}
+	return []error{latch.ErrStoreUnavailable, e.Err}
+}
+
+func writeErr(path string, err error) error {
+	var ue *UnsafeError
+	if errors.As(err, &ue) {
+		return err
+	}
+	ro := errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) ||
+		errors.Is(err, syscall.EPERM) || diskFull(err)
+	return &WriteError{Path: path, ReadOnly: ro, Err: err}
+}
+
+// Load returns the credential stored under k, or an error matching
+// latch.ErrNotFound. It refuses a file other users can read or that
+// another user owns, with an *UnsafeError naming the fix.
+func (s *Store) Load(_ context.Context, k latch.Key) (*latch.Token, error) {
+	f, err := s.read(s.Path(k))
+	if err != nil {
+		return nil, err
+	}
+	if f.Key != k {
+		return nil, fmt.Errorf("load credential %s: file holds another key: %w", s.Path(k), latch.ErrNotFound)
+	}
+	return f.Token, nil
+}
+
+func (s *Store) read(path string) (*file, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load credential: %w", latch.ErrNotFound)
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, &UnsafeError{Path: path, Problem: "it is a symbolic link", Fix: "rm " + path}
+		}
+		return nil, fmt.Errorf("load credential: %w: %w", latch.ErrStoreUnavailable, err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load credential: %w: %w", latch.ErrStoreUnavailable, err)
+	}
+	if err := checkPrivate(path, fi, false); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, fmt.Errorf("load credential %s: %w: %w", path, latch.ErrStoreUnavailable, err)
+	}
+	var f file
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&f); err != nil || f.Token == nil {
+		// Never quote the content: it holds secrets.
+		return nil, fmt.Errorf("load credential %s: file is not a credential (%d bytes): %w", path, len(b), latch.ErrStoreUnavailable)
+	}
+	return &f, nil
+}
+
+// checkPrivate refuses a file or directory that others may read (files)
+// or write (directories), or that another user owns.
+func checkPrivate(path string, fi fs.FileInfo, dir bool) error {
+	perm := fi.Mode().Perm()
+	if !modeBits {
+		return nil
+	}
+	if dir {
+		if perm&0o022 != 0 {
+			return &UnsafeError{Path: path, Problem: fmt.Sprintf("directory mode %04o lets other users replace credentials", perm), Fix: "chmod 700 " + path}
+		}
+	} else if perm&0o077 != 0 {
+		return &UnsafeError{Path: path, Problem: fmt.Sprintf("mode %04o lets other users read it", perm), Fix: "chmod 600 " + path}
+	}
+	if uid, ok := owner(fi); ok && uid != os.Getuid() {
+		return &UnsafeError{Path: path,
+			Problem: fmt.Sprintf("it is owned by uid %d, not by you (uid %d)", uid, os.Getuid()),
+			Fix:     fmt.Sprintf("chown %d %s", os.Getuid(), path)}
+	}
+	return nil
+}
+
+// prepareDir creates the directory (0700) and refuses one others can write.
+func (s *Store) prepareDir() error {
+	if err := filelock.EnsureDir(s.dir); err != nil {
+		return err
+	}
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		return err
+	}
+	return checkPrivate(s.dir, fi, true)
+}
+
+// Save writes t as k's credential atomically: temp file, fsync, rename,
+// fsync of the directory. On any error the old credential is untouched and
+// the error is a *WriteError or *UnsafeError.
+func (s *Store) Save(_ context.Context, k latch.Key, t *latch.Token) error {
+	if t == nil {
+		return errors.New("save credential: nil token")
+	}
+	b, err := json.Marshal(file{Version: 1, Key: k, Token: t})
+	if err != nil {
+		return fmt.Errorf("save credential: %w", err)
+	}
+	path := s.Path(k)
+	if err := s.prepareDir(); err != nil {
+		return writeErr(path, err)
+	}
+	if err := writeAtomic(path, b); err != nil {
+		return writeErr(path, err)
+	}
+	removeStaleTemps(path)
+	return nil
+}
+
+// removeStaleTemps removes temp files a crashed writer left beside path.
+// Only old ones: a fresh one may belong to a live writer in another process.
+func removeStaleTemps(path string) {
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp"))
+	for _, t := range tmps {
+		if fi, err := os.Lstat(t); err == nil && time.Since(fi.ModTime()) > 10*time.Minute {
+			_ = os.Remove(t)
+		}
+	}
+}
+
+func writeAtomic(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = tmp.Write(b); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// Delete removes k's credential. Deleting a missing one is not an error.
+func (s *Store) Delete(_ context.Context, k latch.Key) error {
+	path := s.Path(k)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete credential: %w", writeErr(path, err))
+	}
+	return syncDir(s.dir)
+}
+
+// CheckWrite reports whether a replacement for k could be saved, by
+// creating, writing, syncing and removing a temp file beside it. It
+// returns an error matching latch.ErrStoreReadOnly when it could not.
+func (s *Store) CheckWrite(_ context.Context, k latch.Key) error {
+	path := s.Path(k)
+	if err := s.prepareDir(); err != nil {
+		return writeErr(path, err)
+	}
+	tmp, err := os.CreateTemp(s.dir, ".check.*.tmp")
+	if err != nil {
+		return writeErr(path, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := tmp.Write(make([]byte, 4096)); err != nil {
+		return writeErr(path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return writeErr(path, err)
+	}
+	return nil
+}
+
+// Lock takes k's cross-process refresh lock, in the store's directory.
+func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	return s.lock.Lock(ctx, k)
+}
+
+// List returns the keys of the stored credentials. A file that cannot be
+// used makes List fail, so that a refusal is never hidden.
+func (s *Store) List(context.Context) ([]latch.Key, error) {
+	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list credentials: %w: %w", latch.ErrStoreUnavailable, err)
+	}
+	var keys []latch.Key
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "cred-") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		f, err := s.read(filepath.Join(s.dir, name))
+		if errors.Is(err, latch.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list credentials: %w", err)
+		}
+		keys = append(keys, f.Key)
+	}
+	return keys, nil
+}

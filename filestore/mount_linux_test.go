@@ -1,0 +1,64 @@
+package filestore
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/latchdev/latch"
+)
+
+// tmpfs mounts a small tmpfs at a temp dir. Running as root, chmod 0500
+// would not stop our writes, so a real read-only or full file system is
+// the honest test; it needs CAP_SYS_ADMIN and is skipped without it.
+func tmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
+		t.Skipf("cannot mount tmpfs here (needs CAP_SYS_ADMIN): %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
+	return dir
+}
+
+func TestReadOnlyFileSystem(t *testing.T) {
+	dir := tmpfs(t, "size=1m,mode=0700")
+	s := New(dir)
+	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckWrite(ctx, key); err != nil {
+		t.Fatalf("CheckWrite on a writable store: %v", err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "size=1m,mode=0700"); err != nil {
+		t.Skipf("cannot remount read-only: %v", err)
+	}
+	if err := s.CheckWrite(ctx, key); !errors.Is(err, latch.ErrStoreReadOnly) {
+		t.Fatalf("CheckWrite: got %v, want ErrStoreReadOnly", err)
+	}
+	if err := s.Save(ctx, key, gen(2, 64)); !errors.Is(err, latch.ErrStoreReadOnly) {
+		t.Fatalf("Save: got %v, want ErrStoreReadOnly", err)
+	}
+	if got, err := s.Load(ctx, key); err != nil || got.Generation != 1 {
+		t.Fatalf("read-only store must still load the old set: got %+v, %v", got, err)
+	}
+}
+
+func TestDiskFull(t *testing.T) {
+	dir := tmpfs(t, "size=64k,mode=0700")
+	s := New(dir)
+	if err := s.Save(ctx, key, gen(1, 2048)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Save(ctx, key, gen(2, 200<<10))
+	if !errors.Is(err, latch.ErrStoreReadOnly) || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("got %v, want a disk-full error matching ErrStoreReadOnly", err)
+	}
+	if got, err := s.Load(ctx, key); err != nil || !equal(got, gen(1, 2048)) {
+		t.Fatalf("old set must be intact: got generation %v, %v", got, err)
+	}
+	if keys, err := s.List(ctx); err != nil || len(keys) != 1 {
+		t.Fatalf("no temp file may be left as a credential: %v, %v", keys, err)
+	}
+}

@@ -1,0 +1,30 @@
+package keyring
+
+import (
+	"strings"
+	"testing"
+)
+
+// BenchmarkKeyringLoad measures one Load of a 2 KiB set from the real keyring.
+func BenchmarkKeyringLoad(b *testing.B) {
+	s := realStore(b)
+	if err := s.Save(ctx, key, token(strings.Repeat("a", 2048), 1)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Load(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeyringSave measures one Save (write, read back, index check).
+func BenchmarkKeyringSave(b *testing.B) {
+	s := realStore(b)
+	t := token(strings.Repeat("a", 2048), 1)
+	for b.Loop() {
+		if err := s.Save(ctx, key, t); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+)
+
+var ctx = context.Background()
+
+// realStore returns a Store under a fresh service name in the real
+// keyring, removing its items at cleanup. It skips without a session bus.
+func realStore(t testing.TB) *Store {
+	t.Helper()
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		t.Skip("no D-Bus session bus: run inside `dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets; go test ...'`")
+	}
+	s := New(fmt.Sprintf("latch-test-%d", rand.Uint64()))
+	if h := s.Probe(ctx); !h.OK {
+		t.Fatalf("session bus present but keyring unusable: %s (%s)", h.Message, h.Reason)
+	}
+	t.Cleanup(func() {
+		for _, k := range []latch.Key{key, big} {
+			_ = s.Delete(ctx, k)
+		}
+		_ = s.del(ctx, "cleanup", indexUser)
+	})
+	return s
+}
+
+var (
+	key = latch.Key{Issuer: "https://issuer.example", ClientID: "cli", Account: "acme"}
+	big = latch.Key{Issuer: "https://issuer.example", ClientID: "cli", Account: "big"}
+)
+
+func token(at string, g uint64) *latch.Token {
+	return &latch.Token{AccessToken: at, RefreshToken: "rt-" + at[:min(8, len(at))], TokenType: "Bearer",
+		Expiry: time.Unix(1700000000, 0).UTC(), Generation: g}
+}
+
+func TestRealKeyring(t *testing.T) {
+	s := realStore(t)
+	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("empty: got %v, want ErrNotFound", err)
+	}
+	for g, at := range []string{"first", "second"} {
+		if err := s.Save(ctx, key, token(at, uint64(g))); err != nil {
+			t.Fatalf("save %s: %v", at, err)
+		}
+		got, err := s.Load(ctx, key)
+		if err != nil || got.AccessToken != at || got.Generation != uint64(g) {
+			t.Fatalf("load after saving %s: got %+v, %v", at, got, err)
+		}
+	}
+	large := strings.Repeat("x", 64<<10)
+	if err := s.Save(ctx, big, token(large, 7)); err != nil {
+		t.Fatalf("save 64 KiB: %v", err)
+	}
+	if got, err := s.Load(ctx, big); err != nil || got.AccessToken != large {
+		t.Fatalf("load 64 KiB: %v", err)
+	}
+	keys, err := s.List(ctx)
+	if err != nil || !slices.Contains(keys, key) || !slices.Contains(keys, big) || len(keys) != 2 {
+		t.Fatalf("List: got %v, %v; want both keys", keys, err)
+	}
+	if err := s.CheckWrite(ctx, key); err != nil {
+		t.Fatalf("CheckWrite: %v", err)
+	}
+	for _, k := range []latch.Key{key, big} {
+		if err := s.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+			t.Fatalf("after Delete: got %v, want ErrNotFound", err)
+		}
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	if keys, err := s.List(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("List after Delete: got %v, %v", keys, err)
+	}
+}
+
+func TestErrorMatching(t *testing.T) {
+	for _, tc := range []struct {
+		r    Reason
+		want error
+	}{
+		{ReasonTooLarge, ErrTooLarge},
+		{ReasonMismatch, ErrTooLarge},
+		{ReasonReadOnly, latch.ErrStoreReadOnly},
+		{ReasonLocked, latch.ErrStoreUnavailable},
+		{ReasonNoBus, latch.ErrStoreUnavailable},
+	} {
+		if err := (&Error{Op: "save", Reason: tc.r}); !errors.Is(err, tc.want) {
+			t.Errorf("reason %s: does not match %v", tc.r, tc.want)
+		}
+	}
+}
