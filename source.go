@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,6 +72,10 @@ type Source struct {
 	// LoginHint is appended to login-required errors, e.g.
 	// "run `latch auth login`".
 	LoginHint string
+	// Retries is how many times a refresh is resent after an answer that
+	// says it was not processed (408, 429, 503, refused connection); 0
+	// means DefaultRetries, negative means never.
+	Retries int
 	// OnRefresh, if set, is called after each refresh outcome.
 	OnRefresh func(RefreshEvent)
 	// Now returns the current time; nil means time.Now.
@@ -316,7 +321,7 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 		}
 	}
 
-	nt, err := s.Config.Refresh(ctx, base.RefreshToken)
+	nt, err := s.redeemWithRetry(ctx, base.RefreshToken)
 	if err != nil {
 		if IsTerminal(err) {
 			s.forget(ctx, base)
@@ -340,6 +345,59 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 	}
 	s.emit(RefreshEvent{Key: s.Key, Kind: "refreshed", Generation: nt.Generation, LockWait: waited})
 	return nt, nil
+}
+
+// redeemWithRetry sends the refresh grant, and sends it again only after
+// an answer that says the server did not process it: 408, 429, 503 or
+// temporarily_unavailable (RFC 6749 §5.2), waiting as Retry-After asks
+// (capped), or a refused connection. Anything else is returned at once.
+func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error) {
+	retries := s.Retries
+	if retries == 0 {
+		retries = DefaultRetries
+	}
+	for attempt := 0; ; attempt++ {
+		t, err := s.Config.Refresh(ctx, rt)
+		wait, ok := retryable(err)
+		if err == nil || !ok || attempt >= retries {
+			return t, err
+		}
+		if wait <= 0 {
+			wait = time.Duration(attempt+1) * 250 * time.Millisecond
+		}
+		timer := time.NewTimer(min(wait, maxRetryWait))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, err
+		case <-timer.C:
+		}
+	}
+}
+
+// DefaultRetries is how many times a refresh is sent again after an
+// answer that says it was not processed, when Source.Retries is 0.
+const DefaultRetries = 3
+
+const maxRetryWait = 5 * time.Second
+
+func retryable(err error) (time.Duration, bool) {
+	var re *ResponseError
+	var te *TokenError
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.As(err, &re):
+		switch re.StatusCode {
+		case 408, 429, 503:
+			return re.RetryAfter, true
+		}
+	case errors.As(err, &te):
+		return 0, te.Code == "temporarily_unavailable"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return 0, true
+	}
+	return 0, false
 }
 
 // forget clears the dead refresh token, but only if the store still holds

@@ -187,6 +187,7 @@ func TestSourceTransientKeepsRefreshToken(t *testing.T) {
 			st := &latch.MemoryStore{}
 			tok := expired(srv.login())
 			src := newSource(srv, st, tok)
+			src.Retries = -1
 			srv.hook = func(w http.ResponseWriter, r *http.Request) bool { tt.answer(w); return true }
 			_, err := src.Token(context.Background())
 			if err == nil || errors.Is(err, latch.ErrLoginRequired) || latch.IsTerminal(err) {
@@ -242,6 +243,7 @@ func TestSourceEarlyRefreshFailureKeepsValidToken(t *testing.T) {
 	tok.Expiry = time.Now().Add(20 * time.Second)
 	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
 	src := newSource(srv, st, tok)
+	src.Retries = -1
 	var kept []error
 	src.OnRefresh = func(ev latch.RefreshEvent) {
 		if ev.Kind == "kept" {
@@ -374,5 +376,50 @@ func TestOAuth2Adapter(t *testing.T) {
 	}
 	if ot.AccessToken != tok.AccessToken || ot.RefreshToken != "" || !ot.Valid() {
 		t.Errorf("got %+v; want the access token, valid, without the refresh token", ot)
+	}
+}
+
+// TestSourceRetriesUnprocessed: answers that say the grant was not
+// processed (503, 429 with Retry-After) are retried a bounded number of
+// times; answers that may have been processed are not.
+func TestSourceRetriesUnprocessed(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		failures  int
+		answer    func(w http.ResponseWriter)
+		wantCalls int64
+		wantOK    bool
+	}{
+		{"503 twice then ok", 2, func(w http.ResponseWriter) { w.WriteHeader(503) }, 3, true},
+		{"429 with Retry-After then ok", 1, func(w http.ResponseWriter) { w.Header().Set("Retry-After", "0"); w.WriteHeader(429) }, 2, true},
+		{"503 past the bound", 10, func(w http.ResponseWriter) { w.WriteHeader(503) }, 1 + latch.DefaultRetries, false},
+		{"500 is not retried", 10, func(w http.ResponseWriter) { w.WriteHeader(500) }, 1, false},
+		{"502 html is not retried", 10, func(w http.ResponseWriter) { w.WriteHeader(502) }, 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRotatingServer(t)
+			st := &latch.MemoryStore{}
+			tok := expired(srv.login())
+			src := newSource(srv, st, tok)
+			var n atomic.Int32
+			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if int(n.Add(1)) <= tt.failures {
+					tt.answer(w)
+					return true
+				}
+				return false
+			}
+			_, err := src.Token(context.Background())
+			if (err == nil) != tt.wantOK {
+				t.Fatalf("got %v, want ok=%v", err, tt.wantOK)
+			}
+			if c := srv.calls.Load(); c != tt.wantCalls {
+				t.Errorf("token calls = %d, want %d", c, tt.wantCalls)
+			}
+			stored, _ := st.Load(context.Background(), src.Key)
+			if !tt.wantOK && stored.RefreshToken != tok.RefreshToken {
+				t.Error("refresh token not kept after a transient failure")
+			}
+		})
 	}
 }
