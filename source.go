@@ -324,7 +324,7 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 	nt, err := s.redeemWithRetry(ctx, base.RefreshToken)
 	if err != nil {
 		if IsTerminal(err) {
-			s.forget(ctx, base)
+			s.forget(ctx, base, !early)
 			return nil, s.loginRequired(err)
 		}
 		return nil, fmt.Errorf("refresh token: %w", err)
@@ -402,12 +402,13 @@ func retryable(err error) (time.Duration, bool) {
 
 // forget clears the dead refresh token, but only if the store still holds
 // exactly the token that failed (LESSONS 4); the caller holds the lock.
-func (s *Source) forget(ctx context.Context, failed *Token) {
+// The access token goes too if it has expired or the server rejected it.
+func (s *Source) forget(ctx context.Context, failed *Token, rejected bool) {
 	cur, err := s.Store.Load(ctx, s.Key)
 	if err != nil || !same(cur, failed) {
 		return
 	}
-	if cur.Expired(s.now()) {
+	if rejected || cur.Expired(s.now()) {
 		_ = s.Store.Delete(ctx, s.Key)
 		return
 	}

@@ -423,3 +423,23 @@ func TestSourceRetriesUnprocessed(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceTerminalAfter401DropsAll: when the server rejected the access
+// token (401) and then the grant (invalid_grant), nothing that is left
+// works, so nothing is kept, even though the expiry says otherwise.
+func TestSourceTerminalAfter401DropsAll(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	tok := srv.login()
+	src := newSource(srv, st, tok)
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+		return true
+	}
+	if _, err := src.Refresh(context.Background(), tok); !errors.Is(err, latch.ErrLoginRequired) {
+		t.Fatalf("got %v, want ErrLoginRequired", err)
+	}
+	if _, err := st.Load(context.Background(), src.Key); !errors.Is(err, latch.ErrNotFound) {
+		t.Errorf("credential still stored (%v); want it deleted", err)
+	}
+}
