@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/config"
+)
+
+// BenchmarkStartupAuthToken execs a built latch binary running
+// `latch auth token` with a valid token in the file store: the start-up
+// cost a script pays for $(latch auth token). It reports the median.
+// "full" links the dev server; "nodevserver" is built with
+// -tags latch_nodevserver, which leaves it (zitadel, graphql) out.
+func BenchmarkStartupAuthToken(b *testing.B) {
+	for _, v := range []struct{ name, tags string }{{"full", ""}, {"nodevserver", "latch_nodevserver"}} {
+		b.Run(v.name, func(b *testing.B) {
+			bin := filepath.Join(b.TempDir(), "latch")
+			args := []string{"build", "-o", bin}
+			if v.tags != "" {
+				args = append(args, "-tags", v.tags)
+			}
+			if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+				b.Fatalf("go build: %v\n%s", err, out)
+			}
+			dir := b.TempDir()
+			host := "http://127.0.0.1:1" // never contacted: the token is valid
+			cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
+				Store: "file", Orgs: []string{""},
+				Metadata: &config.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
+			}}}
+			raw, _ := json.Marshal(cf)
+			if err := os.WriteFile(filepath.Join(dir, config.FileName), raw, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			k := latch.Key{Issuer: host, ClientID: "latch-cli"}
+			tok := &latch.Token{AccessToken: "bench-access-token", TokenType: "Bearer", RefreshToken: "bench-refresh",
+				Expiry: time.Now().Add(24 * time.Hour), IssuedAt: time.Now(), Issuer: host, ClientID: "latch-cli"}
+			if err := filestore.New(dir).Save(context.Background(), k, tok); err != nil {
+				b.Fatal(err)
+			}
+			env := []string{"LATCH_CONFIG_DIR=" + dir, "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+			times := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for b.Loop() {
+				start := time.Now()
+				cmd := exec.Command(bin, "auth", "token")
+				cmd.Env = env
+				out, err := cmd.Output()
+				times = append(times, time.Since(start))
+				if err != nil || string(out) != "bench-access-token\n" {
+					b.Fatalf("latch auth token: %v, %q", err, out)
+				}
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "ms-median")
+		})
+	}
+}

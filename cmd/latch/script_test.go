@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/oauthtest"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"latch":       main,
+		"fakebrowser": fakeBrowser,
+	})
+}
+
+// TestScript runs testdata/script/*.txtar against an in-process dev
+// server per script. A script may carry devserver.json to tune it.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:   "testdata/script",
+		Setup: setup,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"devserver":   cmdDevserver,
+			"fakeas":      cmdFakeAS,
+			"storedtoken": cmdStoredToken,
+			"exits":       cmdExits,
+			"writefile":   cmdWriteFile,
+			"freeport":    cmdFreePort,
+			"waithttp":    cmdWaitHTTP,
+			"sleep":       cmdSleep,
+		},
+		RequireExplicitExec: false,
+	})
+}
+
+// serverOpts is devserver.json: the dev server's options for one script.
+type serverOpts struct {
+	AccessTTL          string   `json:"access_ttl"`
+	RefreshTTL         string   `json:"refresh_ttl"`
+	AutoApprove        *bool    `json:"auto_approve"`
+	DeviceApproveAfter int      `json:"device_approve_after"`
+	DeviceInterval     string   `json:"device_interval"`
+	Clients            []string `json:"clients"`
+}
+
+func setup(env *testscript.Env) error {
+	opts := oauthtest.Options{AutoApprove: true, DeviceInterval: time.Second}
+	if b, err := os.ReadFile(filepath.Join(env.WorkDir, "devserver.json")); err == nil {
+		var so serverOpts
+		if err := json.Unmarshal(b, &so); err != nil {
+			return fmt.Errorf("devserver.json: %w", err)
+		}
+		for _, d := range []struct {
+			s   string
+			dst *time.Duration
+		}{{so.AccessTTL, &opts.AccessTTL}, {so.RefreshTTL, &opts.RefreshTTL}, {so.DeviceInterval, &opts.DeviceInterval}} {
+			if d.s == "" {
+				continue
+			}
+			v, err := time.ParseDuration(d.s)
+			if err != nil {
+				return fmt.Errorf("devserver.json: %w", err)
+			}
+			*d.dst = v
+		}
+		if so.AutoApprove != nil {
+			opts.AutoApprove = *so.AutoApprove
+		}
+		opts.DeviceApproveAfter = so.DeviceApproveAfter
+		opts.Clients = so.Clients
+	}
+	srv := oauthtest.NewServer(opts)
+	env.Defer(srv.Close)
+	env.Values["srv"] = srv
+	home := filepath.Join(env.WorkDir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	env.Setenv("HOME", home)
+	env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	env.Setenv("LATCH_CONFIG_DIR", filepath.Join(env.WorkDir, "config"))
+	env.Setenv("LATCH_HOST", srv.URL)
+	env.Setenv("LATCH_CREDENTIAL_STORE", "file")
+	env.Setenv("BROWSER", "fakebrowser")
+	env.Setenv("NO_COLOR", "1")
+	return nil
+}
+
+func server(ts *testscript.TestScript) *oauthtest.Server {
+	return ts.Value("srv").(*oauthtest.Server)
+}
+
+// cmdDevserver drives the script's dev server:
+//
+//	devserver counters          print the counters as JSON
+//	devserver reset             zero the counters
+//	devserver expire            expire every access token now
+//	devserver stop              close the server: it stops answering
+//	devserver faults JSON       inject token-endpoint faults (oauthtest.Faults)
+//	devserver revoke-family RT  revoke the family of refresh token RT
+//	devserver refresh RT        redeem RT once; print "ok" or the error code
+//	devserver approve CODE      approve a device user code
+func cmdDevserver(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: devserver counters|reset|expire|faults JSON|revoke-family RT|refresh RT|approve CODE")
+	}
+	s := server(ts)
+	switch args[0] {
+	case "counters":
+		b, err := json.MarshalIndent(s.Counters(), "", "  ")
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "%s\n", b)
+	case "reset":
+		s.ResetCounters()
+	case "expire":
+		s.ExpireAccessTokens()
+	case "stop":
+		s.Close()
+	case "faults":
+		var f oauthtest.Faults
+		ts.Check(json.Unmarshal([]byte(args[1]), &f))
+		s.SetFaults(f)
+	case "revoke-family":
+		s.RevokeFamily(args[1])
+	case "approve":
+		ts.Check(s.ApproveDevice(args[1]))
+	case "refresh":
+		md, err := discovery.Fetch(context.Background(), nil, s.URL)
+		ts.Check(err)
+		resp, err := http.PostForm(md.TokenEndpoint, url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {args[1]}, "client_id": {"latch-cli"},
+		})
+		ts.Check(err)
+		defer resp.Body.Close()
+		var r struct {
+			Error       string `json:"error"`
+			AccessToken string `json:"access_token"`
+		}
+		ts.Check(json.NewDecoder(resp.Body).Decode(&r))
+		out := r.Error
+		if out == "" && r.AccessToken != "" {
+			out = "ok"
+		}
+		fmt.Fprintln(ts.Stdout(), out)
+		if neg != (out != "ok") {
+			ts.Fatalf("refresh: %s", out)
+		}
+	default:
+		ts.Fatalf("devserver: unknown subcommand %q", args[0])
+	}
+}
+
+// cmdStoredToken sets env var VAR to a field (access_token or
+// refresh_token) of the one credential in the file store, or prints the
+// number of stored credentials with "count".
+func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
+	st := filestore.New(ts.Getenv("LATCH_CONFIG_DIR"))
+	keys, err := st.List(context.Background())
+	ts.Check(err)
+	if len(args) == 1 && args[0] == "count" {
+		fmt.Fprintln(ts.Stdout(), len(keys))
+		return
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: storedtoken access_token|refresh_token VAR | storedtoken count")
+	}
+	if len(keys) != 1 {
+		ts.Fatalf("want 1 stored credential, have %d", len(keys))
+	}
+	tok, err := st.Load(context.Background(), keys[0])
+	ts.Check(err)
+	v := map[string]string{"access_token": tok.AccessToken, "refresh_token": tok.RefreshToken}[args[0]]
+	if v == "" {
+		ts.Fatalf("stored credential has no %s", args[0])
+	}
+	ts.Setenv(args[1], v)
+}
+
+// cmdFakeAS starts a broken authorization server and sets $FAKEAS to its
+// URL. MODE picks the defect: no-token-endpoint, token-not-json,
+// token-no-access-token, token-negative-expires.
+func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: fakeas MODE")
+	}
+	mode := args[0]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := "http://" + r.Host
+		switch r.URL.Path {
+		case "/.well-known/oauth-authorization-server":
+			md := map[string]any{
+				"issuer":                 base,
+				"authorization_endpoint": base + "/authorize",
+				"token_endpoint":         base + "/token",
+			}
+			if mode == "no-token-endpoint" {
+				delete(md, "token_endpoint")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(md)
+		case "/authorize":
+			q := r.URL.Query()
+			u, _ := url.Parse(q.Get("redirect_uri"))
+			u.RawQuery = url.Values{"code": {"fake-code"}, "state": {q.Get("state")}}.Encode()
+			http.Redirect(w, r, u.String(), http.StatusFound)
+		case "/token":
+			switch mode {
+			case "token-not-json":
+				w.Header().Set("Content-Type", "text/html")
+				io.WriteString(w, "<html><body>Sign in</body></html>")
+			case "token-no-access-token":
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"token_type":"Bearer","expires_in":3600}`)
+			case "token-negative-expires":
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"access_token":"fake-at","token_type":"Bearer","expires_in":-5}`)
+			default:
+				http.Error(w, "unknown mode", http.StatusInternalServerError)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("FAKEAS", srv.URL)
+}
+
+// fakeBrowser is a real HTTP "browser": it GETs the URL given as its
+// argument and follows redirects, including to the loopback callback,
+// keeping cookies. FAKEBROWSER_MODE=wrong-state rewrites the callback's
+// state; FAKEBROWSER_MODE=deny turns it into error=access_denied. The last
+// page is saved as browser.html in the current directory.
+func fakeBrowser() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: fakebrowser URL")
+		os.Exit(2)
+	}
+	mode := os.Getenv("FAKEBROWSER_MODE")
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := os.Args[1]
+	for range 20 {
+		u, err := url.Parse(next)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fakebrowser:", err)
+			os.Exit(1)
+		}
+		if strings.HasSuffix(u.Path, "/callback") && mode != "" {
+			q := u.Query()
+			switch mode {
+			case "wrong-state":
+				q.Set("state", "not-the-state-that-was-sent")
+			case "deny":
+				q.Del("code")
+				q.Set("error", "access_denied")
+				q.Set("error_description", "The user denied the request")
+			}
+			u.RawQuery = q.Encode()
+		}
+		resp, err := c.Get(u.String())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fakebrowser:", err)
+			os.Exit(1)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+			ref, err := u.Parse(loc)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fakebrowser:", err)
+				os.Exit(1)
+			}
+			next = ref.String()
+			continue
+		}
+		os.WriteFile("browser.html", body, 0o600)
+		os.Exit(0)
+	}
+	fmt.Fprintln(os.Stderr, "fakebrowser: too many redirects")
+	os.Exit(1)
+}
+
+// cmdExits runs a program like exec and checks its exact exit code:
+//
+//	exits CODE PROG ARGS...
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdWriteFile writes its second argument (env-expanded) to a file:
+//
+//	writefile NAME CONTENT
+func cmdWriteFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: writefile NAME CONTENT")
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(args[1]+"\n"), 0o600))
+}
+
+// cmdFreePort sets env var VAR to a free loopback TCP port.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdWaitHTTP waits (up to 30 s) until URL answers any HTTP status.
+func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waithttp URL")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waithttp: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdSleep waits for a duration, to let short-lived tokens expire.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}

@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/itchyny/gojq"
+
+	"github.com/latchdev/latch/internal/jsoncolor"
+)
+
+// apiPrinter writes responses the way gh does: JSON pretty and coloured
+// on a terminal, bytes unchanged when piped.
+type apiPrinter struct {
+	out     *lastByteWriter
+	errOut  io.Writer
+	tty     bool
+	color   bool
+	include bool
+	silent  bool
+	slurp   bool
+	jq      *gojq.Code
+	pages   [][]byte // with slurp, each page compacted
+}
+
+// page prints one response, or keeps it with --slurp, and returns the
+// next page: a URL for REST, a cursor for GraphQL, or "". An HTTP error
+// or a GraphQL error prints the body and a one-line summary on stderr,
+// and returns a silent exit error (status 1).
+func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool) (string, error) {
+	if p.include {
+		p.headers(resp)
+	}
+	isJSON := graphQL || isJSONType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode >= 400 {
+		if !p.silent {
+			if err := p.body(resp.Body, isJSON); err != nil {
+				return "", err
+			}
+		}
+		text := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+		if text == "" {
+			text = http.StatusText(resp.StatusCode)
+		}
+		fmt.Fprintf(p.errOut, "HTTP %d: %s (%s)\n", resp.StatusCode, text, safeURL(resp.Request.URL))
+		return "", &ExitError{Code: ExitAPI, Silent: true}
+	}
+	if !graphQL && p.jq == nil && !p.slurp {
+		next := nextLink(resp.Request.URL, resp.Header.Values("Link"))
+		if p.silent {
+			return next, nil
+		}
+		return next, p.body(resp.Body, isJSON)
+	}
+
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("read response: %w", err)
+	}
+	var next string
+	if graphQL {
+		if msgs := graphQLErrors(b); len(msgs) > 0 {
+			if !p.silent {
+				if err := p.body(bytes.NewReader(b), true); err != nil {
+					return "", err
+				}
+			}
+			fmt.Fprintf(p.errOut, "GraphQL: %s\n", strings.Join(msgs, "; "))
+			return "", &ExitError{Code: ExitAPI, Silent: true}
+		}
+		next, _ = nextCursor(b)
+	} else {
+		next = nextLink(resp.Request.URL, resp.Header.Values("Link"))
+	}
+	switch {
+	case p.slurp:
+		if len(bytes.TrimSpace(b)) == 0 {
+			break
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, b); err != nil {
+			return "", fmt.Errorf("api: --slurp: response is not JSON: %w", err)
+		}
+		p.pages = append(p.pages, c.Bytes())
+	case p.silent:
+	case p.jq != nil:
+		if err := p.runJQ(ctx, b); err != nil {
+			return "", err
+		}
+	default:
+		if err := p.body(bytes.NewReader(b), isJSON); err != nil {
+			return "", err
+		}
+	}
+	return next, nil
+}
+
+// finish prints what --slurp kept: one JSON array of all pages.
+func (p *apiPrinter) finish(ctx context.Context) error {
+	if !p.slurp || p.silent {
+		return nil
+	}
+	all := append([]byte{'['}, bytes.Join(p.pages, []byte{','})...)
+	all = append(all, ']', '\n')
+	if p.jq != nil {
+		return p.runJQ(ctx, all)
+	}
+	return p.body(bytes.NewReader(all), true)
+}
+
+// body writes a response body. On a terminal, valid JSON is
+// pretty-printed; anything else is copied unchanged.
+func (p *apiPrinter) body(r io.Reader, isJSON bool) error {
+	p.separate()
+	if !isJSON || !p.tty {
+		if _, err := io.Copy(p.out, r); err != nil {
+			return fmt.Errorf("print response: %w", err)
+		}
+		return nil
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if !json.Valid(b) {
+		_, err = p.out.Write(b)
+	} else {
+		err = jsoncolor.Write(p.out, bytes.NewReader(b), "  ", p.color)
+	}
+	if err != nil {
+		return fmt.Errorf("print response: %w", err)
+	}
+	return nil
+}
+
+// runJQ applies --jq to one JSON document. Strings print raw, like jq -r;
+// other values print as JSON, pretty on a terminal.
+func (p *apiPrinter) runJQ(ctx context.Context, b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("api: --jq: response is not JSON: %w", err)
+	}
+	iter := p.jq.RunWithContext(ctx, v)
+	for {
+		x, ok := iter.Next()
+		if !ok {
+			return nil
+		}
+		if err, ok := x.(error); ok {
+			var he *gojq.HaltError
+			if errors.As(err, &he) && he.Value() == nil {
+				return nil
+			}
+			return fmt.Errorf("api: --jq: %w", err)
+		}
+		p.separate()
+		if s, ok := x.(string); ok {
+			io.WriteString(p.out, s+"\n")
+			continue
+		}
+		out, err := gojq.Marshal(x)
+		if err != nil {
+			return fmt.Errorf("api: --jq: %w", err)
+		}
+		if p.tty {
+			err = jsoncolor.Write(p.out, bytes.NewReader(out), "  ", p.color)
+		} else {
+			_, err = p.out.Write(append(out, '\n'))
+		}
+		if err != nil {
+			return fmt.Errorf("print response: %w", err)
+		}
+	}
+}
+
+// headers prints the status line and headers, sorted, then a blank line.
+func (p *apiPrinter) headers(resp *http.Response) {
+	p.separate()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n", resp.Proto, resp.Status)
+	keys := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name := k
+		if p.color {
+			name = "\x1b[1;34m" + k + "\x1b[m"
+		}
+		for _, v := range resp.Header[k] {
+			fmt.Fprintf(&b, "%s: %s\n", name, v)
+		}
+	}
+	b.WriteString("\n")
+	io.WriteString(p.out, b.String())
+}
+
+// separate ends the previous output with a newline, so pages printed
+// one after another stay apart.
+func (p *apiPrinter) separate() {
+	if p.out.n > 0 && p.out.last != '\n' {
+		p.out.Write([]byte{'\n'})
+	}
+}
+
+// lastByteWriter remembers the last byte written.
+type lastByteWriter struct {
+	w    io.Writer
+	n    int64
+	last byte
+}
+
+func (w *lastByteWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if n > 0 {
+		w.n += int64(n)
+		w.last = b[n-1]
+	}
+	return n, err
+}
+
+// isJSONType reports whether a Content-Type is JSON: */json or */*+json.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"))
+}
+
+// jsonBody encodes fields as a JSON request body, without HTML escaping.
+func jsonBody(params map[string]any) (io.Reader, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(params); err != nil {
+		return nil, fmt.Errorf("api: encode fields: %w", err)
+	}
+	return &b, nil
+}

@@ -1,0 +1,430 @@
+// Package cli implements the latch command: a thin cobra layer over the
+// latch library, its stores, and the dev server.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/internal/config"
+)
+
+// Environment variables read by the CLI. Flags beat them; they beat the
+// config file.
+const (
+	EnvHost       = "LATCH_HOST"
+	EnvClientID   = "LATCH_CLIENT_ID"
+	EnvOrg        = "LATCH_ORG"
+	EnvStore      = "LATCH_CREDENTIAL_STORE"
+	EnvDebug      = "LATCH_DEBUG"
+	EnvToken      = "LATCH_TOKEN"
+	EnvConfigDir  = config.EnvDir
+	DefaultClient = "latch-cli"
+)
+
+// loginHint is what a login-required error tells the user to run.
+const loginHint = "run `latch auth login`"
+
+// scopes asks for a refresh token (OpenID Connect Core §11) as well as the
+// API; the dev server issues refresh tokens only with offline_access.
+var scopes = []string{"openid", "offline_access"}
+
+// App is one invocation of the CLI: its streams, its environment and the
+// global flags. Nothing in it outlives the command.
+type App struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+
+	root  *cobra.Command
+	flags struct {
+		host, clientID, apiURL, graphqlURL, org, store string
+		debug                                          bool
+	}
+
+	cfg    *config.File
+	client *http.Client // the refresh-aware client, built once
+	src    latch.TokenSource
+	ccfg   *latch.Config
+}
+
+// Run runs the latch command line args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	a := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	root := a.newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil {
+		var ee *ExitError
+		if !errors.As(err, &ee) || !ee.Silent {
+			fmt.Fprintf(stderr, "latch: %s\n", a.message(err))
+		}
+	}
+	return code
+}
+
+// message renders err as one line, adding the fix where latch knows it.
+func (a *App) message(err error) string {
+	var lr *latch.LoginRequiredError
+	if errors.As(err, &lr) {
+		hint := lr.Hint
+		if hint == "" {
+			hint = loginHint
+		}
+		if lr.Err == nil {
+			return fmt.Sprintf("not logged in to %s with client %s%s; %s", lr.Key.Issuer, lr.Key.ClientID, orgSuffix(lr.Key.Account), hint)
+		}
+		return oneLine(fmt.Sprintf("the login for %s%s can no longer be used (%s); %s", lr.Key.Issuer, orgSuffix(lr.Key.Account), lr.Err, hint))
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	if exitCode(err) == ExitTransient {
+		return oneLine(err.Error()) + "; transient, nothing was deleted: try again"
+	}
+	return oneLine(err.Error())
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func orgSuffix(org string) string {
+	if org == "" {
+		return ""
+	}
+	return " (org " + org + ")"
+}
+
+func (a *App) newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "latch",
+		Short: "Stay logged in to an OAuth 2.0 API from the command line",
+		Long: `latch logs in to an OAuth 2.0 authorization server, keeps the token fresh,
+and calls the API with it.
+
+Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
+5 transient failure (the credential was kept).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          usageArgs(cobra.NoArgs),
+		RunE:          groupRun,
+	}
+	a.root = root
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.flags.host, "host", "", "authorization server `URL` (env "+EnvHost+")")
+	pf.StringVar(&a.flags.clientID, "client-id", DefaultClient, "OAuth client `ID` (env "+EnvClientID+")")
+	pf.StringVar(&a.flags.apiURL, "api-url", "", "REST API base `URL` (default: the host)")
+	pf.StringVar(&a.flags.graphqlURL, "graphql-url", "", "GraphQL endpoint `URL` (default: HOST/graphql)")
+	pf.StringVar(&a.flags.org, "org", "", "organization (account) to act for (env "+EnvOrg+")")
+	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring or file (env "+EnvStore+")")
+	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+
+	root.AddCommand(a.newAuthCmd(), a.newDevCmd(), newAPICmd(a))
+	return root
+}
+
+// groupRun is the RunE of commands that only group others: bare, it
+// shows help; with an argument, it is an unknown command (exit 2).
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(fmt.Errorf("unknown command %q for %q; see `%s --help`", args[0], cmd.CommandPath(), cmd.CommandPath()))
+	}
+	return cmd.Help()
+}
+
+// usageArgs makes an argument validator's errors usage errors (exit 2).
+func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError(fmt.Errorf("%w; see `%s --help`", err, cmd.CommandPath()))
+		}
+		return nil
+	}
+}
+
+// flagSet reports whether the global flag name was given.
+func (a *App) flagSet(name string) bool {
+	f := a.root.PersistentFlags().Lookup(name)
+	return f != nil && f.Changed
+}
+
+// pick returns the flag value if given, else the env value, else def.
+func (a *App) pick(flag, flagVal, env, def string) string {
+	if a.flagSet(flag) {
+		return flagVal
+	}
+	if v := a.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *App) config() (*config.File, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	dir, err := config.Dir(a.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	f, err := config.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg = f
+	return f, nil
+}
+
+func (a *App) configDir() (string, error) { return config.Dir(a.Getenv) }
+
+// Host returns the authorization server URL: --host, LATCH_HOST, then the
+// selected host in the config file. It must be https unless loopback
+// (RFC 8252 §8.3).
+func (a *App) Host() (string, error) {
+	cf, err := a.config()
+	if err != nil {
+		return "", err
+	}
+	h := a.pick("host", a.flags.host, EnvHost, cf.Host)
+	if h == "" {
+		return "", usageError(errors.New("no host: pass --host URL, set " + EnvHost + ", or run `latch auth login --host URL`"))
+	}
+	if err := discovery.CheckURL(h); err != nil {
+		return "", usageError(fmt.Errorf("host: %w", err))
+	}
+	return config.Normalize(h), nil
+}
+
+// hostEntry returns the config entry for host, or an empty one.
+func (a *App) hostEntry(host string) *config.Host {
+	cf, err := a.config()
+	if err != nil || cf.Get(host) == nil {
+		return &config.Host{}
+	}
+	return cf.Get(host)
+}
+
+// ClientID returns the OAuth client ID for host.
+func (a *App) ClientID(host string) string {
+	def := a.hostEntry(host).ClientID
+	if def == "" {
+		def = DefaultClient
+	}
+	return a.pick("client-id", a.flags.clientID, EnvClientID, def)
+}
+
+// Org returns the selected organization for host ("" for the default).
+func (a *App) Org(host string) string {
+	return a.pick("org", a.flags.org, EnvOrg, a.hostEntry(host).Org)
+}
+
+func (a *App) debug() bool {
+	if a.flagSet("debug") {
+		return a.flags.debug
+	}
+	switch strings.ToLower(a.Getenv(EnvDebug)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// APIURL returns the REST base: --api-url, the config file, or the host.
+func (a *App) APIURL(context.Context) (string, error) {
+	return a.endpointURL("api-url", a.flags.apiURL, func(h *config.Host) string { return h.APIURL }, "")
+}
+
+// GraphQLURL returns the GraphQL endpoint: --graphql-url, the config
+// file, or HOST/graphql.
+func (a *App) GraphQLURL(context.Context) (string, error) {
+	return a.endpointURL("graphql-url", a.flags.graphqlURL, func(h *config.Host) string { return h.GraphQLURL }, "/graphql")
+}
+
+func (a *App) endpointURL(flag, val string, fromCfg func(*config.Host) string, suffix string) (string, error) {
+	u := ""
+	if a.flagSet(flag) {
+		u = val
+	} else {
+		host, err := a.Host()
+		if err != nil {
+			return "", err
+		}
+		u = fromCfg(a.hostEntry(host))
+		if u == "" {
+			u = host + suffix
+		}
+	}
+	if err := discovery.CheckURL(u); err != nil {
+		return "", usageError(fmt.Errorf("--%s: %w", flag, err))
+	}
+	return strings.TrimSuffix(u, "/"), nil
+}
+
+// StdoutIsTTY reports whether stdout is a terminal.
+func (a *App) StdoutIsTTY() bool {
+	f, ok := a.Stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// ColorEnabled reports whether output may be coloured: stdout is a
+// terminal and NO_COLOR is unset.
+func (a *App) ColorEnabled() bool { return a.StdoutIsTTY() && a.Getenv("NO_COLOR") == "" }
+
+// baseTransport is http.DefaultTransport, wrapped in the debug logger
+// when --debug or LATCH_DEBUG=1.
+func (a *App) baseTransport() http.RoundTripper {
+	if a.debug() {
+		return debugTransport(http.DefaultTransport, a.Stderr)
+	}
+	return http.DefaultTransport
+}
+
+// HTTPClient returns the refresh-aware client every API call goes
+// through: latch.Transport (origins: the API and GraphQL URLs) over the
+// debug logger, if on, over http.DefaultTransport. LATCH_TOKEN, when set,
+// is used as is and never refreshed or stored (LESSONS 11). The client and
+// its Source are built once, so a command reads the store once.
+func (a *App) HTTPClient(ctx context.Context) (*http.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	src, err := a.tokenSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	api, err := a.APIURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gql, err := a.GraphQLURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.client = &http.Client{Transport: &latch.Transport{
+		Source:  src,
+		Base:    a.baseTransport(),
+		Origins: []string{origin(api), origin(gql)},
+	}}
+	return a.client, nil
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// tokenSource returns LATCH_TOKEN as a static source, or the stored
+// credential's shared Source.
+func (a *App) tokenSource(ctx context.Context) (latch.TokenSource, error) {
+	if a.src != nil {
+		return a.src, nil
+	}
+	if t := strings.TrimSpace(a.Getenv(EnvToken)); t != "" {
+		a.src = latch.StaticToken(t)
+		return a.src, nil
+	}
+	s, _, err := a.storedSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.src = s
+	return s, nil
+}
+
+// storedSource builds the Source for the selected host, client and org.
+// The token endpoint comes from the metadata cached at login for the
+// credential's issuer, so a refresh goes only to the server that issued
+// the token (LESSONS 10).
+func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, error) {
+	host, err := a.Host()
+	if err != nil {
+		return nil, nil, err
+	}
+	sc, err := a.openStore(ctx, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.hostEntry(host).Metadata == nil {
+		// Every login caches the metadata, so without it there is
+		// normally no credential: say so without a network call.
+		k := latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: a.Org(host)}
+		if _, err := sc.store.Load(ctx, k); errors.Is(err, latch.ErrNotFound) {
+			return nil, nil, &latch.LoginRequiredError{Key: k, Hint: loginHint}
+		}
+	}
+	cfg, err := a.oauthConfig(ctx, host, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &latch.Source{
+		Config:    cfg,
+		Store:     sc.store,
+		Key:       cfg.Key(a.Org(host)),
+		LoginHint: loginHint,
+	}
+	if a.debug() {
+		s.OnRefresh = func(ev latch.RefreshEvent) {
+			fmt.Fprintf(a.Stderr, "* latch: token %s (generation %d)\n", ev.Kind, ev.Generation)
+		}
+	}
+	return s, sc, nil
+}
+
+// oauthConfig returns the client configuration for host, from the
+// metadata cached in the config file, or by discovery (RFC 8414) when
+// fresh is set or nothing is cached.
+func (a *App) oauthConfig(ctx context.Context, host string, fresh bool) (*latch.Config, error) {
+	clientID := a.ClientID(host)
+	var md *config.Metadata
+	if !fresh {
+		md = a.hostEntry(host).Metadata
+	}
+	if md == nil {
+		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
+		if err != nil {
+			return nil, err
+		}
+		md = &config.Metadata{
+			Issuer:                      m.Issuer,
+			AuthorizationEndpoint:       m.AuthorizationEndpoint,
+			TokenEndpoint:               m.TokenEndpoint,
+			DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
+			RevocationEndpoint:          m.RevocationEndpoint,
+		}
+		if cf, err := a.config(); err == nil && !fresh {
+			cf.Ensure(host).Metadata = md
+			_ = cf.Save() // a cache; failing to keep it costs a round trip next time
+		}
+	}
+	m := discovery.Metadata{
+		Issuer:                      config.Normalize(md.Issuer),
+		AuthorizationEndpoint:       md.AuthorizationEndpoint,
+		TokenEndpoint:               md.TokenEndpoint,
+		DeviceAuthorizationEndpoint: md.DeviceAuthorizationEndpoint,
+		RevocationEndpoint:          md.RevocationEndpoint,
+	}
+	c := m.Config(clientID, scopes)
+	c.HTTPClient = &http.Client{Transport: a.baseTransport()}
+	return c, nil
+}

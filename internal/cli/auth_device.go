@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/device"
+)
+
+// deviceLogin runs the device authorization grant (RFC 8628 §3.1–3.5):
+// it shows the user code and verification URL, then polls; the device
+// package handles authorization_pending and slow_down.
+func (a *App) deviceLogin(ctx context.Context, cfg *latch.Config, timeout time.Duration) (*latch.Token, error) {
+	if cfg.Endpoint.DeviceAuthURL == "" {
+		return nil, errors.New("device login: the server has no device_authorization_endpoint; run `latch auth login` without --device")
+	}
+	code, err := device.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("device login: %w", err)
+	}
+	fmt.Fprintf(a.Stderr, "First copy your one-time code: %s\nThen open: %s\n", code.UserCode, code.VerificationURI)
+	if code.VerificationURIComplete != "" {
+		fmt.Fprintf(a.Stderr, "Or open this URL, which carries the code: %s\n", code.VerificationURIComplete)
+	}
+	fmt.Fprintf(a.Stderr, "Waiting for approval (code expires %s)...\n", when(code.Expiry, time.Now()))
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tok, err := device.Poll(wctx, cfg, code)
+	switch {
+	case errors.Is(err, device.ErrAccessDenied):
+		return nil, fmt.Errorf("device login: %w", err)
+	case errors.Is(err, device.ErrExpired):
+		return nil, fmt.Errorf("device login: %w; run `latch auth login --device` again", err)
+	case err != nil && ctx.Err() == nil && wctx.Err() != nil:
+		return nil, fmt.Errorf("device login: no approval within %s", timeout)
+	case err != nil:
+		return nil, fmt.Errorf("device login: %w", err)
+	}
+	return tok, nil
+}

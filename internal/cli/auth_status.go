@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch"
+)
+
+// statusEntry is one credential in `auth status`. It holds no secret.
+type statusEntry struct {
+	Host          string     `json:"host"`
+	ClientID      string     `json:"client_id"`
+	Org           string     `json:"org"`
+	Selected      bool       `json:"selected"`
+	LoggedIn      bool       `json:"logged_in"`
+	Valid         bool       `json:"valid"`
+	Expiry        *time.Time `json:"expiry,omitempty"`
+	Refreshable   bool       `json:"refreshable"`
+	RefreshExpiry *time.Time `json:"refresh_expiry,omitempty"`
+	Token         string     `json:"token,omitempty"` // masked
+	Generation    uint64     `json:"generation"`
+	Store         string     `json:"store"`
+	Location      string     `json:"location,omitempty"`
+	KeyringHealth string     `json:"keyring_health,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	FromEnvToken  bool       `json:"from_env_token,omitempty"`
+}
+
+func (a *App) newStatusCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show each host and organization, and whether its token is usable",
+		Long: `For each host and organization in the config file, show whether a
+token is stored and valid, when it expires, whether it refreshes itself,
+which store holds it and the keyring's health. Tokens are masked. Exit code
+4 when the selected host has no usable credential.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := a.status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(entries); err != nil {
+					return err
+				}
+			} else {
+				a.printStatus(entries)
+			}
+			for _, e := range entries {
+				if e.Selected && (e.Valid || e.Refreshable) {
+					return nil
+				}
+			}
+			return &ExitError{Code: ExitAuth, Err: errors.New("not logged in to the selected host; " + loginHint), Silent: asJSON}
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (a *App) status(ctx context.Context) ([]statusEntry, error) {
+	cf, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	selHost, hostErr := a.Host()
+	var entries []statusEntry
+	if tok := a.Getenv(EnvToken); tok != "" {
+		entries = append(entries, statusEntry{
+			Host: selHost, Org: "", Selected: true, LoggedIn: true, Valid: true,
+			Token: mask(tok), Store: "environment", Location: EnvToken, FromEnvToken: true,
+		})
+	}
+	hosts := cf.HostNames()
+	if hostErr == nil && !slices.Contains(hosts, selHost) {
+		hosts = append(hosts, selHost)
+	}
+	now := time.Now()
+	for _, host := range hosts {
+		orgs := []string{""}
+		if h := cf.Get(host); h != nil && len(h.Orgs) > 0 {
+			orgs = h.Orgs
+		}
+		selOrg := a.Org(host)
+		if host == selHost && !slices.Contains(orgs, selOrg) {
+			orgs = append(orgs, selOrg)
+		}
+		sc, err := a.openStore(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		issuer := host
+		if md := a.hostEntry(host).Metadata; md != nil {
+			issuer = md.Issuer
+		}
+		for _, org := range orgs {
+			key := latch.Key{Issuer: issuer, ClientID: a.ClientID(host), Account: org}
+			e := statusEntry{
+				Host: host, ClientID: key.ClientID, Org: org,
+				Selected: host == selHost && org == selOrg && a.Getenv(EnvToken) == "",
+				Store:    sc.kind, Location: sc.describe(key), KeyringHealth: sc.health,
+			}
+			tok, err := sc.store.Load(ctx, key)
+			switch {
+			case errors.Is(err, latch.ErrNotFound):
+			case err != nil:
+				e.Error = oneLine(err.Error())
+			default:
+				e.LoggedIn = true
+				e.Valid = !tok.Expired(now)
+				e.Refreshable = tok.Refreshable()
+				e.Token = mask(tok.AccessToken)
+				e.Generation = tok.Generation
+				if !tok.Expiry.IsZero() {
+					t := tok.Expiry
+					e.Expiry = &t
+				}
+				if !tok.RefreshExpiry.IsZero() {
+					t := tok.RefreshExpiry
+					e.RefreshExpiry = &t
+				}
+			}
+			entries = append(entries, e)
+		}
+	}
+	return entries, nil
+}
+
+func (a *App) printStatus(entries []statusEntry) {
+	if len(entries) == 0 {
+		fmt.Fprintln(a.Stdout, "No hosts configured; run `latch auth login --host URL`.")
+		return
+	}
+	now := time.Now()
+	w := a.Stdout
+	for _, e := range entries {
+		sel := " "
+		if e.Selected {
+			sel = "*"
+		}
+		fmt.Fprintf(w, "%s %s%s\n", sel, e.Host, orgSuffix(e.Org))
+		if e.FromEnvToken {
+			fmt.Fprintf(w, "    token: %s from %s (used as is, never refreshed or stored)\n", e.Token, EnvToken)
+			continue
+		}
+		fmt.Fprintf(w, "    client: %s\n", e.ClientID)
+		switch {
+		case e.Error != "":
+			fmt.Fprintf(w, "    error: %s\n", e.Error)
+		case !e.LoggedIn:
+			fmt.Fprintf(w, "    not logged in\n")
+		default:
+			state := "expired"
+			if e.Valid {
+				state = "valid"
+			}
+			exp := "unknown"
+			if e.Expiry != nil {
+				exp = when(*e.Expiry, now)
+			}
+			fmt.Fprintf(w, "    token: %s, %s, expires %s\n", e.Token, state, exp)
+			if e.Refreshable {
+				rexp := "unknown"
+				if e.RefreshExpiry != nil {
+					rexp = when(*e.RefreshExpiry, now)
+				}
+				fmt.Fprintf(w, "    refreshable: yes (refresh token expires %s)\n", rexp)
+			} else {
+				fmt.Fprintf(w, "    refreshable: no\n")
+			}
+		}
+		fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)
+		if e.KeyringHealth != "" {
+			fmt.Fprintf(w, "    keyring: %s\n", e.KeyringHealth)
+		}
+	}
+}

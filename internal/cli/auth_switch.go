@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch"
+)
+
+func (a *App) newSwitchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "switch ORG",
+		Short: "Select the organization later commands act for",
+		Long: `Select ORG as the organization (account) for the current host. You must
+have logged in to it with ` + "`latch auth login --org ORG`" + `. With --host, that
+host becomes the selected host too.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			org := args[0]
+			host, err := a.Host()
+			if err != nil {
+				return err
+			}
+			cf, err := a.config()
+			if err != nil {
+				return err
+			}
+			h := cf.Get(host)
+			if h == nil || !slices.Contains(h.Orgs, org) {
+				return &latch.LoginRequiredError{
+					Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org},
+					Hint: "run `latch auth login --org " + org + "`",
+				}
+			}
+			h.Org = org
+			cf.Host = host
+			if err := cf.Save(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stderr, "Switched to org %s on %s.\n", org, host)
+			return nil
+		},
+	}
+}

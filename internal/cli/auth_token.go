@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *App) newTokenCmd() *cobra.Command {
+	var header bool
+	c := &cobra.Command{
+		Use:   "token",
+		Short: "Print a valid access token, refreshing it first if needed",
+		Long: `Print a valid access token on stdout, refreshing it first if it has
+expired or is about to. It never prints an expired token: when no valid
+token can be had it fails with exit code 4 (log in again) or 5 (transient
+failure; the credential was kept).`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := a.tokenSource(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tok, err := src.Token(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if header {
+				typ := tok.TokenType
+				if typ == "" || eqFold(typ, "bearer") {
+					typ = "Bearer"
+				}
+				fmt.Fprintf(a.Stdout, "Authorization: %s %s\n", typ, tok.AccessToken)
+				return nil
+			}
+			fmt.Fprintln(a.Stdout, tok.AccessToken)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&header, "header", false, "print an HTTP Authorization header line instead of the bare token")
+	return c
+}
+
+func eqFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		if a[i]|0x20 != b[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}

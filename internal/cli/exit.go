@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+
+	"github.com/latchdev/latch"
+)
+
+// Exit codes, documented in the README.
+const (
+	ExitOK        = 0
+	ExitAPI       = 1 // API or HTTP error
+	ExitUsage     = 2
+	ExitAuth      = 4 // authentication required
+	ExitTransient = 5 // transient failure; the credential was kept
+)
+
+// ExitError carries an explicit exit code. Silent means the message was
+// already shown (for example an HTTP error body printed by `api`).
+type ExitError struct {
+	Code   int
+	Err    error
+	Silent bool
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return "exit status"
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageErrorf marks a usage error (exit 2).
+func usageError(err error) error { return &ExitError{Code: ExitUsage, Err: err} }
+
+// exitCode maps an error to the process exit code. It is the only place
+// that does so.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if errors.Is(err, latch.ErrLoginRequired) || errors.Is(err, latch.ErrNotFound) {
+		return ExitAuth
+	}
+	var te *latch.TokenError
+	var re *latch.ResponseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &te) && !te.Terminal(),
+		errors.As(err, &re),
+		errors.As(err, &ne),
+		// A connection closed mid-answer is a network failure too.
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, latch.ErrLockTimeout),
+		errors.Is(err, latch.ErrStoreReadOnly),
+		errors.Is(err, latch.ErrStoreUnavailable):
+		return ExitTransient
+	}
+	return ExitAPI
+}

@@ -1,0 +1,176 @@
+// Package config reads and writes the latch CLI's configuration file: the
+// hosts a user logged in to, their organizations, and which is selected.
+// Credentials are not kept here; they live in the credential store.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// EnvDir names the environment variable that overrides Dir.
+const EnvDir = "LATCH_CONFIG_DIR"
+
+// FileName is the configuration file's name inside the config directory.
+const FileName = "config.json"
+
+// Dir returns $LATCH_CONFIG_DIR if set, else the user's config directory
+// joined with "latch". getenv reads the environment.
+func Dir(getenv func(string) string) (string, error) {
+	if d := getenv(EnvDir); d != "" {
+		return d, nil
+	}
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "latch"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", fmt.Errorf("find config directory: %w (set %s)", err, EnvDir)
+		}
+		return filepath.Join(d, "latch"), nil
+	}
+	return filepath.Join(home, ".config", "latch"), nil
+}
+
+// File is the configuration file's content.
+type File struct {
+	// Host is the selected host (an issuer URL).
+	Host  string           `json:"host,omitempty"`
+	Hosts map[string]*Host `json:"hosts,omitempty"`
+
+	path string
+}
+
+// Host is what latch remembers about one authorization server.
+type Host struct {
+	ClientID   string   `json:"client_id,omitempty"`
+	Org        string   `json:"org,omitempty"`  // selected organization
+	Orgs       []string `json:"orgs,omitempty"` // organizations logged in to
+	APIURL     string   `json:"api_url,omitempty"`
+	GraphQLURL string   `json:"graphql_url,omitempty"`
+	// Store is the credential store kind that holds this host's
+	// credentials ("keyring" or "file").
+	Store string `json:"store,omitempty"`
+	// Metadata caches the server's endpoints (RFC 8414 §2), so a command
+	// whose token is valid needs no network round trip.
+	Metadata *Metadata `json:"metadata,omitempty"`
+}
+
+// Metadata is the cached part of RFC 8414 §2 metadata.
+type Metadata struct {
+	Issuer                      string `json:"issuer"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
+}
+
+// Load reads the file in dir. A missing file is an empty File.
+func Load(dir string) (*File, error) {
+	f := &File{path: filepath.Join(dir, FileName)}
+	b, err := os.ReadFile(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := json.Unmarshal(b, f); err != nil {
+		return nil, fmt.Errorf("read config %s: not valid JSON; fix or remove it", f.path)
+	}
+	return f, nil
+}
+
+// Path returns the file's location.
+func (f *File) Path() string { return f.path }
+
+// Get returns the entry for host, or nil.
+func (f *File) Get(host string) *Host {
+	if f.Hosts == nil {
+		return nil
+	}
+	return f.Hosts[Normalize(host)]
+}
+
+// Ensure returns the entry for host, creating it.
+func (f *File) Ensure(host string) *Host {
+	host = Normalize(host)
+	if f.Hosts == nil {
+		f.Hosts = make(map[string]*Host)
+	}
+	h := f.Hosts[host]
+	if h == nil {
+		h = &Host{}
+		f.Hosts[host] = h
+	}
+	return h
+}
+
+// HostNames returns the configured hosts, sorted.
+func (f *File) HostNames() []string {
+	names := make([]string, 0, len(f.Hosts))
+	for n := range f.Hosts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// AddOrg records org as logged in on h. The empty org is the default account.
+func (h *Host) AddOrg(org string) {
+	if !slices.Contains(h.Orgs, org) {
+		h.Orgs = append(h.Orgs, org)
+		slices.Sort(h.Orgs)
+	}
+}
+
+// RemoveOrg forgets org on h, and unselects it.
+func (h *Host) RemoveOrg(org string) {
+	h.Orgs = slices.DeleteFunc(h.Orgs, func(o string) bool { return o == org })
+	if h.Org == org {
+		h.Org = ""
+	}
+}
+
+// Save writes the file atomically (temp file, fsync, rename), mode 0600.
+func (f *File) Save() error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	dir := filepath.Dir(f.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".config.*.tmp")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// Normalize returns host without a trailing slash, the form used as a key.
+func Normalize(host string) string { return strings.TrimSuffix(host, "/") }
