@@ -186,6 +186,9 @@ func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*h
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return nil, fmt.Errorf("no answer within %s: %w", timeout, err)
 		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("connection closed before an answer: %w", err)
+		}
 		return nil, err
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}

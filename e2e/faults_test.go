@@ -22,7 +22,7 @@ func TestFaultSurvival(t *testing.T) {
 		stderr    string
 	}{
 		{name: "503 x3 then success", faults: oauthtest.Faults{Fail503: 3}, wantFirst: -1},
-		{name: "connection dropped before processing", faults: oauthtest.Faults{DropBefore: 1}, wantFirst: 5, stderr: "credential was kept"},
+		{name: "connection dropped before processing", faults: oauthtest.Faults{DropBefore: 1}, wantFirst: 5, stderr: "the stored credential was kept"},
 		{name: "latency past the deadline", faults: oauthtest.Faults{Latency: 3 * time.Second},
 			env: []string{"LATCH_TOKEN_TIMEOUT=1s"}, wantFirst: 5, stderr: "no answer within 1s"},
 		{name: "HTML error page", faults: oauthtest.Faults{HTMLError: 1}, wantFirst: 5, stderr: "text/html"},

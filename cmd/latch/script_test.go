@@ -13,9 +13,11 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,14 +25,25 @@ import (
 
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/devcmd"
 	"github.com/latchdev/latch/oauthtest"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"latch":       main,
+		"latch-dev":   latchDev,
 		"fakebrowser": fakeBrowser,
 	})
+}
+
+// latchDev is cmd/latch-dev's main, which `latch dev` and `latch demo`
+// hand over to.
+func latchDev() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := devcmd.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // TestScript runs testdata/script/*.txtar against an in-process dev

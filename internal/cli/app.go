@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,14 +24,16 @@ import (
 // Environment variables read by the CLI. Flags beat them; they beat the
 // config file.
 const (
-	EnvHost       = "LATCH_HOST"
-	EnvClientID   = "LATCH_CLIENT_ID"
-	EnvOrg        = "LATCH_ORG"
-	EnvStore      = "LATCH_CREDENTIAL_STORE"
-	EnvDebug      = "LATCH_DEBUG"
-	EnvToken      = "LATCH_TOKEN"
-	EnvConfigDir  = config.EnvDir
-	DefaultClient = "latch-cli"
+	EnvHost     = "LATCH_HOST"
+	EnvClientID = "LATCH_CLIENT_ID"
+	EnvOrg      = "LATCH_ORG"
+	EnvStore    = "LATCH_CREDENTIAL_STORE"
+	EnvDebug    = "LATCH_DEBUG"
+	EnvToken    = "LATCH_TOKEN"
+	// EnvTokenTimeout bounds each token-endpoint request (default 15s).
+	EnvTokenTimeout = "LATCH_TOKEN_TIMEOUT"
+	EnvConfigDir    = config.EnvDir
+	DefaultClient   = "latch-cli"
 )
 
 // loginHint is what a login-required error tells the user to run.
@@ -98,7 +101,7 @@ func (a *App) message(err error) string {
 		return "interrupted"
 	}
 	if exitCode(err) == ExitTransient {
-		return oneLine(err.Error()) + "; transient, nothing was deleted: try again"
+		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"
 	}
 	return oneLine(err.Error())
 }
@@ -137,7 +140,8 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 
-	root.AddCommand(a.newAuthCmd(), a.newDevCmd(), newAPICmd(a))
+	root.AddCommand(a.newAuthCmd(), newAPICmd(a))
+	root.AddCommand(a.newDevCmd()...)
 	return root
 }
 
@@ -426,5 +430,12 @@ func (a *App) oauthConfig(ctx context.Context, host string, fresh bool) (*latch.
 	}
 	c := m.Config(clientID, scopes)
 	c.HTTPClient = &http.Client{Transport: a.baseTransport()}
+	if v := a.Getenv(EnvTokenTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, usageError(fmt.Errorf("%s=%q: want a positive duration such as 10s", EnvTokenTimeout, v))
+		}
+		c.Timeout = d
+	}
 	return c, nil
 }

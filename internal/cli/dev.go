@@ -1,65 +1,67 @@
-//go:build !latch_nodevserver
-
 package cli
 
 import (
 	"errors"
-	"fmt"
-	"net"
-	"strconv"
-	"time"
+	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
-
-	"github.com/latchdev/latch/oauthtest"
 )
 
-func (a *App) newDevCmd() *cobra.Command {
-	c := &cobra.Command{
+// DevBinary is the separate program that holds the dev server and the
+// demo. It is kept out of latch so that latch starts faster (the OAuth
+// engine and GraphQL library cost about 2 ms of start-up; see README).
+const DevBinary = "latch-dev"
+
+// newDevCmd hands `latch dev ...` and `latch demo` to latch-dev, found
+// beside this executable or on PATH.
+func (a *App) newDevCmd() []*cobra.Command {
+	pass := func(use, short string, prefix ...string) *cobra.Command {
+		return &cobra.Command{
+			Use:                use,
+			Short:              short,
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.execDev(append(prefix, args...))
+			},
+		}
+	}
+	dev := &cobra.Command{
 		Use:   "dev",
-		Short: "Tools for trying latch locally",
+		Short: "Tools for trying latch locally (runs " + DevBinary + ")",
 		Args:  usageArgs(cobra.ArbitraryArgs),
 		RunE:  groupRun,
 	}
-	c.AddCommand(a.newDevServerCmd())
-	return c
+	dev.AddCommand(
+		pass("server", "Run a local OAuth 2.0 server with a REST and GraphQL API", "server"),
+		pass("browse URL", "Follow a login URL like a browser and approve it (dev server only)", "browse"),
+	)
+	return []*cobra.Command{dev, pass("demo", "Run the demo against an embedded dev server", "demo")}
 }
 
-func (a *App) newDevServerCmd() *cobra.Command {
-	var (
-		port        int
-		opts        oauthtest.Options
-		accessTTL   time.Duration
-		refreshTTL  time.Duration
-		approveWait int
-	)
-	c := &cobra.Command{
-		Use:   "server",
-		Short: "Run a local OAuth 2.0 server with a REST and GraphQL API",
-		Long: `Run the dev authorization server and API on 127.0.0.1. The first line
-on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if port < 0 || port > 65535 {
-				return usageError(fmt.Errorf("--port %d: want 0-65535", port))
-			}
-			if accessTTL < time.Second || refreshTTL < time.Second {
-				return usageError(errors.New("--access-ttl and --refresh-ttl must be at least 1s"))
-			}
-			if approveWait < 0 {
-				return usageError(errors.New("--device-approve-after must not be negative"))
-			}
-			opts.AccessTTL, opts.RefreshTTL, opts.DeviceApproveAfter = accessTTL, refreshTTL, approveWait
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			return oauthtest.Serve(cmd.Context(), opts, addr, a.Stdout)
-		},
+// execDev replaces this process with latch-dev, so that signals such as
+// Ctrl-C reach the dev server directly.
+func (a *App) execDev(args []string) error {
+	path := ""
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), DevBinary); isExecutable(p) {
+			path = p
+		}
 	}
-	f := c.Flags()
-	f.IntVar(&port, "port", 0, "port to listen on; 0 picks a free one")
-	f.DurationVar(&accessTTL, "access-ttl", time.Hour, "access token lifetime")
-	f.DurationVar(&refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
-	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "approve logins without showing a page")
-	f.IntVar(&approveWait, "device-approve-after", 0, "approve a device code after N pending polls (0: a person approves)")
-	f.StringSliceVar(&opts.Clients, "client", nil, "allowed client `ID`s (repeatable; default: any)")
-	return c
+	if path == "" {
+		p, err := exec.LookPath(DevBinary)
+		if err != nil {
+			return usageError(errors.New("the dev server and demo are in a separate program, " + DevBinary +
+				", which was not found beside latch or on PATH; install it with " +
+				"`go install github.com/latchdev/latch/cmd/latch-dev@latest`, or run `go run ./cmd/latch-dev` in a clone"))
+		}
+		path = p
+	}
+	return execProcess(path, append([]string{DevBinary}, args...))
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
