@@ -65,6 +65,11 @@ type Options struct {
 	// OnNotice, if set, is told when a Save had to store a token set in
 	// the file because the keyring could not hold it (too large).
 	OnNotice func(msg string)
+	// NoProbe, with Mode Keyring, skips the health probe (a write, a
+	// read-back and a delete: tens of milliseconds). For callers that
+	// know the keyring worked before, such as a command after a keyring
+	// login; a keyring that has since failed shows up as an error on use.
+	NoProbe bool
 }
 
 // Choice is the store Open chose and why.
@@ -119,6 +124,10 @@ func Open(ctx context.Context, opts Options) (*Choice, error) {
 
 	if mode == File {
 		s.kind, c.Kind = KindFile, KindFile
+		return c, nil
+	}
+	if mode == Keyring && opts.NoProbe {
+		s.kind, c.Kind = KindKeyring, KindKeyring
 		return c, nil
 	}
 	c.Health = kr.Probe(ctx)

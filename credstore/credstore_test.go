@@ -175,3 +175,24 @@ func TestRealKeyringTooLarge(t *testing.T) {
 		t.Fatalf("Load: got %+v, %v", got, err)
 	}
 }
+
+// TestNoProbe: a command after a keyring login skips the probe; a keyring
+// that has since gone away shows up as an error on use, not as a
+// silent fallback or a hang.
+func TestNoProbe(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	c, err := Open(ctx, Options{Mode: Keyring, Dir: t.TempDir(), NoProbe: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if c.Kind != KindKeyring || c.Health != (keyring.Health{}) {
+		t.Fatalf("got kind %q health %+v; want keyring, no probe", c.Kind, c.Health)
+	}
+	if _, err := c.Store.Load(ctx, key); err == nil || errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("Load with no bus: got %v, want a keyring error", err)
+	}
+	// Without NoProbe the same keyring mode refuses at once, with the reason.
+	if _, err := Open(ctx, Options{Mode: Keyring, Dir: t.TempDir()}); !errors.Is(err, latch.ErrStoreUnavailable) {
+		t.Fatalf("Open with the probe: got %v, want ErrStoreUnavailable", err)
+	}
+}

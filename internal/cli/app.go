@@ -56,6 +56,11 @@ type App struct {
 		debug                                          bool
 	}
 
+	// probeKeyring makes openStore check the keyring's health even in
+	// keyring mode (login and status set it); chooseStore makes it choose
+	// afresh, ignoring the kind recorded at the last login (login sets it).
+	probeKeyring, chooseStore bool
+
 	cfg    *config.File
 	client *http.Client // the refresh-aware client, built once
 	src    latch.TokenSource

@@ -76,6 +76,7 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 	if err != nil {
 		return err
 	}
+	a.chooseStore, a.probeKeyring = true, true
 	sc, err := a.openStore(ctx, host)
 	if err != nil {
 		return err

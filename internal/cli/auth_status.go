@@ -96,6 +96,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 		if host == selHost && !slices.Contains(orgs, selOrg) {
 			orgs = append(orgs, selOrg)
 		}
+		a.probeKeyring = true
 		sc, err := a.openStore(ctx, host)
 		if err != nil {
 			return nil, err

@@ -32,11 +32,11 @@ func (sc *storeChoice) describe(k latch.Key) string {
 }
 
 // storeMode returns the requested store: --credential-store,
-// LATCH_CREDENTIAL_STORE, then the kind recorded for host at login (so a
-// file-store login does not probe the keyring on every command).
+// LATCH_CREDENTIAL_STORE, then the kind recorded for host at login, so
+// that only login and status pay for a keyring probe.
 func (a *App) storeMode(host string) (credstore.Mode, error) {
 	k := a.pick("credential-store", a.flags.store, EnvStore, "")
-	if k == "" && host != "" {
+	if k == "" && host != "" && !a.chooseStore {
 		k = a.hostEntry(host).Store
 	}
 	m, err := credstore.ParseMode(k)
@@ -58,6 +58,7 @@ func (a *App) openStore(ctx context.Context, host string) (*storeChoice, error) 
 		return nil, err
 	}
 	c, err := credstore.Open(ctx, credstore.Options{Mode: mode, Dir: dir, Service: keyringService,
+		NoProbe:  !a.probeKeyring,
 		OnNotice: func(msg string) { fmt.Fprintln(a.Stderr, "latch: "+msg) }})
 	if err != nil {
 		return nil, err
