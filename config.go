@@ -224,48 +224,72 @@ func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
 		}
 		return nil, responseError(resp, "")
 	}
-	var tj tokenJSON
 	if !isJSON(resp.Header.Get("Content-Type")) && !looksJSON(body) {
 		return nil, responseError(resp, "answer is not JSON")
 	}
-	if err := json.Unmarshal(body, &tj); err != nil {
-		return nil, responseError(resp, "answer is not valid JSON")
+	t, err := ParseTokenResponse(body, c.now())
+	var m malformed
+	switch {
+	case errors.As(err, &m):
+		return nil, responseError(resp, string(m))
+	case err != nil:
+		var te *TokenError
+		if errors.As(err, &te) {
+			te.StatusCode = resp.StatusCode
+		}
+		return nil, err
+	}
+	t.Issuer, t.ClientID = c.Issuer, c.ClientID
+	return t, nil
+}
+
+// ParseTokenResponse parses a token answer (RFC 6749 §5.1) received at
+// now, such as one pasted into a login. An error field yields a
+// *TokenError (RFC 6749 §5.2). It fails, without quoting the body, when
+// the body is not a JSON object, has no access_token, or has an
+// expires_in that is negative or not a number.
+func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
+	var tj tokenJSON
+	if !looksJSON(body) || json.Unmarshal(body, &tj) != nil {
+		return nil, malformed("not valid JSON")
 	}
 	if tj.Error != "" {
-		return nil, &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI, StatusCode: resp.StatusCode}
+		return nil, &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI}
 	}
 	if tj.AccessToken == "" {
-		return nil, responseError(resp, "answer has no access_token")
+		return nil, malformed("no access_token")
 	}
-	now := c.now()
 	t := &Token{
 		AccessToken:  tj.AccessToken,
 		TokenType:    tj.TokenType,
 		RefreshToken: tj.RefreshToken,
 		Scope:        tj.Scope,
 		IssuedAt:     now,
-		Issuer:       c.Issuer,
-		ClientID:     c.ClientID,
 	}
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
 	exp, err := seconds(tj.ExpiresIn)
 	if err != nil {
-		return nil, responseError(resp, "expires_in "+err.Error())
+		return nil, malformed("expires_in " + err.Error())
 	}
 	if exp > 0 {
 		t.Expiry = now.Add(exp)
 	}
 	rexp, err := seconds(tj.RefreshTokenExpiresIn)
 	if err != nil {
-		return nil, responseError(resp, "refresh_token_expires_in "+err.Error())
+		return nil, malformed("refresh_token_expires_in " + err.Error())
 	}
 	if rexp > 0 {
 		t.RefreshExpiry = now.Add(rexp)
 	}
 	return t, nil
 }
+
+// malformed says what is wrong with a token answer.
+type malformed string
+
+func (m malformed) Error() string { return string(m) }
 
 func seconds(n json.Number) (time.Duration, error) {
 	if n == "" {

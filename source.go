@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -166,23 +167,10 @@ func (s *Source) set(t *Token) {
 
 func bearerValue(t *Token) []string {
 	typ := t.TokenType
-	if typ == "" || eqFold(typ, "bearer") {
+	if typ == "" || strings.EqualFold(typ, "bearer") {
 		typ = "Bearer" // RFC 6750 §2.1; some servers send "bearer"
 	}
 	return []string{typ + " " + t.AccessToken}
-}
-
-func eqFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i]|0x20, b[i]|0x20
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Source) load(ctx context.Context) (*Token, error) {

@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -149,16 +146,6 @@ func (a *App) remember(host string, cfg *latch.Config, org, kind string) error {
 	return nil
 }
 
-// tokenInput is a token response (RFC 6749 §5.1) given on stdin.
-type tokenInput struct {
-	AccessToken           string      `json:"access_token"`
-	TokenType             string      `json:"token_type"`
-	RefreshToken          string      `json:"refresh_token"`
-	ExpiresIn             json.Number `json:"expires_in"`
-	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
-	Scope                 string      `json:"scope"`
-}
-
 // readTokenInput parses a bare access token or a token-response JSON.
 // Errors never quote the input: it holds secrets.
 func readTokenInput(r io.Reader) (*latch.Token, error) {
@@ -184,51 +171,15 @@ func readTokenInput(r io.Reader) (*latch.Token, error) {
 		}
 		return &latch.Token{AccessToken: s, TokenType: "Bearer", IssuedAt: now}, nil
 	}
-	var in tokenInput
-	dec := json.NewDecoder(bufio.NewReader(bytes.NewReader(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&in); err != nil {
-		return nil, errors.New("input is not valid token-response JSON")
-	}
-	if in.AccessToken == "" {
-		return nil, errors.New("token response has no access_token")
-	}
-	if in.TokenType != "" && !eqFold(in.TokenType, "bearer") {
-		return nil, fmt.Errorf("token_type %q is not supported; want Bearer", oneLine(in.TokenType))
-	}
-	t := &latch.Token{AccessToken: in.AccessToken, TokenType: "Bearer", RefreshToken: in.RefreshToken, Scope: in.Scope, IssuedAt: now}
-	exp, err := seconds("expires_in", in.ExpiresIn)
+	t, err := latch.ParseTokenResponse(b, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("token response: %w", err)
 	}
-	if exp > 0 {
-		t.Expiry = now.Add(exp)
+	if !strings.EqualFold(t.TokenType, "bearer") {
+		return nil, fmt.Errorf("token_type %q is not supported; want Bearer", oneLine(t.TokenType))
 	}
-	rexp, err := seconds("refresh_token_expires_in", in.RefreshTokenExpiresIn)
-	if err != nil {
-		return nil, err
-	}
-	if rexp > 0 {
-		t.RefreshExpiry = now.Add(rexp)
-	}
+	t.TokenType = "Bearer"
 	return t, nil
-}
-
-func seconds(name string, n json.Number) (time.Duration, error) {
-	if n == "" {
-		return 0, nil
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s is not a number", name)
-	}
-	if f < 0 {
-		return 0, fmt.Errorf("%s is negative", name)
-	}
-	if f > 10*365*24*3600 {
-		f = 10 * 365 * 24 * 3600
-	}
-	return time.Duration(f * float64(time.Second)), nil
 }
 
 // isTokenChars reports whether s uses only RFC 6750 §2.1 b64token

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -27,7 +28,7 @@ failure; the credential was kept).`,
 			}
 			if header {
 				typ := tok.TokenType
-				if typ == "" || eqFold(typ, "bearer") {
+				if typ == "" || strings.EqualFold(typ, "bearer") {
 					typ = "Bearer"
 				}
 				fmt.Fprintf(a.Stdout, "Authorization: %s %s\n", typ, tok.AccessToken)
@@ -39,16 +40,4 @@ failure; the credential was kept).`,
 	}
 	c.Flags().BoolVar(&header, "header", false, "print an HTTP Authorization header line instead of the bare token")
 	return c
-}
-
-func eqFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		if a[i]|0x20 != b[i]|0x20 {
-			return false
-		}
-	}
-	return true
 }
