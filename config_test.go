@@ -218,3 +218,29 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("server saw %v", got)
 	}
 }
+
+// FuzzParseTokenResponse: any answer parses or fails without a panic, and
+// an error never quotes the answer (which may hold tokens).
+func FuzzParseTokenResponse(f *testing.F) {
+	f.Add([]byte(`{"access_token":"secret-at","refresh_token":"secret-rt","expires_in":3600}`))
+	f.Add([]byte(`{"access_token":"secret-at","expires_in":-1}`))
+	f.Add([]byte(`{"error":"invalid_grant","error_description":"secret-rt reused"}`))
+	f.Add([]byte(`<html>secret-at</html>`))
+	f.Add([]byte(`{"access_token":"secret-at","expires_in":"1e400"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tok, err := latch.ParseTokenResponse(body, time.Unix(0, 0))
+		if err == nil {
+			if tok.AccessToken == "" || (!tok.Expiry.IsZero() && tok.Expiry.Before(tok.IssuedAt)) {
+				t.Fatalf("accepted %q as %+v", body, tok)
+			}
+			return
+		}
+		var te *latch.TokenError
+		if errors.As(err, &te) {
+			return // the server's own words, by design
+		}
+		if msg := err.Error(); len(body) >= 4 && strings.Contains(msg, string(body)) {
+			t.Fatalf("error %q quotes the body", msg)
+		}
+	})
+}
