@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,9 @@ logs out of every host and organization in the config file.`,
 }
 
 type logoutTarget struct{ host, org string }
+
+// revokeTimeout bounds both revocation requests of one logout.
+const revokeTimeout = 10 * time.Second
 
 func (a *App) logout(ctx context.Context, all bool) error {
 	cf, err := a.config()
@@ -89,6 +93,10 @@ func (a *App) logoutOne(ctx context.Context, host, org string) error {
 		return fmt.Errorf("log out of %s: %w", host, err)
 	}
 	name := fmt.Sprintf("%s%s", host, orgSuffix(org))
+	// Revocation is best effort and bounded; the local delete below runs
+	// even if it times out or the user interrupts it.
+	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	defer cancel()
 	revoke := func(tokValue, hint string) string {
 		switch {
 		case tokValue == "":
@@ -96,7 +104,7 @@ func (a *App) logoutOne(ctx context.Context, host, org string) error {
 		case cfgErr != nil:
 			return "not revoked (" + oneLine(cfgErr.Error()) + ")"
 		}
-		if err := cfg.Revoke(ctx, tokValue, hint); err != nil {
+		if err := cfg.Revoke(rctx, tokValue, hint); err != nil {
 			return "not revoked (" + oneLine(err.Error()) + ")"
 		}
 		return "revoked"
@@ -104,7 +112,7 @@ func (a *App) logoutOne(ctx context.Context, host, org string) error {
 	rt := revoke(tok.RefreshToken, "refresh_token")
 	at := revoke(tok.AccessToken, "access_token")
 	fmt.Fprintf(a.Stderr, "Server: refresh token %s; access token %s.\n", rt, at)
-	if err := sc.store.Delete(ctx, key); err != nil {
+	if err := sc.store.Delete(context.WithoutCancel(ctx), key); err != nil {
 		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
 	}
 	a.forget(host, org)
