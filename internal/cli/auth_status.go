@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/keyring"
 )
 
 // statusEntry is one credential in `auth status`. It holds no secret.
@@ -101,6 +102,10 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if sc.health == "" {
+			// The file store is in use; still say why the keyring is not.
+			sc.health = keyring.Probe(ctx).String()
+		}
 		issuer := host
 		if md := a.hostEntry(host).Metadata; md != nil {
 			issuer = md.Issuer
@@ -163,8 +168,11 @@ func (a *App) printStatus(entries []statusEntry) {
 			fmt.Fprintf(w, "    not logged in\n")
 		default:
 			state := "expired"
-			if e.Valid {
+			switch {
+			case e.Valid:
 				state = "valid"
+			case e.Refreshable:
+				state = "expired, refreshes on next use"
 			}
 			exp := "unknown"
 			if e.Expiry != nil {
@@ -172,11 +180,11 @@ func (a *App) printStatus(entries []statusEntry) {
 			}
 			fmt.Fprintf(w, "    token: %s, %s, expires %s\n", e.Token, state, exp)
 			if e.Refreshable {
-				rexp := "unknown"
+				rexp := "refresh token expiry not given by the server"
 				if e.RefreshExpiry != nil {
-					rexp = when(*e.RefreshExpiry, now)
+					rexp = "refresh token expires " + when(*e.RefreshExpiry, now)
 				}
-				fmt.Fprintf(w, "    refreshable: yes (refresh token expires %s)\n", rexp)
+				fmt.Fprintf(w, "    refreshable: yes (%s)\n", rexp)
 			} else {
 				fmt.Fprintf(w, "    refreshable: no\n")
 			}
