@@ -22,6 +22,9 @@ type apiEnv interface {
 	GraphQLURL(ctx context.Context) (string, error)
 	StdoutIsTTY() bool
 	ColorEnabled() bool
+	// StaticToken reports whether requests carry a user-supplied token
+	// (LATCH_TOKEN), which latch never refreshes.
+	StaticToken() bool
 }
 
 // apiStreams are the command's standard streams.
@@ -156,6 +159,7 @@ func (o *apiOptions) run(ctx context.Context, env apiEnv, s apiStreams) error {
 		out: &lastByteWriter{w: s.out}, errOut: s.errOut,
 		tty: env.StdoutIsTTY(), color: env.ColorEnabled(),
 		include: o.include, silent: o.silent, slurp: o.slurp, jq: code,
+		static: env.StaticToken(),
 	}
 	if err := o.fetch(ctx, client, req, s.in, p); err != nil {
 		return err

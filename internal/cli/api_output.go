@@ -29,6 +29,7 @@ type apiPrinter struct {
 	slurp   bool
 	jq      *gojq.Code
 	pages   [][]byte // with slurp, each page compacted
+	static  bool     // the token is LATCH_TOKEN's, never refreshed
 }
 
 // page prints one response, or keeps it with --slurp, and returns the
@@ -51,6 +52,9 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 			text = http.StatusText(resp.StatusCode)
 		}
 		fmt.Fprintf(p.errOut, "HTTP %d: %s (%s)\n", resp.StatusCode, text, safeURL(resp.Request.URL))
+		if resp.StatusCode == http.StatusUnauthorized && p.static {
+			fmt.Fprintf(p.errOut, "The token in %s was rejected; latch sends it as is and never refreshes it. Set a fresh one, or unset %s to use your login.\n", EnvToken, EnvToken)
+		}
 		return "", &ExitError{Code: ExitAPI, Silent: true}
 	}
 	if !graphQL && p.jq == nil && !p.slurp {

@@ -26,6 +26,7 @@ type fakeAPIEnv struct {
 	client     *http.Client
 	api, gql   string
 	tty, color bool
+	static     bool
 	clientErr  error
 }
 
@@ -36,6 +37,7 @@ func (e *fakeAPIEnv) APIURL(context.Context) (string, error)     { return e.api,
 func (e *fakeAPIEnv) GraphQLURL(context.Context) (string, error) { return e.gql, nil }
 func (e *fakeAPIEnv) StdoutIsTTY() bool                          { return e.tty }
 func (e *fakeAPIEnv) ColorEnabled() bool                         { return e.color }
+func (e *fakeAPIEnv) StaticToken() bool                          { return e.static }
 
 // apiServer is a fake API: /v2/user, /v2/echo, /v2/items, /v2/missing,
 // /v2/text and a small hand-written /graphql.
@@ -707,5 +709,23 @@ func TestAPIHonoursContext(t *testing.T) {
 	r := runAPIContext(t, ctx, &fakeAPIEnv{client: srv.Client(), api: srv.URL}, "", "slow")
 	if !errors.Is(r.err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", r.err)
+	}
+}
+
+// TestAPIStaticToken401Hint: a final 401 with LATCH_TOKEN says why it is
+// not refreshed; with the stored login there is no such line.
+func TestAPIStaticToken401Hint(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	for _, static := range []bool{true, false} {
+		r := runAPI(t, &fakeAPIEnv{client: srv.Client(), api: srv.URL, static: static}, "", "v2/user")
+		if r.code() != ExitAPI {
+			t.Errorf("static=%v: exit %d, want %d", static, r.code(), ExitAPI)
+		}
+		if got := strings.Contains(r.stderr, "LATCH_TOKEN was rejected"); got != static {
+			t.Errorf("static=%v: stderr %q", static, r.stderr)
+		}
 	}
 }

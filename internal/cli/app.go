@@ -297,6 +297,9 @@ func (a *App) StdoutIsTTY() bool {
 // terminal and NO_COLOR is unset.
 func (a *App) ColorEnabled() bool { return a.StdoutIsTTY() && a.Getenv("NO_COLOR") == "" }
 
+// StaticToken reports whether LATCH_TOKEN supplies the token.
+func (a *App) StaticToken() bool { return strings.TrimSpace(a.Getenv(EnvToken)) != "" }
+
 // baseTransport is http.DefaultTransport, wrapped in the debug logger
 // when --debug or LATCH_DEBUG=1.
 func (a *App) baseTransport() http.RoundTripper {
@@ -349,8 +352,8 @@ func (a *App) tokenSource(ctx context.Context) (latch.TokenSource, error) {
 	if a.src != nil {
 		return a.src, nil
 	}
-	if t := strings.TrimSpace(a.Getenv(EnvToken)); t != "" {
-		a.src = latch.StaticToken(t)
+	if a.StaticToken() {
+		a.src = latch.StaticToken(strings.TrimSpace(a.Getenv(EnvToken)))
 		return a.src, nil
 	}
 	s, _, err := a.storedSource(ctx)
