@@ -344,16 +344,20 @@ func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error)
 	if retries == 0 {
 		retries = DefaultRetries
 	}
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		t, err := s.Config.Refresh(ctx, rt)
 		wait, ok := retryable(err)
-		if err == nil || !ok || attempt >= retries {
-			return t, err
-		}
 		if wait <= 0 {
 			wait = time.Duration(attempt+1) * 250 * time.Millisecond
 		}
-		timer := time.NewTimer(min(wait, maxRetryWait))
+		wait = min(wait, maxRetryWait)
+		// The lock is held meanwhile: stop retrying past the budget, so
+		// that waiting processes are not held near their lock bound.
+		if err == nil || !ok || attempt >= retries || time.Since(start)+wait > retryBudget {
+			return t, err
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -367,7 +371,10 @@ func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error)
 // answer that says it was not processed, when Source.Retries is 0.
 const DefaultRetries = 3
 
-const maxRetryWait = 5 * time.Second
+const (
+	maxRetryWait = 5 * time.Second  // the most one Retry-After is honoured for
+	retryBudget  = 10 * time.Second // the most all retries of one refresh may take
+)
 
 func retryable(err error) (time.Duration, bool) {
 	var re *ResponseError
