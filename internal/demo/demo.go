@@ -32,7 +32,7 @@ type Options struct {
 }
 
 // accessTTL is short so that expiry happens during the demo.
-const accessTTL = 4 * time.Second
+const accessTTL = 8 * time.Second
 
 type run struct {
 	o       Options
