@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -441,5 +442,31 @@ func TestSourceTerminalAfter401DropsAll(t *testing.T) {
 	}
 	if _, err := st.Load(context.Background(), src.Key); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("credential still stored (%v); want it deleted", err)
+	}
+}
+
+// failingSaveStore passes CheckWrite but fails Save, as a disk that fills
+// between the check and the write would.
+type failingSaveStore struct{ latch.MemoryStore }
+
+func (s *failingSaveStore) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
+	if t.Generation > 0 {
+		return errors.New("no space left on device")
+	}
+	return s.MemoryStore.Save(ctx, k, t)
+}
+
+// TestSourceSaveFailureIsAnError: a rotated set that cannot be persisted
+// is an error, never a warning, and the new access token is not used.
+func TestSourceSaveFailureIsAnError(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &failingSaveStore{}
+	src := newSource(srv, st, expired(srv.login()))
+	tok, err := src.Token(context.Background())
+	if err == nil {
+		t.Fatalf("got token %q and no error; want the save failure", tok.AccessToken)
+	}
+	if want := "no space left on device"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "log in again") {
+		t.Errorf("error %q; want it to name the cause and the fix", err)
 	}
 }
