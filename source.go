@@ -82,6 +82,7 @@ type Source struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 
+	loadMu sync.Mutex // serialises the first store read
 	mu     sync.Mutex
 	cur    *Token
 	bearer []string // "Bearer <cur.AccessToken>", computed once per token
@@ -173,7 +174,17 @@ func bearerValue(t *Token) []string {
 	return []string{typ + " " + t.AccessToken}
 }
 
+// load reads the store on first use. Concurrent first callers share one
+// read: a command reads its store once, however many requests it starts.
 func (s *Source) load(ctx context.Context) (*Token, error) {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	if cur != nil {
+		return cur, nil
+	}
 	t, err := s.Store.Load(ctx, s.Key)
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.loginRequired(nil)

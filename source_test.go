@@ -470,3 +470,35 @@ func TestSourceSaveFailureIsAnError(t *testing.T) {
 		t.Errorf("error %q; want it to name the cause and the fix", err)
 	}
 }
+
+// countingStore counts Loads.
+type countingStore struct {
+	latch.MemoryStore
+	loads atomic.Int32
+}
+
+func (s *countingStore) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+	s.loads.Add(1)
+	time.Sleep(20 * time.Millisecond) // a slow store widens the window for a herd
+	return s.MemoryStore.Load(ctx, k)
+}
+
+// TestSourceReadsStoreOnce: many requests at the start of a command share
+// one store read (bk read its store once per layer).
+func TestSourceReadsStoreOnce(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &countingStore{}
+	src := newSource(srv, st, srv.login())
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			if _, err := src.Token(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := st.loads.Load(); n != 1 {
+		t.Errorf("store loads = %d, want 1", n)
+	}
+}
