@@ -99,11 +99,7 @@ func (c *Config) Grant(ctx context.Context, form url.Values) (*Token, error) {
 	if len(body) > MaxTokenResponse {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "answer larger than 1 MiB"}
 	}
-	t, err := c.parseToken(resp, body)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return c.parseToken(resp, body)
 }
 
 // Revoke asks the server to revoke a token (RFC 7009 §2.1). hint is

@@ -167,8 +167,6 @@ func (e *env) expireLocally() {
 
 func (e *env) counters() oauthtest.Counters { return e.srv.Counters() }
 
-func refreshes(c oauthtest.Counters) int { return c.RefreshSuccesses }
-
 func mustContain(t testing.TB, what, s, sub string) {
 	t.Helper()
 	if !strings.Contains(s, sub) {

@@ -33,7 +33,7 @@ func TestStorm(t *testing.T) {
 			}
 			mustContain(t, "stdout", r.stdout, `"login":"dev"`)
 		}
-		if n := refreshes(after) - refreshes(before); n != 1 {
+		if n := after.RefreshSuccesses - before.RefreshSuccesses; n != 1 {
 			t.Fatalf("trial %d: %d refreshes, want 1", trial, n)
 		}
 		if after.ReuseDetections != 0 || after.FamiliesRevoked != 0 {
