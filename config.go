@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // MaxTokenResponse is the most of a token-endpoint answer that is read.
@@ -99,7 +101,24 @@ func (c *Config) Grant(ctx context.Context, form url.Values) (*Token, error) {
 	if len(body) > MaxTokenResponse {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "answer larger than 1 MiB"}
 	}
-	return c.parseToken(resp, body)
+	t, err := c.parseToken(resp, body)
+	var te *TokenError
+	if errors.As(err, &te) {
+		te.hide(formSecrets(form, c.ClientSecret)...)
+	}
+	return t, err
+}
+
+// formSecrets lists the secret values of a token request, which a server
+// might quote back in its error text.
+func formSecrets(form url.Values, clientSecret string) []string {
+	out := []string{clientSecret}
+	for k, vs := range form {
+		if redact.Sensitive(k) {
+			out = append(out, vs...)
+		}
+	}
+	return out
 }
 
 // Revoke asks the server to revoke a token (RFC 7009 §2.1). hint is
@@ -123,6 +142,7 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 		return nil
 	}
 	if te := parseTokenError(resp.StatusCode, body); te != nil {
+		te.hide(token, c.ClientSecret)
 		return fmt.Errorf("revoke token: %w", te)
 	}
 	return fmt.Errorf("revoke token: %w", responseError(resp, "unexpected status"))
@@ -250,20 +270,35 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		return nil, malformed("not valid JSON")
 	}
 	if tj.Error != "" {
-		return nil, &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI}
+		te := &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI}
+		te.hide()
+		return nil, te
 	}
 	if tj.AccessToken == "" {
 		return nil, malformed("no access_token")
 	}
+	// RFC 6749 §A.12, §A.17: VSCHAR. Anything else could split a header.
+	if !vschars(tj.AccessToken) {
+		return nil, malformed("access_token has characters outside RFC 6749 §A.12 (visible ASCII)")
+	}
+	if !vschars(tj.RefreshToken) {
+		return nil, malformed("refresh_token has characters outside RFC 6749 §A.17 (visible ASCII)")
+	}
+	if !vschars(tj.Scope) {
+		return nil, malformed("scope has characters outside RFC 6749 §3.3")
+	}
+	switch {
+	case tj.TokenType == "", strings.EqualFold(tj.TokenType, "bearer"):
+	default:
+		return nil, &TokenTypeError{Type: tj.TokenType}
+	}
 	t := &Token{
 		AccessToken:  tj.AccessToken,
-		TokenType:    tj.TokenType,
+		TokenType:    "Bearer",
 		RefreshToken: tj.RefreshToken,
 		Scope:        tj.Scope,
 		IssuedAt:     now,
-	}
-	if t.TokenType == "" {
-		t.TokenType = "Bearer"
+		Lineage:      NewLineage(),
 	}
 	exp, err := seconds(tj.ExpiresIn)
 	if err != nil {
@@ -280,6 +315,27 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		t.RefreshExpiry = now.Add(rexp)
 	}
 	return t, nil
+}
+
+// vschars reports whether s holds only %x20-7E (RFC 6749 Appendix A).
+func vschars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenTypeError is a token answer whose token_type latch cannot use
+// (RFC 6749 §7.1). Latch sends bearer tokens only (RFC 6750): a DPoP-bound
+// token (RFC 9449) needs a proof with every request, and sent without one
+// it would be refused, or leak a token bound to a key latch does not hold.
+type TokenTypeError struct{ Type string }
+
+func (e *TokenTypeError) Error() string {
+	return fmt.Sprintf("token_type %q is not supported: latch sends Bearer tokens only (RFC 6750); "+
+		"ask the server's administrator for a client that is issued Bearer tokens", redact.Server(e.Type))
 }
 
 // malformed says what is wrong with a token answer.

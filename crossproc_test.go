@@ -31,7 +31,7 @@ func crossProcChild() int {
 	cfg := &latch.Config{Issuer: as, ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: as + "/token"}}
 	kind := "none"
 	src := &latch.Source{Config: cfg, Store: filestore.New(os.Getenv("LATCH_XPROC_DIR")), Key: cfg.Key(""),
-		OnRefresh: func(ev latch.RefreshEvent) { kind = ev.Kind }}
+		OnRefresh: func(ev latch.RefreshEvent) { kind = string(ev.Kind) }}
 	c := &http.Client{Transport: &latch.Transport{Source: src}}
 	resp, err := c.Get(as + "/api/user")
 	if err != nil {
@@ -62,7 +62,7 @@ func TestCrossProcessOneRefresh(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tok := expired(srv.login())
-	if err := filestore.New(dir).Save(context.Background(), tok.Key(), tok); err != nil {
+	if err := filestore.New(dir).Save(context.Background(), tok.Key(), nil, tok); err != nil {
 		t.Fatal(err)
 	}
 	const n = 16

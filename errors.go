@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // Sentinels for the states a caller branches on. Use errors.Is.
@@ -21,6 +23,17 @@ var (
 	ErrStoreReadOnly = errors.New("credential store is read-only")
 	// ErrStoreUnavailable: the store cannot be reached at all.
 	ErrStoreUnavailable = errors.New("credential store unavailable")
+	// ErrUnusable: the stored credential cannot be used until a person
+	// fixes it (a corrupt file or item, unsafe permissions, a directory
+	// where a file belongs); retrying cannot help. The error names the fix.
+	// A login replaces such a credential (Save with a nil old).
+	ErrUnusable = errors.New("stored credential unusable")
+	// ErrConflict: a compare-and-swap Save or Delete found another set
+	// than the one the write was derived from; nothing was written.
+	ErrConflict = errors.New("credential changed meanwhile")
+	// ErrNoLocker: a Source's Store has no Locker, so refreshes could not
+	// be serialised across processes.
+	ErrNoLocker = errors.New("credential store has no cross-process lock")
 	// ErrBodyNotReplayable: a request met a 401 but its body could not be
 	// sent again. The token was refreshed; the caller may retry.
 	ErrBodyNotReplayable = errors.New("request body cannot be replayed after 401")
@@ -35,10 +48,21 @@ type TokenError struct {
 	StatusCode  int    // HTTP status of the answer
 }
 
+// hide makes the server's text fit to show: the given secrets of the
+// request, token-shaped words and control characters are replaced
+// (a server may quote the refresh token it refused).
+func (e *TokenError) hide(secrets ...string) {
+	e.Code = redact.Server(e.Code, secrets...)
+	e.Description = redact.Server(e.Description, secrets...)
+	e.URI = redact.Server(e.URI, secrets...)
+}
+
+// Error renders e with the server's text made fit to show (redact.Server),
+// however e was made.
 func (e *TokenError) Error() string {
-	s := "oauth2: " + e.Code
+	s := "oauth2: " + redact.Server(e.Code)
 	if e.Description != "" {
-		s += ": " + e.Description
+		s += ": " + redact.Server(e.Description)
 	}
 	if e.StatusCode != 0 && e.StatusCode != http.StatusBadRequest && e.StatusCode != http.StatusOK {
 		s += " (HTTP " + strconv.Itoa(e.StatusCode) + ")"

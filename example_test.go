@@ -30,7 +30,7 @@ func Example() {
 		panic(err)
 	}
 	store := &latch.MemoryStore{} // filestore.New(dir) or credstore.Open in a real CLI
-	store.Save(ctx, cfg.Key(""), tok)
+	store.Save(ctx, cfg.Key(""), nil, tok)
 
 	src := &latch.Source{Config: cfg, Store: store, Key: cfg.Key("")}
 	client := &http.Client{Transport: &latch.Transport{Source: src}}
@@ -54,7 +54,7 @@ func ExampleOAuth2() {
 	ctx := context.Background()
 	store := &latch.MemoryStore{}
 	key := latch.Key{Issuer: "https://auth.example.com", ClientID: "cli"}
-	store.Save(ctx, key, &latch.Token{AccessToken: "at", TokenType: "Bearer", Issuer: key.Issuer, ClientID: key.ClientID})
+	store.Save(ctx, key, nil, &latch.Token{AccessToken: "at", TokenType: "Bearer", Issuer: key.Issuer, ClientID: key.ClientID})
 	src := &latch.Source{Store: store, Key: key}
 
 	ot, err := latch.OAuth2(ctx, src).Token()

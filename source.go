@@ -2,10 +2,13 @@ package latch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -43,17 +46,39 @@ type staticSource struct {
 
 func (s staticSource) Token(context.Context) (*Token, error) { return s.t, nil }
 
+// EventKind says how a Source got its token.
+type EventKind string
+
+// The kinds of RefreshEvent.
+const (
+	// Refreshed: this process redeemed the refresh token.
+	Refreshed EventKind = "refreshed"
+	// Adopted: another process had already rotated it; its set was used.
+	Adopted EventKind = "adopted"
+	// Kept: an early refresh failed; the still-valid token was kept.
+	Kept EventKind = "kept"
+)
+
 // RefreshEvent describes how a Source got a new token, for callers that
-// want to show or count it. Kind is "refreshed" (this process redeemed the
-// refresh token), "adopted" (another process had already rotated it) or
-// "kept" (an early refresh failed transiently; the valid token was kept).
+// want to show or count it.
 type RefreshEvent struct {
 	Key        Key
-	Kind       string
+	Kind       EventKind
 	Generation uint64
-	Err        error // set for "kept"
+	Err        error // set for Kept
 	LockWait   time.Duration
 }
+
+// Timing of the refresh transaction, stated in one place. A holder keeps
+// the lock for at most DefaultRefreshTimeout (every token request and
+// retry) plus SaveTimeout (the save of an answer that arrived, which is
+// never cut short); a waiter gives up after DefaultLockTimeout, which is
+// longer, so a waiter never gives up on a holder that is still in bounds.
+const (
+	DefaultRefreshTimeout = 20 * time.Second
+	SaveTimeout           = 5 * time.Second
+	DefaultLockTimeout    = 30 * time.Second
+)
 
 // Source is the shared holder of one credential's token. A Transport
 // reads it on every request. It refreshes early when the expiry is known
@@ -65,11 +90,16 @@ type Source struct {
 	Config *Config // token endpoint; its Issuer and ClientID must match the credential's
 	Store  Store
 	Key    Key
-	// Lock serialises refreshes across processes. Nil means the Store's,
-	// if it implements Locker; otherwise only in-process exclusion.
+	// Lock serialises refreshes across processes. Nil means the Store's;
+	// a Store without a Locker is refused (ErrNoLocker), since in-process
+	// exclusion alone lets two processes spend one refresh token.
 	Lock Locker
 	// Skew is the early-refresh margin; 0 means DefaultSkew.
 	Skew time.Duration
+	// Timeout bounds one refresh transaction once the lock is held; 0
+	// means DefaultRefreshTimeout. It must stay below the lock wait of
+	// the other processes.
+	Timeout time.Duration
 	// LoginHint is appended to login-required errors, e.g.
 	// "run `latch auth login`".
 	LoginHint string
@@ -91,6 +121,7 @@ type Source struct {
 
 type flight struct {
 	done chan struct{}
+	sent atomic.Bool // the grant has gone to the server
 	tok  *Token
 	err  error
 }
@@ -136,11 +167,14 @@ func (s *Source) token(ctx context.Context) (*Token, []string, error) {
 			return s.current(t)
 		}
 	}
+	if !t.Refreshable() && !t.Expired(s.now()) {
+		return s.current(t) // nothing to refresh with: use it while it lasts
+	}
 	nt, err := s.refresh(ctx, t, true)
 	if err != nil {
 		// An early refresh that fails leaves a token that still works.
 		if !t.Expired(s.now()) {
-			s.emit(RefreshEvent{Key: s.Key, Kind: "kept", Generation: t.Generation, Err: err})
+			s.emit(RefreshEvent{Key: s.Key, Kind: Kept, Generation: t.Generation, Err: err})
 			return s.current(t)
 		}
 		return nil, nil, err
@@ -148,14 +182,15 @@ func (s *Source) token(ctx context.Context) (*Token, []string, error) {
 	return s.current(nt)
 }
 
-// current returns t with its bearer value, installing it if it is newer.
+// current returns t with its bearer value: the cached one when t is the
+// installed token. Only the first load and a finished flight install.
 func (s *Source) current(t *Token) (*Token, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil || (!same(s.cur, t) && t.Generation >= s.cur.Generation) {
+	if s.cur == nil {
 		s.set(t)
 	}
-	if same(s.cur, t) {
+	if s.cur.Matches(t) {
 		return s.cur, s.bearer, nil
 	}
 	return t, bearerValue(t), nil
@@ -227,7 +262,7 @@ func (s *Source) forceRefresh(ctx context.Context, stale *Token) (*Token, []stri
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
-	if cur != nil && stale != nil && !same(cur, stale) && cur.Generation >= stale.Generation {
+	if cur != nil && stale != nil && !sameSet(cur, stale) {
 		return s.current(cur) // another goroutine already refreshed
 	}
 	if stale == nil {
@@ -240,9 +275,36 @@ func (s *Source) forceRefresh(ctx context.Context, stale *Token) (*Token, []stri
 	return s.current(t)
 }
 
+// Refreshing reports whether a refresh grant has been sent and its answer
+// is not yet saved. A process that is asked to exit should Wait then, or
+// the rotated refresh token is lost (the server has spent the old one).
+func (s *Source) Refreshing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flight != nil && s.flight.sent.Load()
+}
+
+// Wait blocks until no refresh is in flight or ctx ends. The flight itself
+// is bounded by Timeout and SaveTimeout.
+func (s *Source) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	f := s.flight
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // refresh joins or starts the single in-process flight. The flight runs
 // detached from any one caller's cancellation; each caller waits on its
-// own ctx.
+// own ctx. Flights run one at a time and each reads the store under the
+// lock, so a finished flight's set is the newest known and is installed.
 func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token, error) {
 	s.mu.Lock()
 	f := s.flight
@@ -250,9 +312,9 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 		f = &flight{done: make(chan struct{})}
 		s.flight = f
 		go func() {
-			f.tok, f.err = s.redeem(context.WithoutCancel(ctx), stale, early)
+			f.tok, f.err = s.redeem(context.WithoutCancel(ctx), f, stale, early)
 			s.mu.Lock()
-			if f.err == nil && (s.cur == nil || f.tok.Generation >= s.cur.Generation) {
+			if f.tok != nil {
 				s.set(f.tok)
 			}
 			s.flight = nil
@@ -263,37 +325,59 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 	s.mu.Unlock()
 	select {
 	case <-f.done:
-		return f.tok, f.err
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f.tok, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("refresh token: %w", ctx.Err())
 	}
 }
 
+func (s *Source) locker() Locker {
+	if s.Lock != nil {
+		return s.Lock
+	}
+	return LockerOf(s.Store)
+}
+
+func (s *Source) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultRefreshTimeout
+}
+
 // redeem is the refresh transaction: lock, re-read, compare, check the
-// store can be written, redeem (RFC 6749 §6), persist, unlock.
-func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, error) {
+// store can be written, redeem (RFC 6749 §6), persist with a
+// compare-and-swap, unlock. It returns a set to install even with an
+// error when the grant died but its access token is kept.
+func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool) (*Token, error) {
 	if s.Config == nil {
 		return nil, s.loginRequired(errors.New("no token endpoint configured"))
 	}
-	lock := s.Lock
+	lock := s.locker()
 	if lock == nil {
-		lock, _ = s.Store.(Locker)
+		return nil, fmt.Errorf("refresh token: %w", ErrNoLocker)
 	}
-	var waited time.Duration
-	if lock != nil {
-		start := time.Now()
-		unlock, err := lock.Lock(ctx, s.Key)
-		if err != nil {
-			return nil, fmt.Errorf("refresh token: %w", err)
-		}
-		defer unlock()
-		waited = time.Since(start)
+	start := time.Now()
+	unlock, err := lock.Lock(ctx, s.Key)
+	if err != nil {
+		return nil, fmt.Errorf("refresh token: %w", err)
 	}
+	defer unlock()
+	waited := time.Since(start)
+	// saveCtx outlives the transaction's deadline: an answer that came
+	// back is always given its save.
+	saveCtx, cancelSave := context.WithTimeout(ctx, s.timeout()+SaveTimeout)
+	defer cancelSave()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
 
 	// Under the lock, the store is the truth: a sibling may have rotated.
 	base, err := s.Store.Load(ctx, s.Key)
 	if errors.Is(err, ErrNotFound) {
-		return nil, s.loginRequired(errors.New("credential was removed"))
+		return nil, s.loginRequired(errors.New("the credential was removed (logged out)"))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: reload credential: %w", err)
@@ -301,30 +385,30 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 	if err := s.checkBinding(base); err != nil {
 		return nil, err
 	}
-	if stale != nil && !same(base, stale) {
+	if stale != nil && !sameSet(base, stale) {
 		usable := !base.Expired(s.now())
 		if early {
-			usable = !base.needsRefresh(s.now(), s.skew())
+			usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && usable)
 		}
 		if usable {
-			s.emit(RefreshEvent{Key: s.Key, Kind: "adopted", Generation: base.Generation, LockWait: waited})
+			s.emit(RefreshEvent{Key: s.Key, Kind: Adopted, Generation: base.Generation, LockWait: waited})
 			return base, nil
 		}
 	}
 	if base.RefreshToken == "" {
-		return nil, s.loginRequired(errors.New("the access token expired and there is no refresh token"))
+		return nil, s.noGrant(saveCtx, base, early)
 	}
 	if wc, ok := s.Store.(WriteChecker); ok {
-		if err := wc.CheckWrite(ctx, s.Key); err != nil {
+		if err := wc.CheckWrite(ctx, s.Key, encodedSize(base)); err != nil {
 			return nil, fmt.Errorf("refresh token: not spent, because its replacement could not be saved: %w", err)
 		}
 	}
 
+	f.sent.Store(true)
 	nt, err := s.redeemWithRetry(ctx, base.RefreshToken)
 	if err != nil {
 		if IsTerminal(err) {
-			s.forget(ctx, base, !early)
-			return nil, s.loginRequired(err)
+			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
 		}
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
@@ -338,26 +422,110 @@ func (s *Source) redeem(ctx context.Context, stale *Token, early bool) (*Token, 
 	if nt.Scope == "" {
 		nt.Scope = base.Scope
 	}
+	nt.Lineage = base.Lineage
 	nt.Generation = base.Generation + 1
-	if err := s.Store.Save(ctx, s.Key, nt); err != nil {
-		return nil, fmt.Errorf("refresh token: save rotated credential (the old refresh token is spent; log in again if this persists): %w", err)
+	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
+		return nil, s.loginRequired(&UnsavedError{Err: err})
 	}
-	s.emit(RefreshEvent{Key: s.Key, Kind: "refreshed", Generation: nt.Generation, LockWait: waited})
+	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
 	return nt, nil
 }
 
-// redeemWithRetry sends the refresh grant, and sends it again only after
-// an answer that says the server did not process it: 408, 429, 503 or
-// temporarily_unavailable (RFC 6749 §5.2), waiting as Retry-After asks
-// (capped), or a refused connection. Anything else is returned at once.
+// encodedSize is about how many bytes a store needs for t.
+func encodedSize(t *Token) int {
+	b, _ := json.Marshal(t)
+	return len(b)
+}
+
+// noGrant explains why a set without a refresh token cannot be renewed.
+// After a 401 the server has rejected the set's access token, so the set
+// is deleted (if unchanged): it must never be sent again.
+func (s *Source) noGrant(ctx context.Context, base *Token, early bool) error {
+	var why error
+	switch {
+	case base.Revoked != "" && early:
+		why = fmt.Errorf("the server revoked the grant (%s) and the access token has expired", base.Revoked)
+	case base.Revoked != "":
+		why = fmt.Errorf("the server revoked the grant (%s) and has now rejected the access token", base.Revoked)
+	case early:
+		why = errors.New("the access token expired and there is no refresh token")
+	default:
+		why = errors.New("the server rejected the access token and there is no refresh token")
+	}
+	if !early || base.Expired(s.now()) {
+		_ = s.Store.Delete(ctx, s.Key, base)
+	}
+	return s.loginRequired(why)
+}
+
+// UnsavedError says the server rotated the refresh token but the new set
+// could not be saved: the old refresh token is spent, so this login will
+// need to be renewed. Err is the store's error.
+type UnsavedError struct{ Err error }
+
+func (e *UnsavedError) Error() string {
+	return "the server rotated the refresh token, but the new one could not be saved (" + e.Err.Error() +
+		"); the old one is spent"
+}
+
+func (e *UnsavedError) Unwrap() error { return e.Err }
+
+// AnswerLostError says a refresh grant was sent and no usable answer came
+// back: the connection closed or was reset, the request timed out, or the
+// server failed with 500, 502 or 504, also on the one immediate retry.
+// The server may have rotated the refresh token without the new one
+// reaching latch, so the stored one may be spent. Err is the last cause.
+type AnswerLostError struct{ Err error }
+
+func (e *AnswerLostError) Error() string {
+	return "no answer to the refresh request (" + e.Err.Error() +
+		"); the server may have rotated the refresh token without the new one arriving"
+}
+
+func (e *AnswerLostError) Unwrap() error { return e.Err }
+
+// redeemWithRetry sends the refresh grant, and sends it again in two
+// cases only.
+//
+// An answer that says the server did not process the grant (408, 429,
+// 503, temporarily_unavailable per RFC 6749 §5.2, or a refused
+// connection) is retried up to Retries times, waiting as Retry-After asks
+// (capped), within a budget: the lock is held meanwhile.
+//
+// An answer lost after the grant was sent (the connection closed or reset,
+// or 500/502/504) is retried once, at once, still under the lock. The
+// server may have processed the grant and rotated the refresh token, and
+// the rotated set reached no one. Presenting the old token again recovers
+// the session against a server with a rotation grace period (Hydra's
+// rotation_grace_period, Okta's grace window, Auth0's reuse interval),
+// which answers with a fresh set. Against a strict server it loses nothing
+// that was not already lost: the old token is spent either way, and the
+// next command would present it too. The one cost: a strict server that
+// did rotate now sees reuse and revokes the family, and with it an access
+// token that may still have had minutes to live. A timeout is not retried:
+// the server may still be working on the first request.
 func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error) {
 	retries := s.Retries
 	if retries == 0 {
 		retries = DefaultRetries
 	}
 	start := time.Now()
+	var lost error
 	for attempt := 0; ; attempt++ {
 		t, err := s.Config.Refresh(ctx, rt)
+		switch {
+		case err == nil:
+			return t, nil
+		case lost != nil && IsTerminal(err):
+			return nil, fmt.Errorf("the answer to the first request was lost (%v), and the server refused the same grant again: %w", lost, err)
+		case lost != nil:
+			return nil, &AnswerLostError{Err: err}
+		case answerLost(err) && ctx.Err() == nil:
+			lost = err
+			continue
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, &AnswerLostError{Err: err}
+		}
 		wait, ok := retryable(err)
 		if wait <= 0 {
 			wait = time.Duration(attempt+1) * 250 * time.Millisecond
@@ -365,7 +533,7 @@ func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error)
 		wait = min(wait, maxRetryWait)
 		// The lock is held meanwhile: stop retrying past the budget, so
 		// that waiting processes are not held near their lock bound.
-		if err == nil || !ok || attempt >= retries || time.Since(start)+wait > retryBudget {
+		if !ok || attempt >= retries || time.Since(start)+wait > retryBudget {
 			return t, err
 		}
 		timer := time.NewTimer(wait)
@@ -376,6 +544,20 @@ func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error)
 		case <-timer.C:
 		}
 	}
+}
+
+// answerLost reports whether err means the grant was sent but its answer
+// never arrived whole.
+func answerLost(err error) bool {
+	var re *ResponseError
+	if errors.As(err, &re) {
+		switch re.StatusCode {
+		case 500, 502, 504:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // DefaultRetries is how many times a refresh is sent again after an
@@ -407,21 +589,31 @@ func retryable(err error) (time.Duration, bool) {
 }
 
 // forget clears the dead refresh token, but only if the store still holds
-// exactly the token that failed (LESSONS 4); the caller holds the lock.
-// The access token goes too if it has expired or the server rejected it.
-func (s *Source) forget(ctx context.Context, failed *Token, rejected bool) {
+// exactly the set that failed (LESSONS 4); the caller holds the lock. The
+// whole set goes if its access token has expired or the server rejected
+// it; otherwise the set is kept, same lineage and generation, with no
+// refresh token and the reason in Revoked, and returned.
+func (s *Source) forget(ctx context.Context, failed *Token, rejected bool, why error) *Token {
 	cur, err := s.Store.Load(ctx, s.Key)
-	if err != nil || !same(cur, failed) {
-		return
+	if err != nil || !cur.Matches(failed) {
+		return nil
 	}
 	if rejected || cur.Expired(s.now()) {
-		_ = s.Store.Delete(ctx, s.Key)
-		return
+		_ = s.Store.Delete(ctx, s.Key, cur)
+		return nil
 	}
 	// The access token may still work: keep it, drop only the dead grant.
 	kept := *cur
 	kept.RefreshToken, kept.RefreshExpiry = "", time.Time{}
-	_ = s.Store.Save(ctx, s.Key, &kept)
+	kept.Revoked = why.Error()
+	var te *TokenError
+	if errors.As(why, &te) {
+		kept.Revoked = te.Error()
+	}
+	if s.Store.Save(ctx, s.Key, cur, &kept) != nil {
+		return nil
+	}
+	return &kept
 }
 
 func (s *Source) loginRequired(err error) error {

@@ -15,7 +15,7 @@ import (
 
 func newSource(srv *rotatingServer, st latch.Store, tok *latch.Token) *latch.Source {
 	k := tok.Key()
-	if err := st.Save(context.Background(), k, tok); err != nil {
+	if err := st.Save(context.Background(), k, nil, tok); err != nil {
 		panic(err)
 	}
 	return &latch.Source{Config: srv.config(), Store: st, Key: k, LoginHint: "run `latch auth login`"}
@@ -115,7 +115,10 @@ func TestSourceTerminalClearsOnlyUnchanged(t *testing.T) {
 			relogin := srv.login()
 			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
 				if tt.replaced {
-					st.Save(context.Background(), src.Key, relogin)
+					// A writer that ignores the lock, so the refresher's
+					// compare-and-swap is what keeps the new login.
+					cur, _ := st.Load(context.Background(), src.Key)
+					st.Save(context.Background(), src.Key, cur, relogin)
 				}
 				writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
 				return true
@@ -394,8 +397,10 @@ func TestSourceRetriesUnprocessed(t *testing.T) {
 		{"503 twice then ok", 2, func(w http.ResponseWriter) { w.WriteHeader(503) }, 3, true},
 		{"429 with Retry-After then ok", 1, func(w http.ResponseWriter) { w.Header().Set("Retry-After", "0"); w.WriteHeader(429) }, 2, true},
 		{"503 past the bound", 10, func(w http.ResponseWriter) { w.WriteHeader(503) }, 1 + latch.DefaultRetries, false},
-		{"500 is not retried", 10, func(w http.ResponseWriter) { w.WriteHeader(500) }, 1, false},
-		{"502 html is not retried", 10, func(w http.ResponseWriter) { w.WriteHeader(502) }, 1, false},
+		// The answer may have been lost after a rotation: one retry, at once.
+		{"500 is retried once", 10, func(w http.ResponseWriter) { w.WriteHeader(500) }, 2, false},
+		{"502 html is retried once", 10, func(w http.ResponseWriter) { w.WriteHeader(502) }, 2, false},
+		{"500 then ok", 1, func(w http.ResponseWriter) { w.WriteHeader(500) }, 2, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRotatingServer(t)
@@ -449,11 +454,11 @@ func TestSourceTerminalAfter401DropsAll(t *testing.T) {
 // between the check and the write would.
 type failingSaveStore struct{ latch.MemoryStore }
 
-func (s *failingSaveStore) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
+func (s *failingSaveStore) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	if t.Generation > 0 {
 		return errors.New("no space left on device")
 	}
-	return s.MemoryStore.Save(ctx, k, t)
+	return s.MemoryStore.Save(ctx, k, old, t)
 }
 
 // TestSourceSaveFailureIsAnError: a rotated set that cannot be persisted
@@ -466,7 +471,7 @@ func TestSourceSaveFailureIsAnError(t *testing.T) {
 	if err == nil {
 		t.Fatalf("got token %q and no error; want the save failure", tok.AccessToken)
 	}
-	if want := "no space left on device"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "log in again") {
+	if want := "no space left on device"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "is spent") || !errors.Is(err, latch.ErrLoginRequired) {
 		t.Errorf("error %q; want it to name the cause and the fix", err)
 	}
 }

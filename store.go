@@ -2,30 +2,44 @@ package latch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 )
 
 // Store persists token sets. Save writes the whole set as one atomic unit:
 // after a crash a Load sees the old set or the new one, never a mix.
 // Load returns an error matching ErrNotFound when nothing is stored.
+//
+// Save and Delete are compare-and-swap: old is the set the write was
+// derived from (nil: nothing usable was stored, that is nothing or a
+// credential that fails with ErrUnusable), and the write happens only if
+// the store still holds exactly old (Token.Matches); otherwise it fails
+// with an error matching ErrConflict and changes nothing. Callers hold
+// the credential's lock (Locker) around the Load that gave old and the
+// write, so a conflict means a writer ignored the lock, or a lease ran
+// out (see the fleet stores).
 // Implementations are safe for concurrent use.
 type Store interface {
 	Load(ctx context.Context, k Key) (*Token, error)
-	Save(ctx context.Context, k Key, t *Token) error
-	Delete(ctx context.Context, k Key) error
+	Save(ctx context.Context, k Key, old, t *Token) error
+	Delete(ctx context.Context, k Key, old *Token) error
 }
 
 // WriteChecker is implemented by stores that can tell, before a refresh
 // token is spent, whether its replacement could be saved (bk #981).
 // CheckWrite returns an error matching ErrStoreReadOnly or
-// ErrStoreUnavailable when it could not.
+// ErrStoreUnavailable when a set of size bytes could not be saved.
 type WriteChecker interface {
-	CheckWrite(ctx context.Context, k Key) error
+	CheckWrite(ctx context.Context, k Key, size int) error
 }
 
-// Locker serialises refreshes of one credential across processes. Lock
-// waits, honouring ctx, and returns an error matching ErrLockTimeout when
-// its own bound runs out. The returned unlock is called exactly once.
+// Locker serialises every write of one credential across processes:
+// refresh, login, logout. Lock waits, honouring ctx, and returns an
+// error matching ErrLockTimeout when its own bound runs out. The
+// returned unlock is called exactly once. A Locker's lock must be as wide
+// as the credential: every process that can reach the credential must
+// take the same lock.
 type Locker interface {
 	Lock(ctx context.Context, k Key) (unlock func(), err error)
 }
@@ -35,11 +49,62 @@ type Lister interface {
 	List(ctx context.Context) ([]Key, error)
 }
 
+// Update runs the locked read-modify-write of one credential: it takes
+// k's lock from lk, loads the current set (nil when none or unusable), calls fn, and
+// saves what fn returns over it with the compare-and-swap Save, or
+// deletes it when fn returns nil. fn returning an error aborts the write.
+// It returns the set that was current when fn ran.
+func Update(ctx context.Context, st Store, lk Locker, k Key, fn func(cur *Token) (*Token, error)) (*Token, error) {
+	unlock, err := lk.Lock(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := st.Load(ctx, k)
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnusable) {
+		cur, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return cur, err
+	}
+	if next == nil {
+		if cur == nil {
+			return nil, nil
+		}
+		return cur, st.Delete(ctx, k, cur)
+	}
+	return cur, st.Save(ctx, k, cur, next)
+}
+
+// Put saves t as k's credential, replacing whatever is stored, under the
+// Store's own lock (it must implement Locker). This is how a login stores
+// its new set: a refresher of the old session that holds the lock saves
+// first and is then replaced, and one that comes after adopts the login.
+func Put(ctx context.Context, st Store, k Key, t *Token) error {
+	lk := LockerOf(st)
+	if lk == nil {
+		return fmt.Errorf("save credential: %w", ErrNoLocker)
+	}
+	_, err := Update(ctx, st, lk, k, func(*Token) (*Token, error) { return t, nil })
+	return err
+}
+
+// LockerOf returns st's Locker, or nil if it has none.
+func LockerOf(st Store) Locker {
+	lk, _ := st.(Locker)
+	return lk
+}
+
 // MemoryStore is a Store held in memory, for tests and for callers that
 // keep tokens elsewhere. Its zero value is ready to use.
 type MemoryStore struct {
-	mu sync.Mutex
-	m  map[Key]Token
+	mu    sync.Mutex
+	m     map[Key]Token
+	locks map[Key]chan struct{}
 	// ReadOnly, when set, makes Save and CheckWrite fail with ErrStoreReadOnly.
 	ReadOnly bool
 }
@@ -48,6 +113,7 @@ var (
 	_ Store        = (*MemoryStore)(nil)
 	_ WriteChecker = (*MemoryStore)(nil)
 	_ Lister       = (*MemoryStore)(nil)
+	_ Locker       = (*MemoryStore)(nil)
 )
 
 // Load returns a copy of the token stored under k.
@@ -61,12 +127,15 @@ func (s *MemoryStore) Load(_ context.Context, k Key) (*Token, error) {
 	return &t, nil
 }
 
-// Save stores a copy of t under k.
-func (s *MemoryStore) Save(_ context.Context, k Key, t *Token) error {
+// Save stores a copy of t under k if k still holds old.
+func (s *MemoryStore) Save(_ context.Context, k Key, old, t *Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ReadOnly {
 		return ErrStoreReadOnly
+	}
+	if err := s.compareLocked(k, old); err != nil {
+		return err
 	}
 	if s.m == nil {
 		s.m = make(map[Key]Token)
@@ -75,16 +144,50 @@ func (s *MemoryStore) Save(_ context.Context, k Key, t *Token) error {
 	return nil
 }
 
-// Delete removes k. Deleting a missing key is not an error.
-func (s *MemoryStore) Delete(_ context.Context, k Key) error {
+func (s *MemoryStore) compareLocked(k Key, old *Token) error {
+	cur, ok := s.m[k]
+	if (!ok && old == nil) || (ok && old != nil && cur.Matches(old)) {
+		return nil
+	}
+	return fmt.Errorf("memory store %s: %w", k, ErrConflict)
+}
+
+// Delete removes k if it still holds old. Deleting a missing key with a
+// nil old is not an error.
+func (s *MemoryStore) Delete(_ context.Context, k Key, old *Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.compareLocked(k, old); err != nil {
+		return err
+	}
 	delete(s.m, k)
 	return nil
 }
 
+// Lock takes k's lock within this process: a MemoryStore is reachable
+// from one process only.
+func (s *MemoryStore) Lock(ctx context.Context, k Key) (func(), error) {
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = make(map[Key]chan struct{})
+	}
+	c := s.locks[k]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		s.locks[k] = c
+	}
+	s.mu.Unlock()
+	select {
+	case c <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock credential: %w", ctx.Err())
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-c }) }, nil
+}
+
 // CheckWrite reports ErrStoreReadOnly when ReadOnly is set.
-func (s *MemoryStore) CheckWrite(context.Context, Key) error {
+func (s *MemoryStore) CheckWrite(context.Context, Key, int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ReadOnly {

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
@@ -43,9 +44,16 @@ type Token struct {
 	ClientID string `json:"client_id,omitempty"`
 	Account  string `json:"account,omitempty"`
 
-	// Generation grows by one on every rotation. Together with the access
-	// token it tells a waiter whether someone else already refreshed.
+	// Lineage is a random id given to each login; every token set a
+	// refresh derives from that login keeps it. With Generation it
+	// orders the sets of one login and tells a re-login from a rotation.
+	Lineage string `json:"lineage,omitempty"`
+	// Generation grows by one on every rotation within a lineage.
 	Generation uint64 `json:"generation"`
+	// Revoked, when set, says why the grant is dead (the server's terminal
+	// answer, redacted). Such a set keeps only an access token that may
+	// still work until it expires or the server rejects it.
+	Revoked string `json:"revoked,omitempty"`
 }
 
 // Key returns the key t is stored under.
@@ -78,13 +86,26 @@ func (t *Token) needsRefresh(now time.Time, skew time.Duration) bool {
 	return !now.Before(t.Expiry.Add(-skew))
 }
 
-// same reports whether a and b hold the same access and refresh token.
-func same(a, b *Token) bool {
+// sameSet reports whether a and b are the same token set of one login:
+// same lineage, generation and access token. A set whose dead grant was
+// dropped (see Source) is still the same set: the server rejected it, and
+// no one has refreshed since.
+func sameSet(a, b *Token) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
+	return a.Lineage == b.Lineage && a.Generation == b.Generation && a.AccessToken == b.AccessToken
 }
+
+// Matches reports whether t is exactly the stored set u: the same
+// lineage, generation, access and refresh token. Stores use it for the
+// compare in their compare-and-swap Save and Delete. nil matches only nil.
+func (t *Token) Matches(u *Token) bool {
+	return sameSet(t, u) && (t == nil || t.RefreshToken == u.RefreshToken)
+}
+
+// NewLineage returns a random lineage id for a new login.
+func NewLineage() string { return rand.Text()[:16] }
 
 // Fingerprint returns a short, non-reversible tag for a secret, so that a
 // person can tell two tokens apart without seeing either. It returns "" for "".

@@ -23,7 +23,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	tok := &latch.Token{AccessToken: "at-0123456789abcdef", TokenType: "Bearer", RefreshToken: "rt",
 		Expiry: time.Now().Add(time.Hour), IssuedAt: time.Now(), Issuer: "https://as", ClientID: "cli"}
 	st := &latch.MemoryStore{}
-	st.Save(context.Background(), tok.Key(), tok)
+	st.Save(context.Background(), tok.Key(), nil, tok)
 	src := &latch.Source{Config: &latch.Config{Issuer: "https://as", ClientID: "cli"}, Store: st, Key: tok.Key()}
 	ot := &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer", Expiry: tok.Expiry}
 

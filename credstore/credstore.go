@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -62,6 +64,11 @@ type Options struct {
 	Timeout time.Duration
 	// LockTimeout bounds the refresh-lock wait; 0 means filelock.DefaultTimeout.
 	LockTimeout time.Duration
+	// KeyringLockDir holds the lock files of keyring credentials. A
+	// keyring item belongs to the whole user, not to one config
+	// directory, so its lock must not live in Dir; "" means
+	// DefaultKeyringLockDir(Service).
+	KeyringLockDir string
 	// OnNotice, if set, is told when a Save had to store a token set in
 	// the file because the keyring could not hold it (too large).
 	OnNotice func(msg string)
@@ -115,25 +122,37 @@ func Open(ctx context.Context, opts Options) (*Choice, error) {
 	if service == "" {
 		service = "latch"
 	}
-	lock := filelock.Locker{Dir: dir, Timeout: opts.LockTimeout}
+	krLockDir := opts.KeyringLockDir
+	if krLockDir == "" {
+		var err error
+		if krLockDir, err = DefaultKeyringLockDir(service); err != nil {
+			return nil, fmt.Errorf("open credential store: %w", err)
+		}
+	}
+	fileLock := filelock.Locker{Dir: dir, Timeout: opts.LockTimeout}
+	krLock := filelock.Locker{Dir: krLockDir, Timeout: opts.LockTimeout}
 	kr := keyring.New(service)
 	kr.Timeout = opts.Timeout
-	kr.IndexLock = lock
-	s := &Store{kr: kr, fs: filestore.New(dir), lock: lock, onNotice: opts.OnNotice}
+	kr.IndexLock = krLock
+	s := &Store{kr: kr, fs: filestore.New(dir), lock: fileLock, onNotice: opts.OnNotice}
 	c := &Choice{Store: s, Mode: mode, Path: dir}
+	useKeyring := func() {
+		s.kind, c.Kind = KindKeyring, KindKeyring
+		s.lock = krLock
+	}
 
 	if mode == File {
 		s.kind, c.Kind = KindFile, KindFile
 		return c, nil
 	}
 	if mode == Keyring && opts.NoProbe {
-		s.kind, c.Kind = KindKeyring, KindKeyring
+		useKeyring()
 		return c, nil
 	}
 	c.Health = kr.Probe(ctx)
 	switch {
 	case c.Health.OK:
-		s.kind, c.Kind = KindKeyring, KindKeyring
+		useKeyring()
 	case mode == Keyring:
 		return nil, &UnavailableError{Health: c.Health}
 	default:
@@ -143,6 +162,28 @@ func Open(ctx context.Context, opts Options) (*Choice, error) {
 		c.Notice = fmt.Sprintf("keyring unavailable (%s); storing credentials in %s (0600)", c.Health.Message, dir)
 	}
 	return c, nil
+}
+
+// DefaultKeyringLockDir returns a lock directory as wide as the keyring:
+// one per user, whatever the config directory or environment.
+// On Linux that is /run/user/UID/SERVICE when that runtime directory
+// exists and is the user's; elsewhere, and otherwise, a directory of the
+// user's own under the temp directory (SERVICE-UID), or the user's cache
+// directory on Windows. filelock refuses a directory another user owns.
+func DefaultKeyringLockDir(service string) (string, error) {
+	if runtime.GOOS == "windows" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("find keyring lock directory: %w", err)
+		}
+		return filepath.Join(d, service, "locks"), nil
+	}
+	uid := os.Getuid()
+	run := fmt.Sprintf("/run/user/%d", uid)
+	if fi, err := os.Stat(run); err == nil && fi.IsDir() && ownedBy(fi, uid) {
+		return filepath.Join(run, service), nil
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("%s-%d", service, uid)), nil
 }
 
 // UnavailableError: the keyring was asked for but cannot be used. It
@@ -183,44 +224,76 @@ func (s *Store) Kind() string { return s.kind }
 // Load returns k's credential. With the keyring it also looks in the file
 // store, where a set too large for the keyring is kept.
 func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
-	if s.kind == KindFile {
-		return s.fs.Load(ctx, k)
-	}
-	t, err := s.kr.Load(ctx, k)
-	if errors.Is(err, latch.ErrNotFound) {
-		return s.fs.Load(ctx, k)
-	}
+	t, _, err := s.load(ctx, k)
 	return t, err
 }
 
-// Save stores t under k and then removes any copy of k from the other
-// store, best effort. With the keyring, a set too large for it goes to
-// the file store and OnNotice is told; no error from the keyring is
-// otherwise swallowed.
-func (s *Store) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
+// load also says which store held the set.
+func (s *Store) load(ctx context.Context, k latch.Key) (*latch.Token, string, error) {
 	if s.kind == KindFile {
-		if err := s.fs.Save(ctx, k, t); err != nil {
+		t, err := s.fs.Load(ctx, k)
+		return t, KindFile, err
+	}
+	t, err := s.kr.Load(ctx, k)
+	if errors.Is(err, latch.ErrNotFound) {
+		t, err = s.fs.Load(ctx, k)
+		return t, KindFile, err
+	}
+	return t, KindKeyring, err
+}
+
+// Save stores t under k if k still holds old (latch.Store's
+// compare-and-swap), and then removes any copy of k from the other store,
+// best effort. With the keyring, a set too large for it goes to the file
+// store and OnNotice is told; no error from the keyring is otherwise
+// swallowed.
+func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+	if s.kind == KindFile {
+		if err := s.fs.Save(ctx, k, old, t); err != nil {
 			return err
 		}
 		s.cleanKeyring(ctx, k)
 		return nil
 	}
-	err := s.kr.Save(ctx, k, t)
+	cur, where, err := s.load(ctx, k)
+	if err := compare(k, cur, err, old); err != nil {
+		return err
+	}
+	krOld, fsOld := cur, (*latch.Token)(nil)
+	if where == KindFile {
+		krOld, fsOld = nil, cur
+	}
+	err = s.kr.Save(ctx, k, krOld, t)
 	if err == nil {
-		_ = s.fs.Delete(ctx, k)
+		_ = s.fs.Remove(k)
 		return nil
 	}
 	if !errors.Is(err, keyring.ErrTooLarge) {
 		return err
 	}
-	if ferr := s.fs.Save(ctx, k, t); ferr != nil {
+	if ferr := s.fs.Save(ctx, k, fsOld, t); ferr != nil {
 		return fmt.Errorf("%w; and in the file store: %w", err, ferr)
 	}
-	_ = s.kr.Delete(ctx, k) // the old, smaller set must not shadow the new one
+	_ = s.kr.Remove(ctx, k) // the old, smaller set must not shadow the new one
 	if s.onNotice != nil {
 		s.onNotice(fmt.Sprintf("token set for %s is too large for the keyring (%v); stored in %s (0600)", k, err, s.fs.Path(k)))
 	}
 	return nil
+}
+
+// compare checks a loaded set against old, as the stores' Save does.
+func compare(k latch.Key, cur *latch.Token, err error, old *latch.Token) error {
+	switch {
+	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && cur.Matches(old):
+		return nil
+	}
+	return fmt.Errorf("save credential %s: %w", k, latch.ErrConflict)
 }
 
 // cleanKeyring removes k from the keyring unless it is known unreachable;
@@ -233,36 +306,47 @@ func (s *Store) cleanKeyring(ctx context.Context, k latch.Key) {
 	if down {
 		return
 	}
-	if err := s.kr.Delete(ctx, k); err != nil {
+	if err := s.kr.Remove(ctx, k); err != nil {
 		s.mu.Lock()
 		s.krDown = true
 		s.mu.Unlock()
 	}
 }
 
-// Delete removes k from both stores (the keyring as far as reachable).
-func (s *Store) Delete(ctx context.Context, k latch.Key) error {
-	ferr := s.fs.Delete(ctx, k)
+// Delete removes k if it still holds old, from both stores (the keyring
+// as far as reachable).
+func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
 	if s.kind == KindFile {
+		if err := s.fs.Delete(ctx, k, old); err != nil {
+			return err
+		}
 		s.cleanKeyring(ctx, k)
-		return ferr
+		return nil
 	}
-	return errors.Join(s.kr.Delete(ctx, k), ferr)
+	cur, _, err := s.load(ctx, k)
+	if err := compare(k, cur, err, old); err != nil {
+		return err
+	}
+	return errors.Join(s.kr.Remove(ctx, k), s.fs.Remove(k))
 }
 
 // CheckWrite reports whether k's replacement could be saved in the
 // chosen store.
-func (s *Store) CheckWrite(ctx context.Context, k latch.Key) error {
+func (s *Store) CheckWrite(ctx context.Context, k latch.Key, size int) error {
 	if s.kind == KindFile {
-		return s.fs.CheckWrite(ctx, k)
+		return s.fs.CheckWrite(ctx, k, size)
 	}
-	return s.kr.CheckWrite(ctx, k)
+	return s.kr.CheckWrite(ctx, k, size)
 }
 
-// Lock takes k's cross-process refresh lock in the file store directory.
+// Lock takes k's cross-process lock: in the file store's directory for
+// the file store, in the per-user keyring lock directory for the keyring.
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	return s.lock.Lock(ctx, k)
 }
+
+// LockPath returns the lock file that guards k.
+func (s *Store) LockPath(k latch.Key) string { return s.lock.Path(k) }
 
 // List returns the stored keys (with the keyring, also those kept in the
 // file store).

@@ -26,14 +26,14 @@ func token(at string) *latch.Token {
 // mustWork checks the chosen store saves for real, locks and lists.
 func mustWork(t *testing.T, c *Choice) {
 	t.Helper()
-	if err := c.Store.Save(ctx, key, token("a1")); err != nil {
+	if err := latch.Put(ctx, c.Store, key, token("a1")); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	got, err := c.Store.Load(ctx, key)
 	if err != nil || got.AccessToken != "a1" {
 		t.Fatalf("Load: got %+v, %v", got, err)
 	}
-	if err := c.Store.(latch.WriteChecker).CheckWrite(ctx, key); err != nil {
+	if err := c.Store.(latch.WriteChecker).CheckWrite(ctx, key, 0); err != nil {
 		t.Fatalf("CheckWrite: %v", err)
 	}
 	unlock, err := c.Store.(latch.Locker).Lock(ctx, key)
@@ -90,7 +90,7 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 	dir := t.TempDir()
 	service := fmt.Sprintf("latch-test-%d", rand.Uint64())
 	kr := keyring.New(service)
-	t.Cleanup(func() { _ = kr.Delete(ctx, key) })
+	t.Cleanup(func() { _ = kr.Remove(ctx, key) })
 	fs := filestore.New(dir)
 
 	auto, err := Open(ctx, Options{Dir: dir, Service: service})
@@ -101,7 +101,7 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 		t.Fatalf("got %+v, want the keyring", auto)
 	}
 	// A stale file copy from an earlier file-mode login.
-	if err := fs.Save(ctx, key, token("stale-file")); err != nil {
+	if err := latch.Put(ctx, fs, key, token("stale-file")); err != nil {
 		t.Fatal(err)
 	}
 	mustWork(t, auto)
@@ -116,7 +116,7 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := file.Store.Save(ctx, key, token("f2")); err != nil {
+	if err := latch.Put(ctx, file.Store, key, token("f2")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
@@ -125,7 +125,8 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 	if got, err := file.Store.Load(ctx, key); err != nil || got.AccessToken != "f2" {
 		t.Fatalf("file Load: got %+v, %v", got, err)
 	}
-	if err := auto.Store.Delete(ctx, key); err != nil {
+	cur, _ := auto.Store.Load(ctx, key)
+	if err := auto.Store.Delete(ctx, key, cur); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := auto.Store.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
@@ -148,12 +149,14 @@ func TestRealKeyringTooLarge(t *testing.T) {
 	}
 	s := c.Store.(*Store)
 	s.kr.MaxSize = 2560 // as on Windows
-	t.Cleanup(func() { _ = s.Delete(ctx, key) })
-	if err := s.Save(ctx, key, token("small")); err != nil {
+	t.Cleanup(func() {
+		_, _ = latch.Update(ctx, s, s, key, func(*latch.Token) (*latch.Token, error) { return nil, nil })
+	})
+	if err := latch.Put(ctx, s, key, token("small")); err != nil {
 		t.Fatal(err)
 	}
 	large := strings.Repeat("L", 4000)
-	if err := s.Save(ctx, key, token(large)); err != nil {
+	if err := latch.Put(ctx, s, key, token(large)); err != nil {
 		t.Fatalf("Save too large: %v", err)
 	}
 	if len(notices) != 1 || !strings.Contains(notices[0], "too large for the keyring") || strings.Contains(notices[0], large) {
@@ -165,7 +168,7 @@ func TestRealKeyringTooLarge(t *testing.T) {
 	if _, err := s.kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
 		t.Fatalf("stale keyring item: got %v, want ErrNotFound", err)
 	}
-	if err := s.Save(ctx, key, token("small-again")); err != nil {
+	if err := latch.Put(ctx, s, key, token("small-again")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.fs.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {

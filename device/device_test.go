@@ -290,7 +290,7 @@ func TestPollFails(t *testing.T) {
 			calls: 1,
 			check: func(t *testing.T, err error) {
 				var te *latch.TokenError
-				if !errors.As(err, &te) || te.Code != "invalid_request" || !strings.Contains(te.Description, "[device_code]") {
+				if !errors.As(err, &te) || te.Code != "invalid_request" || strings.Contains(te.Description, deviceCode) || strings.Contains(err.Error(), deviceCode) {
 					t.Errorf("got %v, want *latch.TokenError invalid_request with the code cut out", err)
 				}
 			},

@@ -160,7 +160,7 @@ func (e *env) expireLocally() {
 	st := filestore.New(filepath.Join(e.dir, "config"))
 	tok := e.stored()
 	tok.Expiry = time.Now().Add(-time.Second)
-	if err := st.Save(context.Background(), tok.Key(), tok); err != nil {
+	if err := latch.Put(context.Background(), st, tok.Key(), tok); err != nil {
 		e.t.Fatal(err)
 	}
 }

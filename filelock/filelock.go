@@ -20,8 +20,9 @@ import (
 	"github.com/latchdev/latch"
 )
 
-// DefaultTimeout bounds how long Lock waits for another process.
-const DefaultTimeout = 20 * time.Second
+// DefaultTimeout bounds how long Lock waits for another process: longer
+// than a holder may hold it (see latch.DefaultLockTimeout).
+const DefaultTimeout = latch.DefaultLockTimeout
 
 // retryDelay is how often a waiter polls the kernel lock.
 const retryDelay = 10 * time.Millisecond
@@ -135,13 +136,15 @@ func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
 
 // EnsureDir creates dir with mode 0700 if it does not exist. The mode is
 // set explicitly, so the umask cannot widen it. An existing directory is
-// left as it is.
+// left as it is, but refused if it is a symbolic link, or another user
+// owns it or may write to it (a lock directory under /tmp could be made
+// by anyone).
 func EnsureDir(dir string) error {
-	if fi, err := os.Stat(dir); err == nil {
+	if fi, err := os.Lstat(dir); err == nil {
 		if !fi.IsDir() {
 			return fmt.Errorf("use directory %s: not a directory", dir)
 		}
-		return nil
+		return checkDir(dir, fi)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)

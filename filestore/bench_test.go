@@ -1,11 +1,15 @@
 package filestore
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/latchdev/latch"
+)
 
 // BenchmarkFileStoreLoad measures one Load of a typical (2 KiB) token set.
 func BenchmarkFileStoreLoad(b *testing.B) {
 	s := New(b.TempDir())
-	if err := s.Save(ctx, key, gen(1, 2048)); err != nil {
+	if err := latch.Put(ctx, s, key, gen(1, 2048)); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -21,7 +25,7 @@ func BenchmarkFileStoreSave(b *testing.B) {
 	s := New(b.TempDir())
 	t := gen(1, 2048)
 	for b.Loop() {
-		if err := s.Save(ctx, key, t); err != nil {
+		if err := latch.Put(ctx, s, key, t); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +36,7 @@ func BenchmarkFileStoreSaveLarge(b *testing.B) {
 	s := New(b.TempDir())
 	t := gen(1, crashSizeBench)
 	for b.Loop() {
-		if err := s.Save(ctx, key, t); err != nil {
+		if err := latch.Put(ctx, s, key, t); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,6 +3,8 @@
 package filestore
 
 import (
+	"github.com/latchdev/latch"
+
 	"bufio"
 	"math/rand/v2"
 	"os"
@@ -35,7 +37,7 @@ func crashWriter(dir string) {
 	os.Stdout.WriteString("ready\n")
 	for {
 		g++
-		if err := s.Save(ctx, key, gen(g, crashSize)); err != nil {
+		if err := latch.Put(ctx, s, key, gen(g, crashSize)); err != nil {
 			os.Stdout.WriteString("error " + err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -52,7 +54,7 @@ func TestCrashSafety(t *testing.T) {
 	dir := t.TempDir()
 	s := New(dir)
 	start := time.Now()
-	if err := s.Save(ctx, key, gen(1, crashSize)); err != nil {
+	if err := latch.Put(ctx, s, key, gen(1, crashSize)); err != nil {
 		t.Fatal(err)
 	}
 	// Kill within about two saves of the writer's start, so that most

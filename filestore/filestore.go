@@ -96,8 +96,24 @@ func (e *UnsafeError) Error() string {
 	return fmt.Sprintf("refuse to use %s: %s; run `%s`", e.Path, e.Problem, e.Fix)
 }
 
-// Unwrap makes e match latch.ErrStoreUnavailable.
-func (e *UnsafeError) Unwrap() error { return latch.ErrStoreUnavailable }
+// Unwrap makes e match latch.ErrUnusable: retrying cannot help.
+func (e *UnsafeError) Unwrap() error { return latch.ErrUnusable }
+
+// CorruptError is a credential file that is not a credential: not JSON,
+// cut short, or a directory where the file belongs. Fix is the command
+// that removes it. It matches latch.ErrUnusable.
+type CorruptError struct {
+	Path    string
+	Problem string // e.g. "it is not a credential (12 bytes of something else)"
+	Fix     string // e.g. "rm /home/me/.config/latch/cred-….json"
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("cannot use %s: %s; remove it (`%s`) and log in again", e.Path, e.Problem, e.Fix)
+}
+
+// Unwrap makes e match latch.ErrUnusable.
+func (e *CorruptError) Unwrap() error { return latch.ErrUnusable }
 
 // WriteError is a write the store could not make. Nothing was changed:
 // the old credential, if any, is intact. It matches latch.ErrStoreReadOnly
@@ -165,6 +181,9 @@ func (s *Store) read(path string) (*file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load credential: %w: %w", latch.ErrStoreUnavailable, err)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, &CorruptError{Path: path, Problem: "it is a " + fileKind(fi) + ", not a credential file", Fix: "rm -r " + path}
+	}
 	if err := checkPrivate(path, fi, false); err != nil {
 		return nil, err
 	}
@@ -176,9 +195,29 @@ func (s *Store) read(path string) (*file, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&f); err != nil || f.Token == nil {
 		// Never quote the content: it holds secrets.
-		return nil, fmt.Errorf("load credential %s: file is not a credential (%d bytes): %w", path, len(b), latch.ErrStoreUnavailable)
+		problem := fmt.Sprintf("it is not a credential (%d bytes of something else)", len(b))
+		if len(b) == 0 {
+			problem = "it is empty"
+		} else if errors.Is(err, io.ErrUnexpectedEOF) {
+			problem = fmt.Sprintf("it is cut short (%d bytes)", len(b))
+		}
+		return nil, &CorruptError{Path: path, Problem: problem, Fix: "rm " + path}
 	}
 	return &f, nil
+}
+
+func fileKind(fi fs.FileInfo) string {
+	switch {
+	case fi.IsDir():
+		return "directory"
+	case fi.Mode()&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case fi.Mode()&fs.ModeSocket != 0:
+		return "socket"
+	case fi.Mode()&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // checkPrivate refuses a file or directory that others may read (files)
@@ -215,13 +254,44 @@ func (s *Store) prepareDir() error {
 	return checkPrivate(s.dir, fi, true)
 }
 
-// Save writes t as k's credential atomically: temp file, fsync, rename,
-// fsync of the directory. On any error the old credential is untouched and
-// the error is a *WriteError or *UnsafeError.
-func (s *Store) Save(_ context.Context, k latch.Key, t *latch.Token) error {
+// Save writes t as k's credential atomically (temp file, fsync, rename,
+// fsync of the directory) if the file still holds old (latch.Store's
+// compare-and-swap); the caller holds k's Lock. On any error the old
+// credential is untouched and the error is a *WriteError, an
+// *UnsafeError, or matches latch.ErrConflict.
+func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	if t == nil {
 		return errors.New("save credential: nil token")
 	}
+	if err := s.compare(ctx, k, old); err != nil {
+		return err
+	}
+	return s.write(k, t)
+}
+
+// compare checks that k's file holds old (nil: nothing usable).
+func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
+	cur, err := s.Load(ctx, k)
+	switch {
+	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable) && !isUnsafe(err):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && cur.Matches(old):
+		return nil
+	}
+	return fmt.Errorf("write credential %s: %w", s.Path(k), latch.ErrConflict)
+}
+
+func isUnsafe(err error) bool {
+	var ue *UnsafeError
+	return errors.As(err, &ue)
+}
+
+// write saves t as k's credential, unconditionally.
+func (s *Store) write(k latch.Key, t *latch.Token) error {
 	b, err := json.Marshal(file{Version: 1, Key: k, Token: t})
 	if err != nil {
 		return fmt.Errorf("save credential: %w", err)
@@ -290,8 +360,18 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Delete removes k's credential. Deleting a missing one is not an error.
-func (s *Store) Delete(_ context.Context, k latch.Key) error {
+// Delete removes k's credential if it still holds old (nil: nothing
+// usable); deleting a missing one with a nil old is not an error.
+func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+	if err := s.compare(ctx, k, old); err != nil {
+		return err
+	}
+	return s.Remove(k)
+}
+
+// Remove deletes k's credential whatever it holds: for a copy that no
+// longer counts, such as one another store has replaced.
+func (s *Store) Remove(k latch.Key) error {
 	path := s.Path(k)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete credential: %w", writeErr(path, err))
@@ -299,10 +379,12 @@ func (s *Store) Delete(_ context.Context, k latch.Key) error {
 	return syncDir(s.dir)
 }
 
-// CheckWrite reports whether a replacement for k could be saved, by
-// creating, writing, syncing and removing a temp file beside it. It
-// returns an error matching latch.ErrStoreReadOnly when it could not.
-func (s *Store) CheckWrite(_ context.Context, k latch.Key) error {
+// CheckWrite reports whether a replacement of size bytes for k could be
+// saved, by creating, writing, syncing and removing a temp file beside it
+// that is twice that size plus 4 KiB, so a nearly full disk is found
+// before a refresh token is spent. It returns an error matching
+// latch.ErrStoreReadOnly when it could not.
+func (s *Store) CheckWrite(_ context.Context, k latch.Key, size int) error {
 	path := s.Path(k)
 	if err := s.prepareDir(); err != nil {
 		return writeErr(path, err)
@@ -313,7 +395,7 @@ func (s *Store) CheckWrite(_ context.Context, k latch.Key) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if _, err := tmp.Write(make([]byte, 4096)); err != nil {
+	if _, err := tmp.Write(make([]byte, 2*max(size, 0)+4096)); err != nil {
 		return writeErr(path, err)
 	}
 	if err := tmp.Sync(); err != nil {

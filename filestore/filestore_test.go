@@ -51,11 +51,11 @@ func TestRoundTripListDelete(t *testing.T) {
 	}
 	other := latch.Key{Issuer: "https://other.example", ClientID: "cli"}
 	for _, k := range []latch.Key{key, other} {
-		if err := s.Save(ctx, k, gen(1, 64)); err != nil {
+		if err := s.Save(ctx, k, nil, gen(1, 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Save(ctx, key, gen(2, 64)); err != nil {
+	if err := latch.Put(ctx, s, key, gen(2, 64)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load(ctx, key)
@@ -67,10 +67,10 @@ func TestRoundTripListDelete(t *testing.T) {
 	if err != nil || !slices.Equal(keys, []latch.Key{key, other}) {
 		t.Fatalf("List: got %v, %v; want both keys", keys, err)
 	}
-	if err := s.Delete(ctx, key); err != nil {
+	if err := s.Delete(ctx, key, gen(2, 64)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, key); err != nil {
+	if err := s.Delete(ctx, key, nil); err != nil {
 		t.Fatalf("second Delete: %v", err)
 	}
 	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
@@ -101,7 +101,7 @@ func TestConcurrentWriters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 10 {
-				if err := New(s.Dir()).Save(ctx, key, gen(uint64(w*100+i+1), 2048)); err != nil {
+				if err := latch.Put(ctx, New(s.Dir()), key, gen(uint64(w*100+i+1), 2048)); err != nil {
 					t.Error(err)
 				}
 			}

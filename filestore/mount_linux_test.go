@@ -25,19 +25,19 @@ func tmpfs(t *testing.T, opts string) string {
 func TestReadOnlyFileSystem(t *testing.T) {
 	dir := tmpfs(t, "size=1m,mode=0700")
 	s := New(dir)
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CheckWrite(ctx, key); err != nil {
+	if err := s.CheckWrite(ctx, key, 0); err != nil {
 		t.Fatalf("CheckWrite on a writable store: %v", err)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "size=1m,mode=0700"); err != nil {
 		t.Skipf("cannot remount read-only: %v", err)
 	}
-	if err := s.CheckWrite(ctx, key); !errors.Is(err, latch.ErrStoreReadOnly) {
+	if err := s.CheckWrite(ctx, key, 0); !errors.Is(err, latch.ErrStoreReadOnly) {
 		t.Fatalf("CheckWrite: got %v, want ErrStoreReadOnly", err)
 	}
-	if err := s.Save(ctx, key, gen(2, 64)); !errors.Is(err, latch.ErrStoreReadOnly) {
+	if err := s.Save(ctx, key, gen(1, 64), gen(2, 64)); !errors.Is(err, latch.ErrStoreReadOnly) {
 		t.Fatalf("Save: got %v, want ErrStoreReadOnly", err)
 	}
 	if got, err := s.Load(ctx, key); err != nil || got.Generation != 1 {
@@ -48,10 +48,10 @@ func TestReadOnlyFileSystem(t *testing.T) {
 func TestDiskFull(t *testing.T) {
 	dir := tmpfs(t, "size=64k,mode=0700")
 	s := New(dir)
-	if err := s.Save(ctx, key, gen(1, 2048)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 2048)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Save(ctx, key, gen(2, 200<<10))
+	err := s.Save(ctx, key, gen(1, 2048), gen(2, 200<<10))
 	if !errors.Is(err, latch.ErrStoreReadOnly) || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("got %v, want a disk-full error matching ErrStoreReadOnly", err)
 	}

@@ -18,7 +18,7 @@ func TestCreatesPrivateFiles(t *testing.T) {
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "a", "latch")
 	s := New(dir)
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]os.FileMode{dir: 0o700, s.Path(key): 0o600} {
@@ -40,7 +40,7 @@ func TestCreatesPrivateFiles(t *testing.T) {
 
 func TestRefusesReadableFile(t *testing.T) {
 	s := New(t.TempDir())
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
 	path := s.Path(key)
@@ -50,7 +50,7 @@ func TestRefusesReadableFile(t *testing.T) {
 		}
 		_, err := s.Load(ctx, key)
 		var ue *UnsafeError
-		if !errors.As(err, &ue) || !errors.Is(err, latch.ErrStoreUnavailable) {
+		if !errors.As(err, &ue) || !errors.Is(err, latch.ErrUnusable) {
 			t.Fatalf("mode %04o: got %v, want *UnsafeError", mode, err)
 		}
 		if want := "chmod 600 " + path; !strings.Contains(err.Error(), want) {
@@ -73,7 +73,7 @@ func TestRefusesReadableFile(t *testing.T) {
 
 func TestRefusesFileOwnedByAnother(t *testing.T) {
 	s := New(t.TempDir())
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Lchown(s.Path(key), 4242, 4242); err != nil {
@@ -88,7 +88,7 @@ func TestRefusesFileOwnedByAnother(t *testing.T) {
 
 func TestRefusesSymlink(t *testing.T) {
 	s := New(t.TempDir())
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
 	elsewhere := filepath.Join(t.TempDir(), "x.json")
@@ -98,7 +98,7 @@ func TestRefusesSymlink(t *testing.T) {
 	if err := os.Symlink(elsewhere, s.Path(key)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrStoreUnavailable) {
+	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrUnusable) {
 		t.Fatalf("got %v, want a refusal of the symlink", err)
 	}
 }
@@ -106,13 +106,13 @@ func TestRefusesSymlink(t *testing.T) {
 func TestRefusesWritableDir(t *testing.T) {
 	dir := t.TempDir()
 	s := New(dir)
-	if err := s.Save(ctx, key, gen(1, 64)); err != nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Save(ctx, key, gen(2, 64))
+	err := s.Save(ctx, key, gen(1, 64), gen(2, 64))
 	if want := "chmod 700 " + dir; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want a refusal naming %q", err, want)
 	}
@@ -129,10 +129,10 @@ func TestNotADirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := New(filepath.Join(f, "latch"))
-	if err := s.CheckWrite(ctx, key); err == nil {
+	if err := s.CheckWrite(ctx, key, 0); err == nil {
 		t.Fatal("CheckWrite: got nil, want an error")
 	}
-	if err := s.Save(ctx, key, gen(1, 64)); err == nil {
+	if err := s.Save(ctx, key, nil, gen(1, 64)); err == nil {
 		t.Fatal("Save: got nil, want an error")
 	}
 }

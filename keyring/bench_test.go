@@ -8,7 +8,7 @@ import (
 // BenchmarkKeyringLoad measures one Load of a 2 KiB set from the real keyring.
 func BenchmarkKeyringLoad(b *testing.B) {
 	s := realStore(b)
-	if err := s.Save(ctx, key, token(strings.Repeat("a", 2048), 1)); err != nil {
+	if err := s.Save(ctx, key, nil, token(strings.Repeat("a", 2048), 1)); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -22,8 +22,11 @@ func BenchmarkKeyringLoad(b *testing.B) {
 func BenchmarkKeyringSave(b *testing.B) {
 	s := realStore(b)
 	t := token(strings.Repeat("a", 2048), 1)
+	if err := s.Save(ctx, key, nil, t); err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		if err := s.Save(ctx, key, t); err != nil {
+		if err := s.Save(ctx, key, t, t); err != nil {
 			b.Fatal(err)
 		}
 	}

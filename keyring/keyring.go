@@ -47,6 +47,7 @@ const (
 	ReasonReadOnly        Reason = "read-only"
 	ReasonTooLarge        Reason = "too-large"
 	ReasonMismatch        Reason = "read-back-mismatch"
+	ReasonCorrupt         Reason = "corrupt"
 	ReasonError           Reason = "error"
 )
 
@@ -90,6 +91,8 @@ func (e *Error) Unwrap() []error {
 		sentinel = ErrTooLarge
 	case ReasonReadOnly:
 		sentinel = latch.ErrStoreReadOnly
+	case ReasonCorrupt:
+		sentinel = latch.ErrUnusable
 	default:
 		sentinel = latch.ErrStoreUnavailable
 	}
@@ -221,18 +224,22 @@ func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	}
 	var it item
 	if err := json.Unmarshal([]byte(v), &it); err != nil || it.Token == nil || it.Key != k {
-		return nil, &Error{Op: "load", Reason: ReasonError,
-			Msg: fmt.Sprintf("item for %s is not a latch credential (%d bytes)", k, len(v))}
+		return nil, &Error{Op: "load", Reason: ReasonCorrupt,
+			Msg: fmt.Sprintf("item for %s is not a credential (%d bytes of something else); log in again to replace it", k, len(v))}
 	}
 	return it.Token, nil
 }
 
-// Save stores t as k's item and reads it back. A set too large for the
-// platform is refused with an error matching ErrTooLarge, leaving the old
-// item in place.
-func (s *Store) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
+// Save stores t as k's item, if the item still holds old (latch.Store's
+// compare-and-swap; the caller holds k's lock), and reads it back. A set
+// too large for the platform is refused with an error matching
+// ErrTooLarge, leaving the old item in place.
+func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	if t == nil {
 		return errors.New("keyring save: nil token")
+	}
+	if err := s.compare(ctx, k, old); err != nil {
+		return err
 	}
 	b, err := json.Marshal(item{Version: 1, Key: k, Token: t})
 	if err != nil {
@@ -250,8 +257,34 @@ func (s *Store) Save(ctx context.Context, k latch.Key, t *latch.Token) error {
 	return nil
 }
 
-// Delete removes k's item. Deleting a missing item is not an error.
-func (s *Store) Delete(ctx context.Context, k latch.Key) error {
+// compare checks that k's item holds old (nil: nothing usable).
+func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
+	cur, err := s.Load(ctx, k)
+	switch {
+	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && cur.Matches(old):
+		return nil
+	}
+	return fmt.Errorf("keyring save %s: %w", k, latch.ErrConflict)
+}
+
+// Delete removes k's item if it still holds old (nil: nothing usable).
+// Deleting a missing item with a nil old is not an error.
+func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+	if err := s.compare(ctx, k, old); err != nil {
+		return err
+	}
+	return s.Remove(ctx, k)
+}
+
+// Remove deletes k's item whatever it holds: for a copy that no longer
+// counts, such as one the file store has replaced.
+func (s *Store) Remove(ctx context.Context, k latch.Key) error {
 	if err := s.del(ctx, "delete", User(k)); err != nil {
 		return err
 	}
@@ -266,8 +299,9 @@ func (s *Store) Delete(ctx context.Context, k latch.Key) error {
 }
 
 // CheckWrite reports whether k's replacement could be saved, by writing,
-// reading back and removing a probe item.
-func (s *Store) CheckWrite(ctx context.Context, _ latch.Key) error {
+// reading back and removing a probe item. Size does not matter to a
+// keyring's free space; a set too large for an item is found by Save.
+func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
 	// A name of its own per call: processes checking at once must not
 	// delete each other's probe between write and read-back.
 	user := fmt.Sprintf("%s-%016x", probeUser, rand.Uint64())
@@ -357,7 +391,7 @@ func (s *Store) Probe(ctx context.Context) Health {
 	if h := probePlatform(ctx, s.timeout()); !h.OK {
 		return h
 	}
-	err := s.CheckWrite(ctx, latch.Key{})
+	err := s.CheckWrite(ctx, latch.Key{}, 0)
 	var ke *Error
 	switch {
 	case err == nil:

@@ -21,7 +21,7 @@ func TestProbeNoBus(t *testing.T) {
 		if h.OK || h.Reason != ReasonNoBus || !strings.Contains(h.Message, "no D-Bus session bus") {
 			t.Fatalf("addr %q: got %+v, want %s", addr, h, ReasonNoBus)
 		}
-		err := New("latch-test").Save(ctx, key, token("x", 1))
+		err := New("latch-test").Save(ctx, key, nil, token("x", 1))
 		var ke *Error
 		if !errors.As(err, &ke) || ke.Reason != ReasonNoBus || !errors.Is(err, latch.ErrStoreUnavailable) {
 			t.Fatalf("Save without bus: got %v, want *Error(%s)", err, ReasonNoBus)

@@ -29,7 +29,7 @@ func realStore(t testing.TB) *Store {
 	}
 	t.Cleanup(func() {
 		for _, k := range []latch.Key{key, big} {
-			_ = s.Delete(ctx, k)
+			_ = s.Remove(ctx, k)
 		}
 		_ = s.del(ctx, "cleanup", indexUser)
 	})
@@ -51,17 +51,24 @@ func TestRealKeyring(t *testing.T) {
 	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
 		t.Fatalf("empty: got %v, want ErrNotFound", err)
 	}
+	var prev *latch.Token
 	for g, at := range []string{"first", "second"} {
-		if err := s.Save(ctx, key, token(at, uint64(g))); err != nil {
+		if prev != nil {
+			if err := s.Save(ctx, key, nil, token(at, uint64(g))); !errors.Is(err, latch.ErrConflict) {
+				t.Fatalf("save %s over %s with no old: got %v, want ErrConflict", at, prev.AccessToken, err)
+			}
+		}
+		if err := s.Save(ctx, key, prev, token(at, uint64(g))); err != nil {
 			t.Fatalf("save %s: %v", at, err)
 		}
+		prev = token(at, uint64(g))
 		got, err := s.Load(ctx, key)
 		if err != nil || got.AccessToken != at || got.Generation != uint64(g) {
 			t.Fatalf("load after saving %s: got %+v, %v", at, got, err)
 		}
 	}
 	large := strings.Repeat("x", 64<<10)
-	if err := s.Save(ctx, big, token(large, 7)); err != nil {
+	if err := s.Save(ctx, big, nil, token(large, 7)); err != nil {
 		t.Fatalf("save 64 KiB: %v", err)
 	}
 	if got, err := s.Load(ctx, big); err != nil || got.AccessToken != large {
@@ -71,18 +78,22 @@ func TestRealKeyring(t *testing.T) {
 	if err != nil || !slices.Contains(keys, key) || !slices.Contains(keys, big) || len(keys) != 2 {
 		t.Fatalf("List: got %v, %v; want both keys", keys, err)
 	}
-	if err := s.CheckWrite(ctx, key); err != nil {
+	if err := s.CheckWrite(ctx, key, 0); err != nil {
 		t.Fatalf("CheckWrite: %v", err)
 	}
 	for _, k := range []latch.Key{key, big} {
-		if err := s.Delete(ctx, k); err != nil {
+		cur, _ := s.Load(ctx, k)
+		if err := s.Delete(ctx, k, nil); !errors.Is(err, latch.ErrConflict) {
+			t.Fatalf("Delete with no old: got %v, want ErrConflict", err)
+		}
+		if err := s.Delete(ctx, k, cur); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
 			t.Fatalf("after Delete: got %v, want ErrNotFound", err)
 		}
 	}
-	if err := s.Delete(ctx, key); err != nil {
+	if err := s.Delete(ctx, key, nil); err != nil {
 		t.Fatalf("second Delete: %v", err)
 	}
 	if keys, err := s.List(ctx); err != nil || len(keys) != 0 {

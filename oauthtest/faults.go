@@ -26,6 +26,7 @@ type Counters struct {
 	RefreshSuccesses int            `json:"refresh_successes"` // rotations (the answer may still be dropped)
 	InvalidGrants    int            `json:"invalid_grants"`    // token answers with error=invalid_grant
 	ReuseDetections  int            `json:"reuse_detections"`  // rotated refresh tokens presented again
+	GraceReuses      int            `json:"grace_reuses"`      // rotated refresh tokens redeemed again within RotationGrace
 	CodeReplays      int            `json:"code_replays"`      // redeemed codes presented again
 	FamiliesRevoked  int            `json:"families_revoked"`  // by reuse, revocation or RevokeFamily
 	Revocations      int            `json:"revocations"`       // RFC 7009 requests that revoked something

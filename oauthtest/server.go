@@ -33,6 +33,11 @@ type Options struct {
 	User               string        // login of the single user; default "dev"
 	DeviceCodeTTL      time.Duration // device code lifetime (RFC 8628 §3.2 expires_in); default 10m
 	DeviceInterval     time.Duration // device poll interval (RFC 8628 §3.2 interval); default 1s, whole seconds
+	// RotationGrace, when positive, lets a rotated refresh token be
+	// redeemed again for this long after its rotation, with a fresh set
+	// and no reuse detection, as Hydra's rotation_grace_period, Okta's
+	// grace window and Auth0's reuse interval do. Zero is strict.
+	RotationGrace time.Duration
 }
 
 func (o Options) withDefaults() Options {

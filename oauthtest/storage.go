@@ -39,6 +39,7 @@ type storage struct {
 	clients   []string // empty: any client_id is a public client
 	accessTTL time.Duration
 	refreshTT time.Duration
+	grace     time.Duration
 	approveN  int
 	interval  time.Duration
 	counters  *counterSet
@@ -67,10 +68,11 @@ type family struct {
 }
 
 type refreshRec struct {
-	token    string
-	familyID string
-	expires  time.Time
-	rotated  bool
+	token     string
+	familyID  string
+	expires   time.Time
+	rotated   bool
+	rotatedAt time.Time
 }
 
 type accessToken struct {
@@ -108,6 +110,7 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 		clients:   slices.Clone(opts.Clients),
 		accessTTL: opts.AccessTTL,
 		refreshTT: opts.RefreshTTL,
+		grace:     opts.RotationGrace,
 		approveN:  opts.DeviceApproveAfter,
 		interval:  opts.DeviceInterval,
 		counters:  counters,
@@ -311,14 +314,16 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 	defer s.mu.Unlock()
 	now := s.now()
 	if rr, ok := req.(*refreshTokenRequest); ok {
-		rec, err := s.liveRefreshLocked(current)
+		rec, err := s.liveRefreshLocked(current, true)
 		if err != nil {
 			return "", "", time.Time{}, err
 		}
 		if rec.familyID != rr.familyID {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
-		rec.rotated = true
+		if !rec.rotated {
+			rec.rotated, rec.rotatedAt = true, now
+		}
 		fam := s.families[rec.familyID]
 		at := s.mintAccessLocked(grant{clientID: fam.clientID, subject: fam.subject, scopes: rr.scopes}, fam.id)
 		newRT := s.mintRefreshLocked(fam, now)
@@ -398,7 +403,9 @@ func (s *storage) mintRefreshLocked(fam *family, now time.Time) string {
 
 // liveRefreshLocked returns the record of a refresh token that may be
 // redeemed. A rotated token is reuse: its family is revoked (RFC 9700 §4.14.2).
-func (s *storage) liveRefreshLocked(token string) (*refreshRec, error) {
+// A rotated token within the grace period may be redeemed again; final
+// says this is the redemption itself (counted), not the request's lookup.
+func (s *storage) liveRefreshLocked(token string, final bool) (*refreshRec, error) {
 	rec, ok := s.refresh[token]
 	if !ok {
 		return nil, oidc.ErrInvalidGrant().WithDescription("unknown refresh token")
@@ -406,6 +413,12 @@ func (s *storage) liveRefreshLocked(token string) (*refreshRec, error) {
 	fam := s.families[rec.familyID]
 	if fam == nil || fam.revoked {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token revoked")
+	}
+	if rec.rotated && s.grace > 0 && s.now().Before(rec.rotatedAt.Add(s.grace)) {
+		if final {
+			s.counters.add(func(c *Counters) { c.GraceReuses++ })
+		}
+		return rec, nil
 	}
 	if rec.rotated {
 		s.counters.add(func(c *Counters) { c.ReuseDetections++ })
@@ -422,7 +435,7 @@ func (s *storage) liveRefreshLocked(token string) (*refreshRec, error) {
 func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, err := s.liveRefreshLocked(token)
+	rec, err := s.liveRefreshLocked(token, false)
 	if err != nil {
 		return nil, err
 	}

@@ -4,19 +4,16 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/latchdev/latch/internal/cli"
 	"github.com/latchdev/latch/internal/devcmd"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext()
 	var code int
 	if strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe") == "latch" {
 		code = cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)

@@ -53,10 +53,10 @@ func BenchmarkStartupAuthToken(b *testing.B) {
 			if v.store == "keyring" {
 				st = keyring.New("latch")
 			}
-			if err := st.Save(context.Background(), k, tok); err != nil {
+			if err := st.Save(context.Background(), k, nil, tok); err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { st.Delete(context.Background(), k) })
+			b.Cleanup(func() { st.Delete(context.Background(), k, nil) })
 			env := []string{"LATCH_CONFIG_DIR=" + dir, "HOME=" + dir, "PATH=" + os.Getenv("PATH"),
 				"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}
 			times := make([]time.Duration, 0, b.N)

@@ -79,6 +79,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	a.finishRefresh(ctx)
 	code := exitCode(err)
 	if err != nil {
 		var ee *ExitError
@@ -87,6 +88,24 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return code
+}
+
+// finishRefresh waits for a refresh whose grant was already sent, so the
+// process does not exit between the server's rotation and the save of
+// the new set (the next command would present the spent token, and the
+// server would revoke the login). The wait is bounded by the refresh
+// transaction's own deadline; a second Ctrl-C still ends the process.
+func (a *App) finishRefresh(ctx context.Context) {
+	src, ok := a.src.(*latch.Source)
+	if !ok || !src.Refreshing() {
+		return
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(a.Stderr, "latch: finishing the token refresh so the login is not lost… (press Ctrl-C again to quit now)")
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), latch.DefaultRefreshTimeout+latch.SaveTimeout)
+	defer cancel()
+	_ = src.Wait(wctx)
 }
 
 // message renders err as one line, adding the fix where latch knows it.
@@ -104,6 +123,10 @@ func (a *App) message(err error) string {
 	}
 	if errors.Is(err, context.Canceled) {
 		return "interrupted"
+	}
+	var lost *latch.AnswerLostError
+	if errors.As(err, &lost) {
+		return oneLine(err.Error()) + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + loginHint
 	}
 	if exitCode(err) == ExitTransient {
 		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"
@@ -203,6 +226,21 @@ func (a *App) config() (*config.File, error) {
 }
 
 func (a *App) configDir() (string, error) { return config.Dir(a.Getenv) }
+
+// updateConfig changes the config file under its lock (config.Update)
+// and keeps the result as the command's view of it.
+func (a *App) updateConfig(ctx context.Context, fn func(*config.File) error) error {
+	dir, err := a.configDir()
+	if err != nil {
+		return err
+	}
+	f, err := config.Update(ctx, dir, fn)
+	if err != nil {
+		return err
+	}
+	a.cfg = f
+	return nil
+}
 
 // Host returns the authorization server URL: --host, LATCH_HOST, then the
 // selected host in the config file. It must be https unless loopback
@@ -424,9 +462,12 @@ func (a *App) oauthConfig(ctx context.Context, host string, fresh bool) (*latch.
 			DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
 			RevocationEndpoint:          m.RevocationEndpoint,
 		}
-		if cf, err := a.config(); err == nil && !fresh {
-			cf.Ensure(host).Metadata = md
-			_ = cf.Save() // a cache; failing to keep it costs a round trip next time
+		if !fresh {
+			// A cache; failing to keep it costs a round trip next time.
+			_ = a.updateConfig(ctx, func(cf *config.File) error {
+				cf.Ensure(host).Metadata = md
+				return nil
+			})
 		}
 	}
 	m := discovery.Metadata{

@@ -95,11 +95,18 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 		return err
 	}
 	tok.Issuer, tok.ClientID, tok.Account = cfg.Issuer, cfg.ClientID, org
+	if tok.Lineage == "" {
+		tok.Lineage = latch.NewLineage()
+	}
 	key := tok.Key()
-	if err := sc.store.Save(ctx, key, tok); err != nil {
+	// Under the credential's lock, like every write: a refresher of the
+	// old session that holds it saves first, and is then replaced; one
+	// that comes after sees a new login and adopts it.
+	if _, err := latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), key,
+		func(*latch.Token) (*latch.Token, error) { return tok, nil }); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	if err := a.remember(host, cfg, org, sc.kind); err != nil {
+	if err := a.remember(ctx, host, cfg, org, sc.kind); err != nil {
 		return err
 	}
 
@@ -119,28 +126,27 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 }
 
 // remember records the login in the config file and selects it.
-func (a *App) remember(host string, cfg *latch.Config, org, kind string) error {
-	cf, err := a.config()
+func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org, kind string) error {
+	err := a.updateConfig(ctx, func(cf *config.File) error {
+		h := cf.Ensure(host)
+		h.ClientID = cfg.ClientID
+		if cfg.ClientID == DefaultClient {
+			h.ClientID = ""
+		}
+		h.AddOrg(org)
+		h.Org = org
+		h.Store = kind
+		h.Metadata = &config.Metadata{
+			Issuer:                      cfg.Issuer,
+			AuthorizationEndpoint:       cfg.Endpoint.AuthURL,
+			TokenEndpoint:               cfg.Endpoint.TokenURL,
+			DeviceAuthorizationEndpoint: cfg.Endpoint.DeviceAuthURL,
+			RevocationEndpoint:          cfg.RevocationURL,
+		}
+		cf.Host = host
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	h := cf.Ensure(host)
-	h.ClientID = cfg.ClientID
-	if cfg.ClientID == DefaultClient {
-		h.ClientID = ""
-	}
-	h.AddOrg(org)
-	h.Org = org
-	h.Store = kind
-	h.Metadata = &config.Metadata{
-		Issuer:                      cfg.Issuer,
-		AuthorizationEndpoint:       cfg.Endpoint.AuthURL,
-		TokenEndpoint:               cfg.Endpoint.TokenURL,
-		DeviceAuthorizationEndpoint: cfg.Endpoint.DeviceAuthURL,
-		RevocationEndpoint:          cfg.RevocationURL,
-	}
-	cf.Host = host
-	if err := cf.Save(); err != nil {
 		return fmt.Errorf("credential saved, but %w", err)
 	}
 	return nil
@@ -175,10 +181,6 @@ func readTokenInput(r io.Reader) (*latch.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token response: %w", err)
 	}
-	if !strings.EqualFold(t.TokenType, "bearer") {
-		return nil, fmt.Errorf("token_type %q is not supported; want Bearer", oneLine(t.TokenType))
-	}
-	t.TokenType = "Bearer"
 	return t, nil
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credstore"
+	"github.com/latchdev/latch/internal/config"
 )
 
 func (a *App) newLogoutCmd() *cobra.Command {
@@ -32,69 +35,131 @@ logs out of every host and organization in the config file.`,
 	return c
 }
 
-type logoutTarget struct{ host, org string }
-
-// revokeTimeout bounds both revocation requests of one logout.
+// revokeTimeout bounds the revocation requests of one logout.
 const revokeTimeout = 10 * time.Second
 
 func (a *App) logout(ctx context.Context, all bool) error {
-	cf, err := a.config()
-	if err != nil {
-		return err
-	}
-	var targets []logoutTarget
-	if all {
-		for _, h := range cf.HostNames() {
-			for _, o := range cf.Hosts[h].Orgs {
-				targets = append(targets, logoutTarget{h, o})
-			}
-		}
-		if len(targets) == 0 {
-			fmt.Fprintln(a.Stderr, "Not logged in anywhere; nothing to do.")
-			return nil
-		}
-	} else {
+	if !all {
 		host, err := a.Host()
 		if err != nil {
 			return err
 		}
-		targets = append(targets, logoutTarget{host, a.Org(host)})
+		sc, err := a.openStore(ctx, host)
+		if err != nil {
+			return err
+		}
+		return a.logoutOne(ctx, sc, host, a.key(ctx, host, a.Org(host)))
+	}
+	targets, err := a.logoutTargets(ctx)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(a.Stderr, "Not logged in anywhere; nothing to do.")
+		return nil
 	}
 	var errs []error
 	for _, t := range targets {
-		if err := a.logoutOne(ctx, t.host, t.org); err != nil {
+		if err := a.logoutOne(ctx, t.sc, t.host, t.key); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// logoutOne revokes (RFC 7009 §2.1: refresh token first, which also ends
-// its access tokens on most servers, then the access token) and deletes.
-func (a *App) logoutOne(ctx context.Context, host, org string) error {
-	cfg, cfgErr := a.oauthConfig(ctx, host, false)
-	sc, err := a.openStore(ctx, host)
+type logoutTarget struct {
+	sc   *storeChoice
+	host string
+	key  latch.Key
+}
+
+// logoutTargets finds every credential to remove for --all: those the
+// config file names, and every one the stores hold, which a lost config
+// write (or another tool) may have left unnamed. Each is removed through
+// the store, and so under the lock, that its refreshers use.
+func (a *App) logoutTargets(ctx context.Context) ([]logoutTarget, error) {
+	cf, err := a.config()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	clientID := a.ClientID(host)
+	var out []logoutTarget
+	seen := map[latch.Key]bool{}
+	add := func(sc *storeChoice, host string, k latch.Key) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, logoutTarget{sc, host, k})
+		}
+	}
+	hostOf := func(issuer string) string {
+		for _, h := range cf.HostNames() {
+			if md := cf.Hosts[h].Metadata; md != nil && config.Normalize(md.Issuer) == issuer {
+				return h
+			}
+		}
+		return issuer
+	}
+	for _, h := range cf.HostNames() {
+		sc, err := a.openStore(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range cf.Hosts[h].Orgs {
+			add(sc, h, a.key(ctx, h, o))
+		}
+	}
+	// Then what the stores hold: the file store, and the keyring when it
+	// answers (its probe is bounded).
+	for _, mode := range []credstore.Mode{credstore.File, credstore.Keyring} {
+		sc, err := a.openStoreMode(ctx, mode, mode == credstore.Keyring)
+		if err != nil {
+			continue // no keyring here: nothing of ours in it
+		}
+		lister, ok := sc.store.(latch.Lister)
+		if !ok {
+			continue
+		}
+		keys, err := lister.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("log out: list %s store: %w", sc.kind, err)
+		}
+		for _, k := range keys {
+			add(sc, hostOf(k.Issuer), k)
+		}
+	}
+	return out, nil
+}
+
+// key returns the credential key for host and org: the issuer recorded
+// at login (the host itself if none).
+func (a *App) key(_ context.Context, host, org string) latch.Key {
 	issuer := host
-	if cfgErr == nil {
-		issuer = cfg.Issuer
+	if md := a.hostEntry(host).Metadata; md != nil {
+		issuer = config.Normalize(md.Issuer)
 	}
-	key := latch.Key{Issuer: issuer, ClientID: clientID, Account: org}
-	tok, err := sc.store.Load(ctx, key)
-	if errors.Is(err, latch.ErrNotFound) {
-		a.forget(host, org)
-		fmt.Fprintf(a.Stderr, "Not logged in to %s%s; nothing to remove.\n", host, orgSuffix(org))
+	return latch.Key{Issuer: issuer, ClientID: a.ClientID(host), Account: org}
+}
+
+// logoutOne deletes the credential under its lock, so that a refresher
+// holding the lock saves first and its rotated set is the one removed
+// (no logged-out credential comes back), then revokes both tokens at the
+// server concurrently (RFC 7009 §2.1), best effort and bounded.
+func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key latch.Key) error {
+	name := host + orgSuffix(key.Account)
+	var tok *latch.Token
+	// The local delete runs even if the user interrupts the command.
+	_, err := latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), key,
+		func(cur *latch.Token) (*latch.Token, error) { tok = cur; return nil, nil })
+	if err != nil {
+		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
+	}
+	a.forget(ctx, host, key.Account)
+	if tok == nil {
+		fmt.Fprintf(a.Stderr, "Not logged in to %s; nothing to remove.\n", name)
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("log out of %s: %w", host, err)
-	}
-	name := fmt.Sprintf("%s%s", host, orgSuffix(org))
-	// Revocation is best effort and bounded; the local delete below runs
-	// even if it times out or the user interrupts it.
+	fmt.Fprintf(a.Stderr, "Local: credential deleted from the %s store (%s).\n", sc.kind, sc.describe(key))
+
+	cfg, cfgErr := a.oauthConfig(ctx, host, false)
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
 	revoke := func(tokValue, hint string) string {
@@ -109,27 +174,23 @@ func (a *App) logoutOne(ctx context.Context, host, org string) error {
 		}
 		return "revoked"
 	}
-	rt := revoke(tok.RefreshToken, "refresh_token")
-	at := revoke(tok.AccessToken, "access_token")
+	var rt, at string
+	var wg sync.WaitGroup
+	wg.Go(func() { rt = revoke(tok.RefreshToken, "refresh_token") })
+	wg.Go(func() { at = revoke(tok.AccessToken, "access_token") })
+	wg.Wait()
 	fmt.Fprintf(a.Stderr, "Server: refresh token %s; access token %s.\n", rt, at)
-	if err := sc.store.Delete(context.WithoutCancel(ctx), key); err != nil {
-		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
-	}
-	a.forget(host, org)
-	fmt.Fprintf(a.Stderr, "Local: credential deleted from the %s store (%s).\n", sc.kind, sc.describe(key))
 	fmt.Fprintf(a.Stderr, "Logged out of %s.\n", name)
 	return nil
 }
 
 // forget drops org from host in the config file; best effort, since the
 // credential itself is already gone.
-func (a *App) forget(host, org string) {
-	cf, err := a.config()
-	if err != nil {
-		return
-	}
-	if h := cf.Get(host); h != nil {
-		h.RemoveOrg(org)
-		_ = cf.Save()
-	}
+func (a *App) forget(ctx context.Context, host, org string) {
+	_ = a.updateConfig(ctx, func(cf *config.File) error {
+		if h := cf.Get(host); h != nil {
+			h.RemoveOrg(org)
+		}
+		return nil
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/config"
 )
 
 func (a *App) newSwitchCmd() *cobra.Command {
@@ -23,20 +24,19 @@ host becomes the selected host too.`,
 			if err != nil {
 				return err
 			}
-			cf, err := a.config()
-			if err != nil {
-				return err
-			}
-			h := cf.Get(host)
-			if h == nil || !slices.Contains(h.Orgs, org) {
-				return &latch.LoginRequiredError{
-					Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org},
-					Hint: "run `latch auth login --org " + org + "`",
+			err = a.updateConfig(cmd.Context(), func(cf *config.File) error {
+				h := cf.Get(host)
+				if h == nil || !slices.Contains(h.Orgs, org) {
+					return &latch.LoginRequiredError{
+						Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org},
+						Hint: "run `latch auth login --org " + org + "`",
+					}
 				}
-			}
-			h.Org = org
-			cf.Host = host
-			if err := cf.Save(); err != nil {
+				h.Org = org
+				cf.Host = host
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "Switched to org %s on %s.\n", org, host)

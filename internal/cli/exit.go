@@ -7,6 +7,8 @@ import (
 	"net"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credstore"
+	"github.com/latchdev/latch/internal/config"
 )
 
 // Exit codes, documented in the README.
@@ -50,6 +52,12 @@ func exitCode(err error) int {
 	}
 	if errors.Is(err, latch.ErrLoginRequired) || errors.Is(err, latch.ErrNotFound) {
 		return ExitAuth
+	}
+	// A person must fix something here; trying again cannot help.
+	var ce *config.Error
+	var ue *credstore.UnavailableError
+	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) {
+		return ExitUsage
 	}
 	var te *latch.TokenError
 	var re *latch.ResponseError

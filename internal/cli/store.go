@@ -53,12 +53,18 @@ func (a *App) openStore(ctx context.Context, host string) (*storeChoice, error) 
 	if err != nil {
 		return nil, err
 	}
+	return a.openStoreMode(ctx, mode, a.probeKeyring)
+}
+
+// openStoreMode opens the credential store in mode; probe runs the
+// keyring's health probe even in keyring mode.
+func (a *App) openStoreMode(ctx context.Context, mode credstore.Mode, probe bool) (*storeChoice, error) {
 	dir, err := a.configDir()
 	if err != nil {
 		return nil, err
 	}
 	c, err := credstore.Open(ctx, credstore.Options{Mode: mode, Dir: dir, Service: keyringService,
-		NoProbe:  !a.probeKeyring,
+		NoProbe:  !probe,
 		OnNotice: func(msg string) { fmt.Fprintln(a.Stderr, "latch: "+msg) }})
 	if err != nil {
 		return nil, err

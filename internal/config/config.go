@@ -4,6 +4,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // EnvDir names the environment variable that overrides Dir.
@@ -84,7 +88,56 @@ func Load(dir string) (*File, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	if err := json.Unmarshal(b, f); err != nil {
-		return nil, fmt.Errorf("read config %s: not valid JSON; fix or remove it", f.path)
+		return nil, &Error{Path: f.path, Problem: "it is not valid JSON"}
+	}
+	return f, nil
+}
+
+// Error is a config file that cannot be used as it is. A person must fix
+// or remove it; retrying cannot help.
+type Error struct {
+	Path    string
+	Problem string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("read config %s: %s; fix or remove it (credentials are not kept in it)", e.Path, e.Problem)
+}
+
+// lockTimeout bounds the wait for another writer of the config file.
+const lockTimeout = 10 * time.Second
+
+// Update changes the config file in dir under its lock (a kernel lock on
+// config.json.lock, which is never deleted): it reads the file afresh,
+// applies fn, and writes the result atomically, so that concurrent
+// commands (eight logins at once) never lose each other's changes. fn
+// returning an error writes nothing. It returns the file as written.
+func Update(ctx context.Context, dir string, fn func(*File) error) (*File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	path := filepath.Join(dir, FileName+".lock")
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	ok, err := fl.TryLockContext(lctx, 10*time.Millisecond)
+	if !ok || err != nil {
+		_ = fl.Close()
+		if err == nil || lctx.Err() != nil {
+			return nil, fmt.Errorf("write config: another latch process has held %s for %s; find it with `fuser -v %s`", path, lockTimeout, path)
+		}
+		return nil, fmt.Errorf("write config: lock %s: %w", path, err)
+	}
+	defer fl.Unlock()
+	f, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(f); err != nil {
+		return nil, err
+	}
+	if err := f.Save(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -141,6 +194,7 @@ func (h *Host) RemoveOrg(org string) {
 }
 
 // Save writes the file atomically (temp file, fsync, rename), mode 0600.
+// Writers that change what they read use Update, which holds the lock.
 func (f *File) Save() error {
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

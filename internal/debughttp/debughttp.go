@@ -46,7 +46,25 @@ type Transport struct {
 	// 0 means DefaultMaxBody; a negative value logs no bodies.
 	MaxBody int
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	known []string // secrets seen so far, hidden wherever else they appear
+}
+
+// maxKnown bounds how many secrets a Transport remembers.
+const maxKnown = 256
+
+// learn remembers secret values seen in a request or response, so that a
+// server that quotes one (say, a refresh token in error_description) does
+// not reveal it. Values shorter than 8 bytes are not remembered: hiding
+// every "1234" would garble the log and hide nothing worth it.
+func (t *Transport) learn(secrets []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, v := range secrets {
+		if len(v) >= 8 && len(t.known) < maxKnown && !slices.Contains(t.known, v) {
+			t.known = append(t.known, v)
+		}
+	}
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -61,6 +79,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return base.RoundTrip(req)
 	}
 	target := req.Method + " " + redact.URL(req.URL)
+	t.learn(requestSecrets(req))
 
 	var b bytes.Buffer
 	b.WriteString("> " + clean(target) + "\n")
@@ -102,6 +121,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) write(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.known) > 0 {
+		p = []byte(redact.Text(string(p), t.known...))
+	}
 	_, _ = t.Out.Write(p) // a failing log must not fail the request
 }
 
@@ -138,6 +160,7 @@ func (t *Transport) requestBody(b *bytes.Buffer, req *http.Request) {
 		b.WriteString("[body not logged: " + clean(errString(err, req)) + "]\n")
 		return
 	}
+	t.learn(redact.Secrets(req.Header.Get("Content-Type"), buf))
 	writeBody(b, req.Header.Get("Content-Type"), buf, max, req.ContentLength)
 }
 
@@ -168,6 +191,7 @@ func (t *Transport) responseBody(b *bytes.Buffer, req *http.Request, resp *http.
 		fmt.Fprintf(b, "[body not logged: read error after %d bytes]\n", len(buf))
 		return
 	}
+	t.learn(redact.Secrets(ct, buf))
 	writeBody(b, ct, buf, max, resp.ContentLength)
 }
 
@@ -241,23 +265,9 @@ func requestSecrets(req *http.Request) []string {
 	return out
 }
 
-// clean escapes control characters other than tab and newline, so a hostile
-// body cannot drive the terminal.
-func clean(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }) {
-		return s
-	}
-	out := make([]byte, 0, len(s)+8)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
-			out = fmt.Appendf(out, `\x%02x`, c)
-			continue
-		}
-		out = append(out, c)
-	}
-	return string(out)
-}
+// clean escapes control characters other than tab and newline (C1 too),
+// so a hostile body cannot drive the terminal.
+func clean(s string) string { return redact.Control(s) }
 
 // body is a response body whose first bytes were read ahead for the log.
 type body struct {

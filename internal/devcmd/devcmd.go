@@ -78,6 +78,9 @@ on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
 			if accessTTL < time.Second || refreshTTL < time.Second {
 				return usage{errors.New("--access-ttl and --refresh-ttl must be at least 1s")}
 			}
+			if opts.RotationGrace < 0 {
+				return usage{errors.New("--rotation-grace must not be negative")}
+			}
 			if approveWait < 0 {
 				return usage{errors.New("--device-approve-after must not be negative")}
 			}
@@ -93,6 +96,7 @@ on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
 	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "approve logins without showing a page")
 	f.IntVar(&approveWait, "device-approve-after", 0, "approve a device code after N pending polls (0: a person approves)")
 	f.StringSliceVar(&opts.Clients, "client", nil, "allowed client `ID`s (repeatable; default: any)")
+	f.DurationVar(&opts.RotationGrace, "rotation-grace", 0, "accept a rotated refresh token again for this long (as Hydra's rotation_grace_period); 0 is strict")
 	return c
 }
 

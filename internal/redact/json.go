@@ -152,7 +152,7 @@ func spliceJSON(body []byte) (out []byte, err error) {
 			start++
 		}
 		var value string // the scalar's text, when it may be replaced
-		isScalar := false
+		isScalar, isString := false, false
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
@@ -172,7 +172,7 @@ func spliceJSON(body []byte) (out []byte, err error) {
 			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
 				stack[n-1].key, stack[n-1].wantKey = t, false
 			} else {
-				value, isScalar = t, true
+				value, isScalar, isString = t, true, true
 			}
 		case json.Number:
 			value, isScalar = string(t), true
@@ -188,8 +188,36 @@ func spliceJSON(body []byte) (out []byte, err error) {
 				last = end
 				continue
 			}
+			if isString {
+				if inner, ok := nestedJSON(value); ok {
+					out = append(out, body[last:start]...)
+					q, _ := json.Marshal(inner)
+					out = append(out, q...)
+					last = end
+					continue
+				}
+			}
 		}
 		out = append(out, body[last:end]...)
 		last = end
 	}
+}
+
+// nestedJSON redacts a JSON document carried inside a JSON string, such as
+// an echoed request body. It reports false when s is not one or nothing in
+// it was secret.
+func nestedJSON(s string) (string, bool) {
+	t := strings.TrimSpace(s)
+	if len(t) < 2 || (t[0] != '{' && t[0] != '[') {
+		return "", false
+	}
+	out, err := spliceJSON([]byte(s))
+	if err != nil {
+		// Not JSON after all, or cut short: show nothing of it.
+		return Marker, true
+	}
+	if string(out) == s {
+		return "", false
+	}
+	return string(out), true
 }

@@ -15,10 +15,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Marker is the text that stands in for a secret.
@@ -40,10 +43,23 @@ var secretNames = map[string]bool{
 	"subject_token": true, "actor_token": true,
 	"authorization": true, "proxy_authorization": true,
 	"cookie": true, "set_cookie": true,
+	// Common names outside OAuth: API keys and signed URLs (S3 and GCS
+	// presigned URLs, HMAC-signed requests), passwords, one-time codes.
+	"key": true, "sig": true, "signature": true, "jwt": true,
+	"pwd": true, "pass": true, "otp": true, "pin": true,
+	"auth": true, "authentication": true, "credential": true, "credentials": true,
 }
 
 // secretParts mark a name as secret wherever they appear in it.
-var secretParts = []string{"token", "secret", "password", "passwd", "api_key", "apikey", "private_key", "cookie", "session"}
+var secretParts = []string{"token", "secret", "password", "passwd", "api_key", "apikey", "private_key", "cookie", "session",
+	"signature", "credential"}
+
+// secretSuffixes mark a name as secret when it ends in them, such as
+// X-Auth-Key, X-Access-Key or access_key.
+var secretSuffixes = []string{"_key"}
+
+// publicNames are never secret, though they match a part or suffix.
+var publicNames = map[string]bool{"public_key": true, "key_id": true}
 
 // publicSuffixes exempt names that merely talk about tokens, such as
 // token_type (RFC 6749 §7.1), token_type_hint (RFC 7009 §2.1),
@@ -57,6 +73,9 @@ func Sensitive(name string) bool {
 	if secretNames[n] {
 		return true
 	}
+	if publicNames[n] {
+		return false
+	}
 	for _, s := range publicSuffixes {
 		if strings.HasSuffix(n, s) {
 			return false
@@ -64,6 +83,11 @@ func Sensitive(name string) bool {
 	}
 	for _, p := range secretParts {
 		if strings.Contains(n, p) {
+			return true
+		}
+	}
+	for _, x := range secretSuffixes {
+		if strings.HasSuffix(n, x) {
 			return true
 		}
 	}
@@ -326,4 +350,125 @@ func Text(s string, secrets ...string) string {
 		args = append(args, p.old, p.new)
 	}
 	return strings.NewReplacer(args...).Replace(s)
+}
+
+// maxServerText is the most of one server-supplied string that is shown.
+const maxServerText = 500
+
+// Server makes a string a server supplied, such as an OAuth error_description
+// or error_uri (RFC 6749 §5.2), fit to show: the given secrets are replaced
+// as by Text, so are token-shaped words (see Tokens), control characters
+// (C0, DEL, C1: terminal escape sequences) are escaped as \xNN or \u00NN,
+// and it is cut to 500 bytes.
+func Server(s string, secrets ...string) string {
+	s = Tokens(Text(s, secrets...))
+	if len(s) > maxServerText {
+		s = strings.ToValidUTF8(s[:maxServerText], "") + "…"
+	}
+	return Control(s)
+}
+
+// Control escapes control characters in s (C0 but tab and newline, DEL,
+// and the C1 range), so that text from elsewhere cannot drive a terminal.
+func Control(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80 && isControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case isControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
+}
+
+// minTokenWord is the shortest word Tokens treats as a token.
+const minTokenWord = 24
+
+// Tokens replaces token-shaped words in free text: runs of at least 24
+// characters of the base64, base64url and JWT alphabets (RFC 4648 §4, §5;
+// RFC 7519) with both letters and digits. Prose, URLs (split at ':' and
+// '/') and field names are kept.
+func Tokens(s string) string {
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		j := i
+		for j < len(s) && isTokenByte(s[j]) {
+			j++
+		}
+		if j == i {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		w := s[i:j]
+		if len(w) >= minTokenWord && strings.ContainsAny(w, "0123456789") && strings.ContainsFunc(w, unicode.IsLetter) {
+			b.WriteString(mark("", w))
+		} else {
+			b.WriteString(w)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func isTokenByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+=", c) >= 0 || c == '_'
+}
+
+// Secrets returns the secret values a form or JSON body carries under
+// secret names, so that a caller can hide them wherever else they appear
+// (with Text), such as in a server's answer that quotes them.
+func Secrets(contentType string, body []byte) []string {
+	var out []string
+	switch mt := mediaType(contentType); {
+	case mt == "application/x-www-form-urlencoded":
+		v, _ := url.ParseQuery(string(body))
+		for k, vs := range v {
+			if Sensitive(k) {
+				out = append(out, vs...)
+			}
+		}
+	case isJSON(mt) || json.Valid(body):
+		var doc any
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.UseNumber()
+		if dec.Decode(&doc) == nil {
+			out = jsonSecrets(doc, false, out)
+		}
+	}
+	return out
+}
+
+func jsonSecrets(v any, secret bool, out []string) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			out = jsonSecrets(e, secret || Sensitive(k), out)
+		}
+	case []any:
+		for _, e := range x {
+			out = jsonSecrets(e, secret, out)
+		}
+	case string:
+		if secret {
+			out = append(out, x)
+		}
+	case json.Number:
+		if secret {
+			out = append(out, string(x))
+		}
+	}
+	return out
 }
