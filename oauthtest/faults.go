@@ -79,6 +79,10 @@ type Faults struct {
 	DropAfter  int           `json:"drop_after"`  // next N refresh_token calls: processed (rotated), then connection closed
 	Latency    time.Duration `json:"latency"`     // added before every call
 	HTMLError  int           `json:"html_error"`  // next N calls: 500 with an HTML page
+	// SlowAnswer delays the answer to every refresh_token call after it
+	// was processed (rotated). The server finishes the rotation even if
+	// the client gives up meanwhile, as a real server does.
+	SlowAnswer time.Duration `json:"slow_answer"`
 }
 
 // UnmarshalJSON accepts latency as nanoseconds or as a duration string, and
@@ -87,7 +91,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	type plain Faults
 	var aux struct {
 		plain
-		Latency json.RawMessage `json:"latency"`
+		Latency    json.RawMessage `json:"latency"`
+		SlowAnswer json.RawMessage `json:"slow_answer"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -95,33 +100,43 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decode faults: %w", err)
 	}
 	*f = Faults(aux.plain)
-	f.Latency = 0
-	if len(aux.Latency) == 0 || string(aux.Latency) == "null" {
-		return nil
+	var err error
+	if f.Latency, err = duration("latency", aux.Latency); err != nil {
+		return err
+	}
+	f.SlowAnswer, err = duration("slow_answer", aux.SlowAnswer)
+	return err
+}
+
+// duration decodes nanoseconds or a Go duration string; absent is 0.
+func duration(name string, raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
 	}
 	var ns int64
-	if err := json.Unmarshal(aux.Latency, &ns); err == nil {
-		f.Latency = time.Duration(ns)
-		return nil
+	if err := json.Unmarshal(raw, &ns); err == nil {
+		return time.Duration(ns), nil
 	}
 	var s string
-	if err := json.Unmarshal(aux.Latency, &s); err != nil {
-		return fmt.Errorf("decode latency: %w", err)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", name, err)
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("decode latency: %w", err)
+		return 0, fmt.Errorf("decode %s: %w", name, err)
 	}
-	f.Latency = d
-	return nil
+	return d, nil
 }
 
 // takeFault consumes one unit of the first matching fault.
-func (s *Server) takeFault(isRefresh bool) (latency time.Duration, before string, after bool) {
+func (s *Server) takeFault(isRefresh bool) (latency, slow time.Duration, before string, after bool) {
 	s.faultsMu.Lock()
 	defer s.faultsMu.Unlock()
 	f := &s.faults
 	latency = f.Latency
+	if isRefresh {
+		slow = f.SlowAnswer
+	}
 	switch {
 	case f.DropBefore > 0:
 		f.DropBefore--
@@ -136,7 +151,7 @@ func (s *Server) takeFault(isRefresh bool) (latency time.Duration, before string
 		f.DropAfter--
 		after = true
 	}
-	return latency, before, after
+	return latency, slow, before, after
 }
 
 const htmlErrorPage = `<!DOCTYPE html>
@@ -172,7 +187,7 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 		bucket := grantBucket(gt)
 		s.counters.add(func(c *Counters) { c.TokenCalls[bucket]++ })
 
-		latency, before, after := s.takeFault(gt == string(oidc.GrantTypeRefreshToken))
+		latency, slow, before, after := s.takeFault(gt == string(oidc.GrantTypeRefreshToken))
 		if latency > 0 {
 			t := time.NewTimer(latency)
 			select {
@@ -219,6 +234,14 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 		if after {
 			dropConnection(w)
 			return
+		}
+		if slow > 0 {
+			t := time.NewTimer(slow)
+			select {
+			case <-t.C:
+			case <-s.closing:
+				t.Stop()
+			}
 		}
 		maps.Copy(w.Header(), rec.Header())
 		w.Header().Set("Cache-Control", "no-store")

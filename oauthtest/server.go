@@ -38,6 +38,10 @@ type Options struct {
 	// and no reuse detection, as Hydra's rotation_grace_period, Okta's
 	// grace window and Auth0's reuse interval do. Zero is strict.
 	RotationGrace time.Duration
+	// RevokeTokenOnly makes RFC 7009 revocation of a refresh token revoke
+	// that token alone, not its family with every access token, as RFC
+	// 7009 §2.1 allows ("may" revoke the grant).
+	RevokeTokenOnly bool
 }
 
 func (o Options) withDefaults() Options {

@@ -40,6 +40,7 @@ type storage struct {
 	accessTTL time.Duration
 	refreshTT time.Duration
 	grace     time.Duration
+	tokenOnly bool
 	approveN  int
 	interval  time.Duration
 	counters  *counterSet
@@ -73,6 +74,7 @@ type refreshRec struct {
 	expires   time.Time
 	rotated   bool
 	rotatedAt time.Time
+	revoked   bool // alone (Options.RevokeTokenOnly)
 }
 
 type accessToken struct {
@@ -111,6 +113,7 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 		accessTTL: opts.AccessTTL,
 		refreshTT: opts.RefreshTTL,
 		grace:     opts.RotationGrace,
+		tokenOnly: opts.RevokeTokenOnly,
 		approveN:  opts.DeviceApproveAfter,
 		interval:  opts.DeviceInterval,
 		counters:  counters,
@@ -411,7 +414,7 @@ func (s *storage) liveRefreshLocked(token string, final bool) (*refreshRec, erro
 		return nil, oidc.ErrInvalidGrant().WithDescription("unknown refresh token")
 	}
 	fam := s.families[rec.familyID]
-	if fam == nil || fam.revoked {
+	if fam == nil || fam.revoked || rec.revoked {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token revoked")
 	}
 	if rec.rotated && s.grace > 0 && s.now().Before(rec.rotatedAt.Add(s.grace)) {
@@ -535,6 +538,13 @@ func (s *storage) RevokeToken(_ context.Context, tokenOrID, _, clientID string) 
 		fam := s.families[rec.familyID]
 		if fam.clientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
+		}
+		if s.tokenOnly {
+			if !rec.revoked {
+				rec.revoked = true
+				s.counters.add(func(c *Counters) { c.Revocations++ })
+			}
+			return nil
 		}
 		if s.revokeFamilyLocked(fam.id) {
 			s.counters.add(func(c *Counters) { c.Revocations++ })
