@@ -335,7 +335,7 @@ type TokenTypeError struct{ Type string }
 
 func (e *TokenTypeError) Error() string {
 	return fmt.Sprintf("token_type %q is not supported: latch sends Bearer tokens only (RFC 6750); "+
-		"ask the server's administrator for a client that is issued Bearer tokens", redact.Server(e.Type))
+		"ask the server's administrator for a client that is issued Bearer tokens", redact.Tokens(e.Type[:min(len(e.Type), 64)]))
 }
 
 // malformed says what is wrong with a token answer.

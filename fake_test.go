@@ -129,3 +129,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
+
+// revokeFamilyOf revokes the family of refresh token rt, as a server does
+// when a grant is revoked (its access tokens stop working too).
+func (s *rotatingServer) revokeFamilyOf(rt string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.refresh[rt]; f != nil {
+		f.revoked = true
+	}
+}

@@ -117,6 +117,7 @@ type Source struct {
 	cur    *Token
 	bearer []string // "Bearer <cur.AccessToken>", computed once per token
 	flight *flight
+	dead   error // why cur was dropped: its grant died and its token was rejected
 }
 
 type flight struct {
@@ -222,6 +223,12 @@ func (s *Source) load(ctx context.Context) (*Token, error) {
 	}
 	t, err := s.Store.Load(ctx, s.Key)
 	if errors.Is(err, ErrNotFound) {
+		s.mu.Lock()
+		dead := s.dead
+		s.mu.Unlock()
+		if dead != nil {
+			return nil, dead
+		}
 		return nil, s.loginRequired(nil)
 	}
 	if err != nil {
@@ -314,8 +321,13 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 		go func() {
 			f.tok, f.err = s.redeem(context.WithoutCancel(ctx), f, stale, early)
 			s.mu.Lock()
-			if f.tok != nil {
+			switch {
+			case f.tok != nil:
 				s.set(f.tok)
+			case errors.Is(f.err, ErrLoginRequired):
+				// The set is dead and gone from the store: never send it
+				// again. A later login is found by the next load.
+				s.cur, s.bearer, s.dead = nil, nil, f.err
 			}
 			s.flight = nil
 			s.mu.Unlock()

@@ -1,7 +1,10 @@
 package filestore
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,4 +64,51 @@ func TestDiskFull(t *testing.T) {
 	if keys, err := s.List(ctx); err != nil || len(keys) != 1 {
 		t.Fatalf("no temp file may be left as a credential: %v, %v", keys, err)
 	}
+}
+
+// TestCheckWriteReservesTheSetSize (promise item 7): on a nearly full disk
+// with room for a 4 KiB probe but not for the set being replaced,
+// CheckWrite fails, so the refresh token is never spent on a set that
+// could not be saved.
+func TestCheckWriteReservesTheSetSize(t *testing.T) {
+	dir := tmpfs(t, "size=64k,mode=0700")
+	s := New(dir)
+	set := gen(1, 20<<10)
+	if err := s.Save(ctx, key, nil, set); err != nil {
+		t.Fatal(err)
+	}
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	var n int64
+	for {
+		if _, err := filler.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+		n += 4096
+	}
+	if err := filler.Truncate(n - 12<<10); err != nil { // leave about 12 KiB free
+		t.Fatal(err)
+	}
+	size := len(mustJSON(t, set))
+	if err := s.CheckWrite(ctx, key, size); !errors.Is(err, latch.ErrStoreReadOnly) {
+		t.Fatalf("CheckWrite for a %d-byte set with 12 KiB free: got %v, want ErrStoreReadOnly", size, err)
+	}
+	if err := s.Save(ctx, key, set, gen(2, 20<<10)); err == nil {
+		t.Fatal("the set fits after all; the test does not fill the disk enough")
+	}
+	if got, err := s.Load(ctx, key); err != nil || got.Generation != 1 {
+		t.Fatalf("old set: %+v, %v", got, err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -194,8 +194,12 @@ func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintln(ts.Stdout(), len(keys))
 		return
 	}
+	if len(args) == 2 && args[0] == "path" && len(keys) == 1 {
+		ts.Setenv(args[1], st.Path(keys[0]))
+		return
+	}
 	if len(args) != 2 {
-		ts.Fatalf("usage: storedtoken access_token|refresh_token VAR | storedtoken count")
+		ts.Fatalf("usage: storedtoken access_token|refresh_token|path VAR | storedtoken count")
 	}
 	if len(keys) != 1 {
 		ts.Fatalf("want 1 stored credential, have %d", len(keys))

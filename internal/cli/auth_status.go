@@ -31,6 +31,8 @@ type statusEntry struct {
 	Location      string     `json:"location,omitempty"`
 	KeyringHealth string     `json:"keyring_health,omitempty"`
 	Error         string     `json:"error,omitempty"`
+	Revoked       string     `json:"revoked,omitempty"` // why the grant died, when its access token is kept
+	err           error
 	FromEnvToken  bool       `json:"from_env_token,omitempty"`
 }
 
@@ -61,6 +63,12 @@ which store holds it and the keyring's health. Tokens are masked. Exit code
 			for _, e := range entries {
 				if e.Selected && (e.Valid || e.Refreshable) {
 					return nil
+				}
+				if e.Selected && e.err != nil {
+					// Not "not logged in": a login would replace a
+					// credential that may only need a chmod.
+					return &ExitError{Code: exitCode(e.err), Silent: asJSON,
+						Err: fmt.Errorf("the credential for %s%s cannot be used: %w", e.Host, orgSuffix(e.Org), e.err)}
 				}
 			}
 			return &ExitError{Code: ExitAuth, Err: errors.New("not logged in to the selected host; " + loginHint), Silent: asJSON}
@@ -121,13 +129,14 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 			switch {
 			case errors.Is(err, latch.ErrNotFound):
 			case err != nil:
-				e.Error = oneLine(err.Error())
+				e.Error, e.err = oneLine(err.Error()), err
 			default:
 				e.LoggedIn = true
 				e.Valid = !tok.Expired(now)
 				e.Refreshable = tok.Refreshable()
 				e.Token = mask(tok.AccessToken)
 				e.Generation = tok.Generation
+				e.Revoked = tok.Revoked
 				if !tok.Expiry.IsZero() {
 					t := tok.Expiry
 					e.Expiry = &t
@@ -185,6 +194,8 @@ func (a *App) printStatus(entries []statusEntry) {
 					rexp = "refresh token expires " + when(*e.RefreshExpiry, now)
 				}
 				fmt.Fprintf(w, "    refreshable: yes (%s)\n", rexp)
+			} else if e.Revoked != "" {
+				fmt.Fprintf(w, "    refreshable: no (the server revoked the grant: %s)\n", e.Revoked)
 			} else {
 				fmt.Fprintf(w, "    refreshable: no\n")
 			}

@@ -56,6 +56,10 @@ var fuzzKeys = []string{
 	"access_token", "refresh_token", "code", "code_verifier", "client_secret", "device_code",
 	"id_token", "password", "token", "assertion", "client_assertion", "subject_token",
 	"X-Api-Key", "my_secret", "Access_Token",
+	// API keys, signed URLs, passwords and one-time codes (promise item 10).
+	"key", "sig", "signature", "jwt", "pwd", "pass", "X-Amz-Credential", "X-Amz-Signature",
+	"X-Goog-Signature", "X-Auth-Key", "X-Access-Key", "Authentication", "X-Signature",
+	"X-Vendor-Token", "auth", "credential", "credentials", "otp", "pin", "private_key",
 }
 
 func FuzzRedactHeader(f *testing.F) {
@@ -115,6 +119,11 @@ func FuzzRedactJSON(f *testing.F) {
 			}
 			for range depth % 8 {
 				v = map[string]any{"data": []any{v, 2.5, nil}, "ok": true}
+			}
+			if depth&8 != 0 {
+				// JSON carried inside a JSON string, as an echoed request body.
+				inner, _ := json.Marshal(v)
+				v = map[string]any{"echo": map[string]any{"body": string(inner)}}
 			}
 			in, err := json.Marshal(v)
 			if err != nil {
@@ -201,6 +210,24 @@ func FuzzRedactText(f *testing.F) {
 		checkNoLeak(t, secret, func(s string) string {
 			in := strings.ReplaceAll(tmpl, "%s", s) + " " + s + " " + url.QueryEscape(s)
 			return Text(in, s)
+		})
+	})
+}
+
+// FuzzRedactServerText: a server's error text that quotes a known secret,
+// or holds a token-shaped word or control characters, is shown without
+// them (promise item 5).
+func FuzzRedactServerText(f *testing.F) {
+	f.Add([]byte("abcdefgh12345678"), "refresh token %s was reused \x1b]0;x\x07")
+	f.Add([]byte("0123456789abcdef0123456789"), "see https://as.example/e?t=%s")
+	f.Fuzz(func(t *testing.T, raw []byte, tmpl string) {
+		secret := secretFrom(t, raw)
+		checkNoLeak(t, secret, func(s string) string {
+			out := Server(strings.ReplaceAll(tmpl, "%s", s), s)
+			if strings.ContainsFunc(out, isControl) {
+				t.Fatalf("Server(%q) = %q keeps control characters", tmpl, out)
+			}
+			return out
 		})
 	})
 }

@@ -19,6 +19,12 @@ func TestSensitive(t *testing.T) {
 		"token_endpoint": false, "token_endpoint_auth_methods_supported": false,
 		"grant_type": false, "client_id": false, "state": false, "expires_in": false,
 		"code_challenge": false, "scope": false, "Content-Type": false,
+		"key": true, "sig": true, "signature": true, "jwt": true, "pwd": true, "pass": true,
+		"X-Amz-Credential": true, "X-Amz-Signature": true, "X-Goog-Signature": true,
+		"X-Auth-Key": true, "X-Access-Key": true, "Authentication": true, "X-Signature": true,
+		"X-Custom-Token": true, "auth": true, "credential": true, "credentials": true,
+		"otp": true, "pin": true, "private_key": true,
+		"public_key": false, "key_id": false, "signature_method": false, "X-Amz-Date": false,
 	} {
 		if got := Sensitive(name); got != want {
 			t.Errorf("Sensitive(%q) = %v, want %v", name, got, want)
@@ -199,5 +205,24 @@ func TestText(t *testing.T) {
 	}
 	if Text("nothing here") != "nothing here" {
 		t.Error("Text without secrets changed its input")
+	}
+}
+
+func TestJSONInsideAString(t *testing.T) {
+	in := `{"echo":{"body":"{\"client_secret\":\"s3cr3t-value-123\",\"grant_type\":\"refresh_token\"}","n":1}}`
+	out := string(JSON([]byte(in)))
+	if strings.Contains(out, "s3cr3t-value-123") || !strings.Contains(out, "refresh_token") || !json.Valid([]byte(out)) {
+		t.Errorf("JSON(%s) = %s", in, out)
+	}
+}
+
+func TestServerText(t *testing.T) {
+	in := "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123 rejected \x1b[2J\u009b; see https://docs.example/errors/invalid_grant"
+	out := Server(in)
+	if strings.Contains(out, "eyJhbGciOiJIUzI1NiJ9") || strings.ContainsAny(out, "\x1b\u009b") {
+		t.Errorf("Server(%q) = %q", in, out)
+	}
+	if !strings.Contains(out, "https://docs.example/errors/invalid_grant") || !strings.Contains(out, "rejected") {
+		t.Errorf("Server(%q) = %q lost the prose", in, out)
 	}
 }
