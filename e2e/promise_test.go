@@ -36,22 +36,40 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // startRefresh starts `latch api` on an expired token whose refresh
 // answer comes late, and returns once the grant has reached the server
 // (which then rotates, whatever the client does).
-func (e *env) startRefresh(t *testing.T, slow time.Duration) (*exec.Cmd, *bytes.Buffer) {
+func (e *env) startRefresh(t *testing.T, slow time.Duration) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	e.srv.ExpireAccessTokens()
 	e.expireLocally()
 	e.srv.SetFaults(oauthtest.Faults{SlowAnswer: slow})
 	before := e.counters().RefreshSuccesses
 	cmd := e.command("api", "/v2/user")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the refresh to reach the server", func() bool {
 		return e.counters().RefreshSuccesses > before
 	})
-	return cmd, &stderr
+	return cmd, stderr
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // TestInterruptMidRefresh (item 1): Ctrl-C or SIGTERM after the grant was

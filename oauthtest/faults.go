@@ -37,6 +37,7 @@ type Counters struct {
 	Approvals        int            `json:"approvals"`         // logins and device codes approved
 	Denials          int            `json:"denials"`           // logins and device codes denied
 	FaultsInjected   int            `json:"faults_injected"`   // token calls hit by a fault
+	AnswersLost      int            `json:"answers_lost"`      // refreshes processed (rotated) whose answer drop_after dropped
 }
 
 type counterSet struct {
@@ -232,6 +233,9 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 			}
 		}
 		if after {
+			if rec.Code == http.StatusOK {
+				s.counters.add(func(c *Counters) { c.AnswersLost++ })
+			}
 			dropConnection(w)
 			return
 		}

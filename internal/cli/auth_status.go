@@ -32,8 +32,9 @@ type statusEntry struct {
 	KeyringHealth string     `json:"keyring_health,omitempty"`
 	Error         string     `json:"error,omitempty"`
 	Revoked       string     `json:"revoked,omitempty"` // why the grant died, when its access token is kept
-	err           error
 	FromEnvToken  bool       `json:"from_env_token,omitempty"`
+
+	err error // why the credential cannot be used, for the exit code
 }
 
 func (a *App) newStatusCmd() *cobra.Command {

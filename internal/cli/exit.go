@@ -18,6 +18,9 @@ const (
 	ExitUsage     = 2
 	ExitAuth      = 4 // authentication required
 	ExitTransient = 5 // transient failure; the credential was kept
+	// ExitInterrupted: Ctrl-C or SIGTERM ended the command (128 + SIGINT,
+	// as a shell reports it).
+	ExitInterrupted = 130
 )
 
 // ExitError carries an explicit exit code. Silent means the message was
@@ -49,6 +52,9 @@ func exitCode(err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	if errors.Is(err, context.Canceled) {
+		return ExitInterrupted
 	}
 	if errors.Is(err, latch.ErrLoginRequired) || errors.Is(err, latch.ErrNotFound) {
 		return ExitAuth
