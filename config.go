@@ -234,6 +234,9 @@ type tokenJSON struct {
 }
 
 func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
+	if isForm(resp.Header.Get("Content-Type")) {
+		body = formAsJSON(body) // GitHub, without Accept: application/json
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		if te := parseTokenError(resp.StatusCode, body); te != nil {
 			return nil, te
@@ -382,6 +385,36 @@ func responseError(resp *http.Response, reason string) *ResponseError {
 		}
 	}
 	return e
+}
+
+func isForm(ct string) bool {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// formAsJSON turns a form-encoded token answer (RFC 6749 Appendix B
+// encoding, as GitHub sends it) into the JSON object of RFC 6749 §5.1.
+// A body that is not a form becomes one that fails to parse.
+func formAsJSON(body []byte) []byte {
+	v, err := url.ParseQuery(string(body))
+	if err != nil || len(v) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(v))
+	for k := range v {
+		val := v.Get(k)
+		switch k {
+		case "expires_in", "refresh_token_expires_in":
+			m[k] = json.Number(val)
+			if _, err := strconv.ParseFloat(val, 64); err != nil {
+				m[k] = val // not a number: ParseTokenResponse says so
+			}
+		default:
+			m[k] = val
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
 }
 
 func isJSON(ct string) bool {

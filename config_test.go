@@ -3,6 +3,7 @@ package latch_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -243,4 +244,43 @@ func FuzzParseTokenResponse(f *testing.F) {
 			t.Fatalf("error %q quotes the body", msg)
 		}
 	})
+}
+
+// TestGrantFormEncodedAnswer: a token endpoint that answers form-encoded
+// (GitHub does, unless the request asks for JSON) still works, errors
+// included, and refresh_token_expires_in is kept.
+func TestGrantFormEncodedAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		wantErr    string
+	}{
+		{"token", "access_token=ghu_abc&expires_in=28800&refresh_token=ghr_def&refresh_token_expires_in=15897600&scope=&token_type=bearer", 200, ""},
+		{"error with status 200", "error=bad_refresh_token&error_description=The+refresh+token+passed+is+incorrect+or+expired.", 200, "bad_refresh_token: The refresh token passed is incorrect or expired."},
+		{"error 400", "error=invalid_grant", 400, "invalid_grant"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			cfg := &latch.Config{Issuer: srv.URL, ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}
+			tok, err := cfg.Refresh(context.Background(), "ghr_old")
+			if tt.wantErr != "" {
+				var te *latch.TokenError
+				if !errors.As(err, &te) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want a TokenError with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.AccessToken != "ghu_abc" || tok.RefreshToken != "ghr_def" || tok.RefreshExpiry.IsZero() || tok.Expiry.IsZero() {
+				t.Errorf("got %+v", tok)
+			}
+		})
+	}
 }

@@ -24,3 +24,6 @@ if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/d
 else
   go test -run '^$' -bench . -benchtime 200x ./filestore/ ./keyring/ | grep Benchmark
 fi
+echo
+echo "### Chaos: strict and grace-period servers (CHAOS=10m by default, per server)"
+go run ./bench/chaos -duration "${CHAOS:-10m}"

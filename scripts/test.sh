@@ -18,6 +18,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The Promela model of the refresh transaction, checked exhaustively by
+# spin (installed from Debian's packages as root; skipped otherwise).
+./model/check.sh
+
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
   exec dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec go test -race -count=1 -timeout 60m "$@" ./...' sh "$@"
 fi

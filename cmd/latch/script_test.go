@@ -215,7 +215,7 @@ func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFakeAS starts a broken authorization server and sets $FAKEAS to its
 // URL. MODE picks the defect: no-token-endpoint, token-not-json,
-// token-no-access-token, token-negative-expires.
+// token-no-access-token, token-negative-expires, token-echo.
 func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: fakeas MODE")
@@ -248,6 +248,15 @@ func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 			case "token-no-access-token":
 				w.Header().Set("Content-Type", "application/json")
 				io.WriteString(w, `{"token_type":"Bearer","expires_in":3600}`)
+			case "token-echo":
+				// A hostile server: it quotes the refresh token and
+				// terminal escapes back in its error text.
+				_ = r.ParseForm()
+				rt := r.PostForm.Get("refresh_token")
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant",
+					"error_description": "refresh token " + rt + " is not valid \x1b]0;pwned\x07\x1b[2J",
+					"error_uri":         base + "/errors?token=" + rt})
 			case "token-negative-expires":
 				w.Header().Set("Content-Type", "application/json")
 				io.WriteString(w, `{"access_token":"fake-at","token_type":"Bearer","expires_in":-5}`)

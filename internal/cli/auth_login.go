@@ -102,8 +102,7 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 	// Under the credential's lock, like every write: a refresher of the
 	// old session that holds it saves first, and is then replaced; one
 	// that comes after sees a new login and adopts it.
-	if _, err := latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), key,
-		func(*latch.Token) (*latch.Token, error) { return tok, nil }); err != nil {
+	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
 	if err := a.remember(ctx, host, cfg, org, sc.kind); err != nil {

@@ -53,8 +53,8 @@ func (a *App) execDev(args []string) error {
 		p, err := exec.LookPath(DevBinary)
 		if err != nil {
 			return usageError(errors.New("the dev server and demo are in a separate program, " + DevBinary +
-				", which was not found beside latch or on PATH; install it with " +
-				"`go install github.com/latchdev/latch/cmd/latch-dev@latest`, or run `go run ./cmd/latch-dev` in a clone"))
+				", which was not found beside latch or on PATH; in a clone of latch, install both with " +
+				"`go install ./cmd/...` (and put $(go env GOPATH)/bin on PATH), or run `go run ./cmd/latch-dev`"))
 		}
 		path = p
 	}

@@ -18,7 +18,7 @@ func TestDevWithoutLatchDev(t *testing.T) {
 		if code != ExitUsage {
 			t.Errorf("latch %v: exit %d, want %d", args, code, ExitUsage)
 		}
-		if want := "go install github.com/latchdev/latch/cmd/latch-dev@latest"; !strings.Contains(errb.String(), want) {
+		if want := "`go install ./cmd/...` (and put $(go env GOPATH)/bin on PATH)"; !strings.Contains(errb.String(), want) {
 			t.Errorf("latch %v: stderr %q, want it to name %q", args, errb.String(), want)
 		}
 	}

@@ -1,0 +1,41 @@
+package latch_test
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestModelStepsMatchCode keeps the README's table of model steps true:
+// each row names a file and line, and that line must hold the statement
+// the row quotes.
+func TestModelStepsMatchCode(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| [^|]+ \\| `([a-z/_]+\\.go):([0-9]+)` \\| `(.+)` \\|$")
+	rows := row.FindAllStringSubmatch(string(readme), -1)
+	if len(rows) < 10 {
+		t.Fatalf("found %d model-step rows in README.md, want the whole table", len(rows))
+	}
+	for _, r := range rows {
+		file, stmt := r[1], r[3]
+		n, _ := strconv.Atoi(r[2])
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		if n < 1 || n > len(lines) || strings.TrimSpace(lines[n-1]) != stmt {
+			got := ""
+			if n >= 1 && n <= len(lines) {
+				got = strings.TrimSpace(lines[n-1])
+			}
+			t.Errorf("README says %s:%d is %q; it is %q", file, n, stmt, got)
+		}
+	}
+}
