@@ -93,6 +93,26 @@ func Put(ctx context.Context, st Store, k Key, t *Token) error {
 	return err
 }
 
+// CompareStored is the compare of a Store's compare-and-swap: given what
+// a Load of k returned (cur, err) and the set old a write was derived
+// from, it returns nil when the write may go ahead, an error matching
+// ErrConflict when the store holds another set, or err when the Load
+// failed for another reason. Nothing stored, or a credential that fails
+// with ErrUnusable, counts as nothing, which only a nil old matches.
+func CompareStored(k Key, cur *Token, err error, old *Token) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnusable):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && cur.Matches(old):
+		return nil
+	}
+	return fmt.Errorf("write credential %s: %w", k, ErrConflict)
+}
+
 // LockerOf returns st's Locker, or nil if it has none.
 func LockerOf(st Store) Locker {
 	lk, _ := st.(Locker)
@@ -146,10 +166,10 @@ func (s *MemoryStore) Save(_ context.Context, k Key, old, t *Token) error {
 
 func (s *MemoryStore) compareLocked(k Key, old *Token) error {
 	cur, ok := s.m[k]
-	if (!ok && old == nil) || (ok && old != nil && cur.Matches(old)) {
-		return nil
+	if !ok {
+		return CompareStored(k, nil, ErrNotFound, old)
 	}
-	return fmt.Errorf("memory store %s: %w", k, ErrConflict)
+	return CompareStored(k, &cur, nil, old)
 }
 
 // Delete removes k if it still holds old. Deleting a missing key with a

@@ -256,7 +256,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 		return nil
 	}
 	cur, where, err := s.load(ctx, k)
-	if err := compare(k, cur, err, old); err != nil {
+	if err := latch.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	krOld, fsOld := cur, (*latch.Token)(nil)
@@ -279,21 +279,6 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 		s.onNotice(fmt.Sprintf("token set for %s is too large for the keyring (%v); stored in %s (0600)", k, err, s.fs.Path(k)))
 	}
 	return nil
-}
-
-// compare checks a loaded set against old, as the stores' Save does.
-func compare(k latch.Key, cur *latch.Token, err error, old *latch.Token) error {
-	switch {
-	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
-		if old == nil {
-			return nil
-		}
-	case err != nil:
-		return err
-	case old != nil && cur.Matches(old):
-		return nil
-	}
-	return fmt.Errorf("save credential %s: %w", k, latch.ErrConflict)
 }
 
 // cleanKeyring removes k from the keyring unless it is known unreachable;
@@ -324,7 +309,7 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 		return nil
 	}
 	cur, _, err := s.load(ctx, k)
-	if err := compare(k, cur, err, old); err != nil {
+	if err := latch.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	return errors.Join(s.kr.Remove(ctx, k), s.fs.Remove(k))

@@ -269,25 +269,15 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 	return s.write(k, t)
 }
 
-// compare checks that k's file holds old (nil: nothing usable).
+// compare checks that k's file holds old (nil: nothing usable). A file
+// refused as unsafe is not overwritten: the refusal names its fix.
 func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
 	cur, err := s.Load(ctx, k)
-	switch {
-	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable) && !isUnsafe(err):
-		if old == nil {
-			return nil
-		}
-	case err != nil:
-		return err
-	case old != nil && cur.Matches(old):
-		return nil
-	}
-	return fmt.Errorf("write credential %s: %w", s.Path(k), latch.ErrConflict)
-}
-
-func isUnsafe(err error) bool {
 	var ue *UnsafeError
-	return errors.As(err, &ue)
+	if errors.As(err, &ue) {
+		return err
+	}
+	return latch.CompareStored(k, cur, err, old)
 }
 
 // write saves t as k's credential, unconditionally.

@@ -260,17 +260,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 // compare checks that k's item holds old (nil: nothing usable).
 func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
 	cur, err := s.Load(ctx, k)
-	switch {
-	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
-		if old == nil {
-			return nil
-		}
-	case err != nil:
-		return err
-	case old != nil && cur.Matches(old):
-		return nil
-	}
-	return fmt.Errorf("keyring save %s: %w", k, latch.ErrConflict)
+	return latch.CompareStored(k, cur, err, old)
 }
 
 // Delete removes k's item if it still holds old (nil: nothing usable).
