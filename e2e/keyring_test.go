@@ -15,12 +15,7 @@ import (
 // dbus-run-session, as scripts/test.sh runs it), `auto` picks the keyring;
 // the credential lives there, refreshes there, and logout removes it.
 func TestKeyringEndToEnd(t *testing.T) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		t.Skip("no D-Bus session bus: run under scripts/test.sh for the real Secret Service")
-	}
-	if h := keyring.Probe(context.Background()); !h.OK {
-		t.Skipf("keyring unusable here: %s", h.Message)
-	}
+	needKeyring(t)
 	e := newEnv(t, oauthtest.Options{})
 	e.environ = append(e.environ, "LATCH_CREDENTIAL_STORE=auto")
 	r := e.run("auth", "login")
@@ -50,5 +45,16 @@ func TestKeyringEndToEnd(t *testing.T) {
 	}
 	if _, err := kr.Load(context.Background(), k); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("after logout the keyring still answers %v; want not found", err)
+	}
+}
+
+// needKeyring skips t without a working Secret Service.
+func needKeyring(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		t.Skip("no D-Bus session bus: run under scripts/test.sh for the real Secret Service")
+	}
+	if h := keyring.Probe(context.Background()); !h.OK {
+		t.Skipf("keyring unusable here: %s", h.Message)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/keyring"
 	"github.com/latchdev/latch/oauthtest"
 )
 
@@ -121,12 +120,7 @@ func TestSecondInterruptQuits(t *testing.T) {
 // different config directories share one keyring item, so they must share
 // its lock. 16 processes over two config dirs: 1 refresh, 0 reuse.
 func TestSplitConfigDirsShareTheKeyringLock(t *testing.T) {
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
-		t.Skip("no D-Bus session bus: run under scripts/test.sh for the real Secret Service")
-	}
-	if h := keyring.Probe(context.Background()); !h.OK {
-		t.Skipf("keyring unusable here: %s", h.Message)
-	}
+	needKeyring(t)
 	e := newEnv(t, oauthtest.Options{})
 	e.environ = append(e.environ, "LATCH_CREDENTIAL_STORE=keyring")
 	if r := e.run("auth", "login"); r.code != 0 {
