@@ -32,6 +32,9 @@ func TestChaos(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("\n%s", rep.Markdown(tt.name))
+			for _, m := range rep.LossMessages {
+				t.Logf("a lost session began with: %s", m)
+			}
 			if rep.Torn != 0 || rep.Hung != 0 || rep.Leaks != 0 {
 				t.Errorf("torn files %d, hung processes %d, outputs with a token %d; want 0, 0, 0", rep.Torn, rep.Hung, rep.Leaks)
 			}

@@ -45,8 +45,13 @@ type Report struct {
 	Exits        map[int]int    // exit code (-1: killed by a signal) -> count
 	Signals      map[string]int // signals sent
 	Faults       map[string]int // faults set on the token endpoint
-	SessionsLost int            // commands that found the login dead (exit 4)
-	AnswersLost  int            // refreshes the server rotated whose answer never arrived, as counted
+	SessionsLost int            // logins that had to be made again (a command found the login dead, exit 4)
+	// FamiliesRevoked is the server's count of token families it revoked
+	// (only reuse revokes one here: nothing logs out).
+	FamiliesRevoked int
+	// LossMessages are the messages of the commands that led to a new login.
+	LossMessages []string
+	AnswersLost  int // refreshes the server rotated whose answer never arrived, as counted
 	// KilledHard is how many SIGKILLs landed; any of them may have been
 	// between a grant and its save, which loses the answer too.
 	KilledHard     int
@@ -65,11 +70,13 @@ type Report struct {
 // Explained reports whether every lost session is accounted for: at a
 // strict server, by a lost answer (dropped after rotation, or a process
 // killed mid-refresh); with a grace period, there must be none.
+// A new login that no revoked family accounts for would be a command that
+// said "log in again" for a session that was alive.
 func (r *Report) Explained(grace bool) bool {
 	if grace {
 		return r.SessionsLost == 0 && r.ReuseDetected == 0
 	}
-	return r.ReuseDetected <= r.AnswersLost+r.KilledHard
+	return r.SessionsLost <= r.FamiliesRevoked && r.ReuseDetected <= r.AnswersLost+r.KilledHard
 }
 
 // Run runs the chaos loop until opts.Duration has passed or ctx ends.
@@ -112,6 +119,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	cnt := srv.Counters()
 	c.rep.AnswersLost = cnt.AnswersLost
 	c.rep.ReuseDetected = cnt.ReuseDetections
+	c.rep.FamiliesRevoked = cnt.FamiliesRevoked
 	c.rep.GraceReuses = cnt.GraceReuses
 	c.rep.Refreshes = cnt.RefreshSuccesses
 	c.checkLeaks()
@@ -134,7 +142,7 @@ type runner struct {
 // relogin logs in again after a command found the login dead, unless
 // another worker already did (the stored lineage moved on). Each counts
 // as one lost session.
-func (c *runner) relogin(lineage string) error {
+func (c *runner) relogin(lineage, why string) error {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
 	if c.lineage() != lineage {
@@ -142,8 +150,18 @@ func (c *runner) relogin(lineage string) error {
 	}
 	c.mu.Lock()
 	c.rep.SessionsLost++
+	if len(c.rep.LossMessages) < 20 {
+		c.rep.LossMessages = append(c.rep.LossMessages, strings.TrimSpace(why))
+	}
 	c.mu.Unlock()
-	return c.loginLocked()
+	// The injected faults hit the code exchange too: try until it works.
+	var err error
+	for range 20 {
+		if err = c.loginLocked(); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // lineage is the stored credential's lineage, "" if none.
@@ -199,7 +217,7 @@ func (c *runner) worker(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		if code == 4 && ctx.Err() == nil {
-			_ = c.relogin(lineage)
+			_ = c.relogin(lineage, out)
 		}
 	}
 }
@@ -361,5 +379,8 @@ func (r *Report) Markdown(name string) string {
 	fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | %d | %d | %d | %d | %d |\n",
 		name, r.Elapsed.Round(time.Second), r.Runs, r.Refreshes, strings.Join(ex, " "),
 		r.AnswersLost, r.KilledHard, r.ReuseDetected, r.SessionsLost, r.Torn, r.Hung, r.Leaks)
+	if r.LoginFailures > 0 {
+		fmt.Fprintf(&b, "<!-- %s: %d logins failed on an injected fault and were tried again -->\n", name, r.LoginFailures)
+	}
 	return b.String()
 }
