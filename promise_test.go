@@ -218,3 +218,41 @@ func TestTokenValuesValidated(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelledCallerNeverAbandonsASentGrant (item 1, the library side): a
+// caller that gives up after the grant was sent gets its ctx error, while
+// the flight saves the rotated set; Refreshing says so until Wait returns.
+func TestCancelledCallerNeverAbandonsASentGrant(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &latch.MemoryStore{}
+	src := newSource(srv, st, expired(srv.login()))
+	release := make(chan struct{})
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		<-release // the server has the grant; its answer comes late
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := src.Token(ctx); done <- err }()
+	for srv.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if !src.Refreshing() {
+		t.Fatal("Refreshing() = false with a grant in flight")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := src.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if src.Refreshing() {
+		t.Error("Refreshing() = true after Wait")
+	}
+	got, err := st.Load(context.Background(), src.Key)
+	if err != nil || got.Generation != 1 {
+		t.Fatalf("stored %+v, %v; want the rotated set (generation 1)", got, err)
+	}
+}

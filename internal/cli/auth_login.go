@@ -105,7 +105,7 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	if err := a.remember(ctx, host, cfg, org, sc.kind); err != nil {
+	if err := a.remember(context.WithoutCancel(ctx), host, cfg, org, sc.kind); err != nil {
 		return err
 	}
 

@@ -152,7 +152,7 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	if err != nil {
 		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
 	}
-	a.forget(ctx, host, key.Account)
+	a.forget(context.WithoutCancel(ctx), host, key.Account)
 	if tok == nil {
 		fmt.Fprintf(a.Stderr, "Not logged in to %s; nothing to remove.\n", name)
 		return nil
