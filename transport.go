@@ -74,12 +74,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	// 401: the token was rejected. Refresh once, replay once.
 	drain(resp)
-	var ntok *Token
 	var nbearer []string
 	if src, ok := t.Source.(*Source); ok {
-		ntok, nbearer, err = src.forceRefresh(ctx, tok)
-	} else if ntok, err = rf.Refresh(ctx, tok); err == nil {
+		_, nbearer, err = src.forceRefresh(ctx, tok)
+	} else if ntok, rerr := rf.Refresh(ctx, tok); rerr == nil {
 		nbearer = bearerValue(ntok)
+	} else {
+		err = rerr
 	}
 	if err != nil {
 		return nil, err

@@ -64,7 +64,6 @@ type App struct {
 	cfg    *config.File
 	client *http.Client // the refresh-aware client, built once
 	src    latch.TokenSource
-	ccfg   *latch.Config
 }
 
 // Run runs the latch command line args and returns the process exit code.
