@@ -41,6 +41,11 @@ type Config struct {
 	Endpoint      oauth2.Endpoint
 	RevocationURL string // RFC 7009 §2
 	Scopes        []string
+	// Params are extra parameters sent with the authorization request
+	// (RFC 6749 §3.1), the device authorization request (RFC 8628 §3.1)
+	// and every token request, such as resource (RFC 8707 §2) or an
+	// audience. They never replace a parameter latch sets itself.
+	Params url.Values
 
 	// HTTPClient sends token requests. Nil means http.DefaultTransport.
 	// Its redirect policy is ignored: token requests never follow
@@ -157,10 +162,11 @@ func (c *Config) PostForm(ctx context.Context, endpoint string, form url.Values)
 }
 
 func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
-	v := make(url.Values, len(form)+2)
+	v := make(url.Values, len(form)+len(c.Params)+2)
 	for k, vs := range form {
 		v[k] = vs
 	}
+	c.AddParams(v)
 	useHeader := c.Endpoint.AuthStyle == oauth2.AuthStyleInHeader ||
 		(c.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect && c.ClientSecret != "")
 	if !useHeader {
@@ -209,6 +215,15 @@ func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*h
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// AddParams adds c.Params to v, keeping any value v already has.
+func (c *Config) AddParams(v url.Values) {
+	for k, vs := range c.Params {
+		if _, ok := v[k]; !ok && k != "client_id" && k != "client_secret" {
+			v[k] = append([]string(nil), vs...)
+		}
+	}
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

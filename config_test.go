@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -282,5 +283,30 @@ func TestGrantFormEncodedAnswer(t *testing.T) {
 				t.Errorf("got %+v", tok)
 			}
 		})
+	}
+}
+
+// TestGrantSendsParams: Config.Params (an audience, RFC 8707 resources)
+// go with every token request and never replace what latch sets.
+func TestGrantSendsParams(t *testing.T) {
+	var got url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		got = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","token_type":"Bearer"}`)
+	}))
+	defer srv.Close()
+	cfg := &latch.Config{Issuer: srv.URL, ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: srv.URL},
+		Params: url.Values{"audience": {"api://x"}, "resource": {"https://a.example/", "https://b.example/"},
+			"grant_type": {"password"}, "client_id": {"evil"}}}
+	if _, err := cfg.Refresh(context.Background(), "rt"); err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("audience") != "api://x" || len(got["resource"]) != 2 {
+		t.Errorf("sent %v; want the audience and both resources", got)
+	}
+	if got.Get("grant_type") != "refresh_token" || got.Get("client_id") != "cli" || len(got["grant_type"]) != 1 {
+		t.Errorf("sent %v; a param replaced what latch sets", got)
 	}
 }

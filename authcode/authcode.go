@@ -247,6 +247,7 @@ func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string) (stri
 	q.Set("state", state)
 	q.Set("code_challenge", challenge)
 	q.Set("code_challenge_method", "S256")
+	cfg.AddParams(q)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

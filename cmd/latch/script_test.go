@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -215,16 +216,30 @@ func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFakeAS starts a broken authorization server and sets $FAKEAS to its
 // URL. MODE picks the defect: no-token-endpoint, token-not-json,
-// token-no-access-token, token-negative-expires, token-echo.
+// token-no-access-token, token-negative-expires, token-echo, record
+// (a working server that logs each request to authorize.log and
+// token.log), record-no-discovery (the same, without discovery).
 func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: fakeas MODE")
 	}
 	mode := args[0]
+	record := func(name string, v url.Values) {
+		f, err := os.OpenFile(ts.MkAbs(name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err == nil {
+			fmt.Fprintln(f, v.Encode())
+			f.Close()
+		}
+	}
+	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		base := "http://" + r.Host
 		switch r.URL.Path {
-		case "/.well-known/oauth-authorization-server":
+		case "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration":
+			if mode == "record-no-discovery" {
+				http.NotFound(w, r)
+				return
+			}
 			md := map[string]any{
 				"issuer":                 base,
 				"authorization_endpoint": base + "/authorize",
@@ -235,13 +250,31 @@ func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(md)
+		case "/device":
+			_ = r.ParseForm()
+			record("device.log", r.PostForm)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"device_code": "fake-device-code", "user_code": "ABCD-EFGH",
+				"verification_uri": base + "/verify", "expires_in": 600, "interval": 1})
+		case "/revoke":
+			_ = r.ParseForm()
+			record("revoke.log", r.PostForm)
 		case "/authorize":
 			q := r.URL.Query()
+			record("authorize.log", q)
 			u, _ := url.Parse(q.Get("redirect_uri"))
 			u.RawQuery = url.Values{"code": {"fake-code"}, "state": {q.Get("state")}}.Encode()
 			http.Redirect(w, r, u.String(), http.StatusFound)
 		case "/token":
 			switch mode {
+			case "record", "record-no-discovery":
+				// A working server that writes what it was sent to
+				// authorize.log and token.log in $WORK.
+				_ = r.ParseForm()
+				record("token.log", r.PostForm)
+				i := n.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":"fake-at-%d","refresh_token":"fake-rt-%d","token_type":"Bearer","expires_in":3600}`, i, i)
 			case "token-not-json":
 				w.Header().Set("Content-Type", "text/html")
 				io.WriteString(w, "<html><body>Sign in</body></html>")

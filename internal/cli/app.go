@@ -39,9 +39,10 @@ const (
 // loginHint is what a login-required error tells the user to run.
 const loginHint = "run `latch auth login`"
 
-// scopes asks for a refresh token (OpenID Connect Core §11) as well as the
-// API; the dev server issues refresh tokens only with offline_access.
-var scopes = []string{"openid", "offline_access"}
+// defaultScopes asks for a refresh token (OpenID Connect Core §11) when a
+// server publishes no scopes_supported; with the list, login asks for the
+// ones of these it names.
+var defaultScopes = []string{"openid", "offline_access"}
 
 // App is one invocation of the CLI: its streams, its environment and the
 // global flags. Nothing in it outlives the command.
@@ -422,7 +423,7 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 			return nil, nil, &latch.LoginRequiredError{Key: k, Hint: loginHint}
 		}
 	}
-	cfg, err := a.oauthConfig(ctx, host, false)
+	cfg, err := a.oauthConfig(ctx, host)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -441,34 +442,43 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 }
 
 // oauthConfig returns the client configuration for host, from the
-// metadata cached in the config file, or by discovery (RFC 8414) when
-// fresh is set or nothing is cached.
-func (a *App) oauthConfig(ctx context.Context, host string, fresh bool) (*latch.Config, error) {
-	clientID := a.ClientID(host)
-	var md *config.Metadata
-	if !fresh {
-		md = a.hostEntry(host).Metadata
-	}
+// metadata cached in the config file at login, or by discovery (RFC 8414)
+// when nothing is cached, with the host's login settings.
+func (a *App) oauthConfig(ctx context.Context, host string) (*latch.Config, error) {
+	h := a.hostEntry(host)
+	md := h.Metadata
 	if md == nil {
 		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
 		if err != nil {
 			return nil, err
 		}
-		md = &config.Metadata{
-			Issuer:                      m.Issuer,
-			AuthorizationEndpoint:       m.AuthorizationEndpoint,
-			TokenEndpoint:               m.TokenEndpoint,
-			DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
-			RevocationEndpoint:          m.RevocationEndpoint,
-		}
-		if !fresh {
-			// A cache; failing to keep it costs a round trip next time.
-			_ = a.updateConfig(ctx, func(cf *config.File) error {
-				cf.Ensure(host).Metadata = md
-				return nil
-			})
-		}
+		md = cachedMetadata(m)
+		// A cache; failing to keep it costs a round trip next time.
+		_ = a.updateConfig(ctx, func(cf *config.File) error {
+			cf.Ensure(host).Metadata = md
+			return nil
+		})
 	}
+	scopes := h.Scopes
+	if scopes == nil {
+		scopes = defaultScopes
+	}
+	return a.clientConfig(host, md, scopes, h.Params)
+}
+
+// cachedMetadata is the part of m the config file keeps.
+func cachedMetadata(m *discovery.Metadata) *config.Metadata {
+	return &config.Metadata{
+		Issuer:                      m.Issuer,
+		AuthorizationEndpoint:       m.AuthorizationEndpoint,
+		TokenEndpoint:               m.TokenEndpoint,
+		DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
+		RevocationEndpoint:          m.RevocationEndpoint,
+	}
+}
+
+// clientConfig builds the latch.Config for host's client from md.
+func (a *App) clientConfig(host string, md *config.Metadata, scopes []string, params url.Values) (*latch.Config, error) {
 	m := discovery.Metadata{
 		Issuer:                      config.Normalize(md.Issuer),
 		AuthorizationEndpoint:       md.AuthorizationEndpoint,
@@ -476,7 +486,8 @@ func (a *App) oauthConfig(ctx context.Context, host string, fresh bool) (*latch.
 		DeviceAuthorizationEndpoint: md.DeviceAuthorizationEndpoint,
 		RevocationEndpoint:          md.RevocationEndpoint,
 	}
-	c := m.Config(clientID, scopes)
+	c := m.Config(a.ClientID(host), scopes)
+	c.Params = params
 	c.HTTPClient = &http.Client{Transport: a.baseTransport()}
 	if v := a.Getenv(EnvTokenTimeout); v != "" {
 		d, err := time.ParseDuration(v)

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,15 +16,29 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/authcode"
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 )
 
 // maxTokenInput bounds what --with-token reads from stdin.
 const maxTokenInput = 1 << 20
 
+// loginOptions are the flags of `auth login`.
+type loginOptions struct {
+	device, withToken bool
+	timeout           time.Duration
+
+	// Login settings, remembered for the host; unset flags reuse the
+	// host's remembered ones.
+	scopes    []string
+	params    []string // key=value
+	audience  string
+	resources []string
+	endpoints config.Endpoints
+}
+
 func (a *App) newLoginCmd() *cobra.Command {
-	var useDevice, withToken bool
-	var timeout time.Duration
+	var o loginOptions
 	c := &cobra.Command{
 		Use:   "login",
 		Short: "Log in to the host and store a credential that refreshes itself",
@@ -34,31 +51,173 @@ when set, otherwise the system opener.
                 access_token, refresh_token, expires_in and token_type, from
                 stdin; with a refresh token the credential refreshes itself
 
+The endpoints come from the host's RFC 8414 or OIDC discovery document;
+--auth-url, --token-url, --device-url and --revocation-url override them,
+and with --token-url and --auth-url (or --device-url) no discovery is
+needed. --scopes, --param, --audience, --resource and the endpoints are
+remembered for the host, so later logins and commands need only --host.
+
 The credential is bound to the host's issuer, the client ID and --org.`,
 		Example: `  latch auth login --host https://auth.example.com
   latch auth login --device
+  latch auth login --scopes read:jira-work,offline_access --audience api.atlassian.com
+  latch auth login --host https://github.com --auth-url https://github.com/login/oauth/authorize \
+      --token-url https://github.com/login/oauth/access_token
   echo "$TOKEN_JSON" | latch auth login --with-token`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if useDevice && withToken {
+			if o.device && o.withToken {
 				return usageError(errors.New("--device and --with-token cannot be used together"))
 			}
-			return a.login(cmd.Context(), useDevice, withToken, timeout)
+			return a.login(cmd.Context(), cmd, &o)
 		},
 	}
 	f := c.Flags()
-	f.BoolVar(&useDevice, "device", false, "log in with a code shown here and entered on another device (RFC 8628)")
-	f.BoolVar(&withToken, "with-token", false, "read a token or a token-response JSON from stdin")
-	f.DurationVar(&timeout, "timeout", authcode.DefaultTimeout, "how long to wait for the browser or device approval")
+	f.BoolVar(&o.device, "device", false, "log in with a code shown here and entered on another device (RFC 8628)")
+	f.BoolVar(&o.withToken, "with-token", false, "read a token or a token-response JSON from stdin")
+	f.DurationVar(&o.timeout, "timeout", authcode.DefaultTimeout, "how long to wait for the browser or device approval")
+	f.StringSliceVar(&o.scopes, "scopes", nil, "scopes to ask for, comma-separated or repeated (default: openid and offline_access, as far as the server lists them)")
+	f.StringArrayVar(&o.params, "param", nil, "extra authorization and token request parameter KEY=VALUE (repeatable)")
+	f.StringVar(&o.audience, "audience", "", "the API to ask a token for, as Auth0 and Atlassian name it (same as --param audience=VALUE)")
+	f.StringArrayVar(&o.resources, "resource", nil, "resource indicator URL (RFC 8707; repeatable)")
+	f.StringVar(&o.endpoints.AuthURL, "auth-url", "", "authorization endpoint URL, for a server without discovery")
+	f.StringVar(&o.endpoints.TokenURL, "token-url", "", "token endpoint URL, for a server without discovery")
+	f.StringVar(&o.endpoints.DeviceURL, "device-url", "", "device authorization endpoint URL (RFC 8628)")
+	f.StringVar(&o.endpoints.RevocationURL, "revocation-url", "", "revocation endpoint URL (RFC 7009)")
 	return c
 }
 
-func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time.Duration) error {
+// settings merges the login flags with what is remembered for host.
+func (o *loginOptions) settings(cmd *cobra.Command, h *config.Host) (scopes []string, params url.Values, e config.Endpoints, err error) {
+	changed := func(name string) bool { return cmd.Flags().Changed(name) }
+	scopes = h.Scopes
+	if changed("scopes") {
+		scopes = nil
+		for _, sc := range o.scopes {
+			if sc = strings.TrimSpace(sc); sc != "" {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	params = url.Values{}
+	for k, vs := range h.Params {
+		params[k] = vs
+	}
+	if changed("param") || changed("audience") || changed("resource") {
+		params = url.Values{}
+		for _, p := range o.params {
+			k, v, ok := strings.Cut(p, "=")
+			if !ok || k == "" {
+				return nil, nil, e, usageError(fmt.Errorf("--param %q: want KEY=VALUE", p))
+			}
+			switch k {
+			case "client_id", "client_secret", "redirect_uri", "state", "code_challenge", "code_challenge_method",
+				"response_type", "grant_type", "code", "code_verifier", "refresh_token", "scope":
+				return nil, nil, e, usageError(fmt.Errorf("--param %s: latch sets this parameter itself%s", k, scopeHint(k)))
+			}
+			params.Add(k, v)
+		}
+		if o.audience != "" {
+			params.Set("audience", o.audience)
+		}
+		for _, r := range o.resources {
+			if err := discovery.CheckURL(r); err != nil {
+				return nil, nil, e, usageError(fmt.Errorf("--resource: %w", err))
+			}
+			params.Add("resource", r)
+		}
+	}
+	if h.Endpoints != nil {
+		e = *h.Endpoints
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *string
+		v    string
+	}{
+		{"auth-url", &e.AuthURL, o.endpoints.AuthURL},
+		{"token-url", &e.TokenURL, o.endpoints.TokenURL},
+		{"device-url", &e.DeviceURL, o.endpoints.DeviceURL},
+		{"revocation-url", &e.RevocationURL, o.endpoints.RevocationURL},
+	} {
+		if !changed(f.flag) {
+			continue
+		}
+		if f.v != "" {
+			if err := discovery.CheckURL(f.v); err != nil {
+				return nil, nil, e, usageError(fmt.Errorf("--%s: %w", f.flag, err))
+			}
+		}
+		*f.dst = f.v
+	}
+	return scopes, params, e, nil
+}
+
+func scopeHint(k string) string {
+	if k == "scope" {
+		return "; use --scopes"
+	}
+	return ""
+}
+
+// loginConfig finds the host's endpoints (discovery, unless the explicit
+// ones suffice), with the explicit endpoints over them, and the scopes:
+// as given, or openid and offline_access as far as the server lists them.
+func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *config.Metadata, error) {
+	var md *config.Metadata
+	var supported []string
+	if e.TokenURL != "" && (e.AuthURL != "" || e.DeviceURL != "") {
+		md = &config.Metadata{Issuer: host}
+	} else {
+		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
+		var se *discovery.StatusError
+		var me *discovery.MetadataError
+		switch {
+		case errors.As(err, &me), errors.As(err, &se) && se.StatusCode < 500:
+			// Trying again cannot help: a person must name the endpoints.
+			return nil, nil, usageError(fmt.Errorf("%w; for a server without discovery, pass --auth-url and --token-url", err))
+		case err != nil:
+			return nil, nil, err
+		}
+		md, supported = cachedMetadata(m), m.ScopesSupported
+	}
+	for _, p := range []struct {
+		dst *string
+		v   string
+	}{
+		{&md.AuthorizationEndpoint, e.AuthURL}, {&md.TokenEndpoint, e.TokenURL},
+		{&md.DeviceAuthorizationEndpoint, e.DeviceURL}, {&md.RevocationEndpoint, e.RevocationURL},
+	} {
+		if p.v != "" {
+			*p.dst = p.v
+		}
+	}
+	if scopes == nil {
+		scopes = defaultScopes
+		if len(supported) > 0 {
+			scopes = nil
+			for _, sc := range defaultScopes {
+				if slices.Contains(supported, sc) {
+					scopes = append(scopes, sc)
+				}
+			}
+		}
+	}
+	cfg, err := a.clientConfig(host, md, scopes, params)
+	return cfg, md, err
+}
+
+func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) error {
 	host, err := a.Host()
 	if err != nil {
 		return err
 	}
 	org := a.Org(host)
+	useDevice, withToken, timeout := o.device, o.withToken, o.timeout
+	scopes, params, endpoints, err := o.settings(cmd, a.hostEntry(host))
+	if err != nil {
+		return err
+	}
 	// Read stdin before any network call, so bad input fails fast.
 	var input *latch.Token
 	if withToken {
@@ -69,7 +228,7 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 	if timeout <= 0 {
 		return usageError(errors.New("--timeout must be positive"))
 	}
-	cfg, err := a.oauthConfig(ctx, host, true)
+	cfg, md, err := a.loginConfig(ctx, host, scopes, params, endpoints)
 	if err != nil {
 		return err
 	}
@@ -105,7 +264,11 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	if err := a.remember(context.WithoutCancel(ctx), host, cfg, org, sc.kind); err != nil {
+	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md}
+	if endpoints != (config.Endpoints{}) {
+		settings.Endpoints = &endpoints
+	}
+	if err := a.remember(context.WithoutCancel(ctx), host, cfg, org, sc.kind, settings); err != nil {
 		return err
 	}
 
@@ -125,7 +288,7 @@ func (a *App) login(ctx context.Context, useDevice, withToken bool, timeout time
 }
 
 // remember records the login in the config file and selects it.
-func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org, kind string) error {
+func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org, kind string, settings config.Host) error {
 	err := a.updateConfig(ctx, func(cf *config.File) error {
 		h := cf.Ensure(host)
 		h.ClientID = cfg.ClientID
@@ -135,12 +298,10 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.AddOrg(org)
 		h.Org = org
 		h.Store = kind
-		h.Metadata = &config.Metadata{
-			Issuer:                      cfg.Issuer,
-			AuthorizationEndpoint:       cfg.Endpoint.AuthURL,
-			TokenEndpoint:               cfg.Endpoint.TokenURL,
-			DeviceAuthorizationEndpoint: cfg.Endpoint.DeviceAuthURL,
-			RevocationEndpoint:          cfg.RevocationURL,
+		h.Metadata = settings.Metadata
+		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
+		if len(h.Params) == 0 {
+			h.Params = nil
 		}
 		cf.Host = host
 		return nil

@@ -159,7 +159,7 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	}
 	fmt.Fprintf(a.Stderr, "Local: credential deleted from the %s store (%s).\n", sc.kind, sc.describe(key))
 
-	cfg, cfgErr := a.oauthConfig(ctx, host, false)
+	cfg, cfgErr := a.oauthConfig(ctx, host)
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
 	revoke := func(tokValue, hint string) string {

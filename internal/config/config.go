@@ -66,6 +66,24 @@ type Host struct {
 	// Metadata caches the server's endpoints (RFC 8414 §2), so a command
 	// whose token is valid needs no network round trip.
 	Metadata *Metadata `json:"metadata,omitempty"`
+
+	// Login settings, given once to `auth login` and used by every later
+	// command and login for this host.
+	Scopes []string `json:"scopes,omitempty"`
+	// Params go with the authorization and every token request: an
+	// audience, RFC 8707 resource indicators, any --param.
+	Params map[string][]string `json:"params,omitempty"`
+	// Endpoints given by flags, for servers without discovery; they
+	// override what discovery finds.
+	Endpoints *Endpoints `json:"endpoints,omitempty"`
+}
+
+// Endpoints are endpoint URLs a person gave explicitly.
+type Endpoints struct {
+	AuthURL       string `json:"authorization_endpoint,omitempty"`
+	TokenURL      string `json:"token_endpoint,omitempty"`
+	DeviceURL     string `json:"device_authorization_endpoint,omitempty"`
+	RevocationURL string `json:"revocation_endpoint,omitempty"`
 }
 
 // Metadata is the cached part of RFC 8414 §2 metadata.
