@@ -188,9 +188,6 @@ func (s *Source) token(ctx context.Context) (*Token, []string, error) {
 func (s *Source) current(t *Token) (*Token, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil {
-		s.set(t)
-	}
 	if s.cur.Matches(t) {
 		return s.cur, s.bearer, nil
 	}
