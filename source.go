@@ -414,14 +414,14 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	}
 
 	f.sent.Store(true)
-	nt, err := s.redeemWithRetry(ctx, base.RefreshToken)
+	nt, err := s.redeemWithRetry(ctx, s.configFor(base), base.RefreshToken)
 	if err != nil {
 		if IsTerminal(err) {
 			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
 		}
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
-	nt.Issuer, nt.ClientID, nt.Account = base.Issuer, base.ClientID, base.Account
+	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
 	if nt.Issuer == "" {
 		nt.Issuer, nt.ClientID = s.Config.Issuer, s.Config.ClientID
 	}
@@ -438,6 +438,17 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	}
 	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
 	return nt, nil
+}
+
+// configFor returns the Config to refresh t with: s.Config, with t's
+// client secret when the Config has none.
+func (s *Source) configFor(t *Token) *Config {
+	if t.ClientSecret == "" || s.Config.ClientSecret != "" {
+		return s.Config
+	}
+	c := *s.Config
+	c.ClientSecret = t.ClientSecret
+	return &c
 }
 
 // encodedSize is about how many bytes a store needs for t.
@@ -513,7 +524,7 @@ func (e *AnswerLostError) Unwrap() error { return e.Err }
 // did rotate now sees reuse and revokes the family, and with it an access
 // token that may still have had minutes to live. A timeout is not retried:
 // the server may still be working on the first request.
-func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error) {
+func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*Token, error) {
 	retries := s.Retries
 	if retries == 0 {
 		retries = DefaultRetries
@@ -521,7 +532,7 @@ func (s *Source) redeemWithRetry(ctx context.Context, rt string) (*Token, error)
 	start := time.Now()
 	var lost error
 	for attempt := 0; ; attempt++ {
-		t, err := s.Config.Refresh(ctx, rt)
+		t, err := cfg.Refresh(ctx, rt)
 		switch {
 		case err == nil:
 			return t, nil

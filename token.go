@@ -43,6 +43,11 @@ type Token struct {
 	Issuer   string `json:"issuer,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	Account  string `json:"account,omitempty"`
+	// ClientSecret is the client's secret (RFC 6749 §2.3.1) when the
+	// server requires one, kept with the set in the same store so that
+	// it never lands in a config file. A Source uses it for refreshes
+	// when its Config has none.
+	ClientSecret string `json:"client_secret,omitempty"`
 
 	// Lineage is a random id given to each login; every token set a
 	// refresh derives from that login keeps it. With Generation it

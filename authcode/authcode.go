@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -85,6 +86,12 @@ type Options struct {
 	Host string
 	// Port to listen on; 0 picks a free one (RFC 8252 §7.3).
 	Port int
+	// RedirectURI, when set, is the exact loopback redirect URI the client
+	// is registered with, such as http://127.0.0.1:8765/callback or
+	// http://localhost:8765/cb (servers that match it exactly, with a
+	// fixed port and path). Its host must be 127.0.0.1, [::1] or
+	// localhost (RFC 8252 §7.3, §8.3); it overrides Host and Port.
+	RedirectURI string
 	// SuccessHTML and FailureHTML are the pages shown in the browser
 	// after the login; "" means a default page. They are sent verbatim.
 	SuccessHTML string
@@ -107,7 +114,13 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 	if opts.OpenURL == nil {
 		return nil, errors.New("login: Options.OpenURL is nil")
 	}
-	host := opts.Host
+	host, port, path := opts.Host, strconv.Itoa(opts.Port), CallbackPath
+	if opts.RedirectURI != "" {
+		var err error
+		if host, port, path, err = ParseRedirectURI(opts.RedirectURI); err != nil {
+			return nil, err
+		}
+	}
 	if host == "" {
 		host = "127.0.0.1"
 	}
@@ -119,11 +132,17 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 		timeout = DefaultTimeout
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(opts.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("login: port %s of the redirect URI is in use (another login still waiting, or another program); end it or register another port", port)
+		}
 		return nil, fmt.Errorf("login: listen for callback: %w", err)
 	}
-	redirectURI := "http://" + ln.Addr().String() + CallbackPath
+	redirectURI := "http://" + ln.Addr().String() + path
+	if opts.RedirectURI != "" {
+		redirectURI = opts.RedirectURI // sent exactly as registered
+	}
 	state, err := randomString()
 	if err != nil {
 		ln.Close()
@@ -136,7 +155,7 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 		return nil, err
 	}
 
-	cb := newCallback(opts)
+	cb := newCallback(opts, path)
 	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() {
@@ -250,6 +269,29 @@ func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string) (stri
 	cfg.AddParams(q)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// ParseRedirectURI checks a fixed loopback redirect URI (RFC 8252 §7.3:
+// http, a loopback host, a port) and returns the address to listen on
+// and the path to serve. localhost is listened for on 127.0.0.1
+// (RFC 8252 §8.3).
+func ParseRedirectURI(raw string) (host, port, path string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", "", "", fmt.Errorf("login: redirect URI %q: want http://127.0.0.1:PORT/PATH or http://localhost:PORT/PATH (RFC 8252 §7.3)", raw)
+	}
+	host = u.Hostname()
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", "", "", fmt.Errorf("login: redirect URI %q: the host must be 127.0.0.1, [::1] or localhost (RFC 8252 §7.3)", raw)
+	}
+	path = u.Path
+	if path == "" {
+		path = "/"
+	}
+	return host, u.Port(), path, nil
 }
 
 func randomString() (string, error) {

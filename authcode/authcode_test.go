@@ -519,3 +519,22 @@ func BenchmarkLogin(b *testing.B) {
 		}
 	}
 }
+
+func TestParseRedirectURI(t *testing.T) {
+	for _, tt := range []struct{ in, host, port, path string }{
+		{"http://127.0.0.1:8765/callback", "127.0.0.1", "8765", "/callback"},
+		{"http://localhost:8765/cb", "127.0.0.1", "8765", "/cb"},
+		{"http://[::1]:9000/", "::1", "9000", "/"},
+		{"http://127.0.0.1:8765", "127.0.0.1", "8765", "/"},
+	} {
+		h, p, path, err := ParseRedirectURI(tt.in)
+		if err != nil || h != tt.host || p != tt.port || path != tt.path {
+			t.Errorf("ParseRedirectURI(%q) = %q, %q, %q, %v; want %q, %q, %q", tt.in, h, p, path, err, tt.host, tt.port, tt.path)
+		}
+	}
+	for _, bad := range []string{"https://127.0.0.1:8765/cb", "http://example.com:8765/cb", "http://127.0.0.1/cb", "http://127.0.0.1:8765/cb?x=1"} {
+		if _, _, _, err := ParseRedirectURI(bad); err == nil {
+			t.Errorf("ParseRedirectURI(%q): no error", bad)
+		}
+	}
+}

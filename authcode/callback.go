@@ -12,6 +12,7 @@ import (
 // request once Login has the outcome. Every other request gets a 404 or
 // 400 and changes nothing.
 type callback struct {
+	path    string // the redirect URI's path
 	once    sync.Once
 	params  chan url.Values // capacity 1, written once
 	result  chan error      // capacity 1, written once by Login
@@ -19,8 +20,9 @@ type callback struct {
 	failure string
 }
 
-func newCallback(opts Options) *callback {
+func newCallback(opts Options, path string) *callback {
 	c := &callback{
+		path:    path,
 		params:  make(chan url.Values, 1),
 		result:  make(chan error, 1),
 		success: opts.SuccessHTML,
@@ -40,7 +42,7 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	// The URL carries the code: keep it out of any Referer.
 	h.Set("Referrer-Policy", "no-referrer")
-	if r.URL.Path != CallbackPath {
+	if r.URL.Path != c.path {
 		http.NotFound(w, r)
 		return
 	}

@@ -44,6 +44,9 @@ type Metadata struct {
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
 	GrantTypesSupported           []string `json:"grant_types_supported,omitempty"`
 	ScopesSupported               []string `json:"scopes_supported,omitempty"`
+	// TokenEndpointAuthMethodsSupported: client_secret_basic,
+	// client_secret_post, none, … (RFC 8414 §2).
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 }
 
 // Config returns a latch.Config for a public client of this server. The

@@ -271,7 +271,14 @@ func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 				// A working server that writes what it was sent to
 				// authorize.log and token.log in $WORK.
 				_ = r.ParseForm()
-				record("token.log", r.PostForm)
+				form := r.PostForm
+				if id, sec, ok := r.BasicAuth(); ok {
+					form = url.Values{"basic_user": {id}, "basic_secret": {sec}}
+					for k, v := range r.PostForm {
+						form[k] = v
+					}
+				}
+				record("token.log", form)
 				i := n.Add(1)
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprintf(w, `{"access_token":"fake-at-%d","refresh_token":"fake-rt-%d","token_type":"Bearer","expires_in":3600}`, i, i)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
 	"golang.org/x/term"
 
 	"github.com/latchdev/latch"
@@ -30,6 +31,9 @@ const (
 	EnvStore    = "LATCH_CREDENTIAL_STORE"
 	EnvDebug    = "LATCH_DEBUG"
 	EnvToken    = "LATCH_TOKEN"
+	// EnvClientSecret holds the client secret for `auth login`; it is
+	// then stored with the credential.
+	EnvClientSecret = "LATCH_CLIENT_SECRET"
 	// EnvTokenTimeout bounds each token-endpoint request (default 15s).
 	EnvTokenTimeout = "LATCH_TOKEN_TIMEOUT"
 	EnvConfigDir    = config.EnvDir
@@ -463,7 +467,28 @@ func (a *App) oauthConfig(ctx context.Context, host string) (*latch.Config, erro
 	if scopes == nil {
 		scopes = defaultScopes
 	}
-	return a.clientConfig(host, md, scopes, h.Params)
+	c, err := a.clientConfig(host, md, scopes, h.Params)
+	if err != nil {
+		return nil, err
+	}
+	c.Endpoint.AuthStyle = authStyle(h.ClientAuth)
+	return c, nil
+}
+
+// Client authentication methods (RFC 8414 §2, RFC 7591 §2).
+const (
+	authBasic = "client_secret_basic"
+	authPost  = "client_secret_post"
+	authNone  = "none"
+)
+
+// authStyle maps a client authentication method to the one style latch
+// sends: never two, since a second try would spend the grant twice.
+func authStyle(method string) oauth2.AuthStyle {
+	if method == authBasic {
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
 }
 
 // cachedMetadata is the part of m the config file keeps.

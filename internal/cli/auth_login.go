@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,11 @@ type loginOptions struct {
 	audience  string
 	resources []string
 	endpoints config.Endpoints
+	// clientAuth is basic, post or none; the secret comes from
+	// LATCH_CLIENT_SECRET or secretFile, never from a flag's value.
+	clientAuth  string
+	secretFile  string
+	redirectURI string
 }
 
 func (a *App) newLoginCmd() *cobra.Command {
@@ -84,7 +90,64 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 	f.StringVar(&o.endpoints.TokenURL, "token-url", "", "token endpoint URL, for a server without discovery")
 	f.StringVar(&o.endpoints.DeviceURL, "device-url", "", "device authorization endpoint URL (RFC 8628)")
 	f.StringVar(&o.endpoints.RevocationURL, "revocation-url", "", "revocation endpoint URL (RFC 7009)")
+	f.StringVar(&o.secretFile, "client-secret-file", "", "read the client secret from this `FILE` (or set "+EnvClientSecret+"); it is stored with the credential")
+	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
+	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
 	return c
+}
+
+// clientSecret reads the secret from --client-secret-file or
+// LATCH_CLIENT_SECRET; "" when neither is given.
+func (a *App) clientSecret(o *loginOptions) (string, error) {
+	env := a.Getenv(EnvClientSecret)
+	switch {
+	case o.secretFile != "" && env != "":
+		return "", usageError(fmt.Errorf("--client-secret-file and %s are both set; use one", EnvClientSecret))
+	case o.secretFile != "":
+		b, err := os.ReadFile(o.secretFile)
+		if err != nil {
+			return "", usageError(fmt.Errorf("--client-secret-file: %w", err))
+		}
+		sec := strings.TrimSpace(string(b))
+		if sec == "" || strings.ContainsAny(sec, "\r\n") {
+			return "", usageError(fmt.Errorf("--client-secret-file %s: want one line holding the secret", o.secretFile))
+		}
+		return sec, nil
+	}
+	return strings.TrimSpace(env), nil
+}
+
+// clientAuthMethod picks the one way the client authenticates: as asked,
+// as remembered, or from the server's list (RFC 6749 §2.3.1 makes Basic
+// the one every server supports).
+func (o *loginOptions) clientAuthMethod(cmd *cobra.Command, h *config.Host, secret string, supported []string) (string, error) {
+	method := h.ClientAuth
+	if cmd.Flags().Changed("client-auth") {
+		switch o.clientAuth {
+		case "basic":
+			method = authBasic
+		case "post":
+			method = authPost
+		case "none":
+			method = authNone
+		default:
+			return "", usageError(fmt.Errorf("--client-auth %q: want basic, post or none", o.clientAuth))
+		}
+	}
+	switch {
+	case method == authNone && secret != "":
+		return "", usageError(errors.New("--client-auth none with a client secret: a public client sends no secret"))
+	case method != "" && method != authNone:
+		if secret == "" {
+			return "", usageError(fmt.Errorf("client authentication %s needs the client secret: set %s or pass --client-secret-file", method, EnvClientSecret))
+		}
+		return method, nil
+	case method == authNone || secret == "":
+		return method, nil
+	case len(supported) > 0 && !slices.Contains(supported, authBasic) && slices.Contains(supported, authPost):
+		return authPost, nil
+	}
+	return authBasic, nil
 }
 
 // settings merges the login flags with what is remembered for host.
@@ -163,9 +226,9 @@ func scopeHint(k string) string {
 // loginConfig finds the host's endpoints (discovery, unless the explicit
 // ones suffice), with the explicit endpoints over them, and the scopes:
 // as given, or openid and offline_access as far as the server lists them.
-func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *config.Metadata, error) {
+func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *config.Metadata, []string, error) {
 	var md *config.Metadata
-	var supported []string
+	var supported, methods []string
 	if e.TokenURL != "" && (e.AuthURL != "" || e.DeviceURL != "") {
 		md = &config.Metadata{Issuer: host}
 	} else {
@@ -175,11 +238,11 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 		switch {
 		case errors.As(err, &me), errors.As(err, &se) && se.StatusCode < 500:
 			// Trying again cannot help: a person must name the endpoints.
-			return nil, nil, usageError(fmt.Errorf("%w; for a server without discovery, pass --auth-url and --token-url", err))
+			return nil, nil, nil, usageError(fmt.Errorf("%w; for a server without discovery, pass --auth-url and --token-url", err))
 		case err != nil:
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		md, supported = cachedMetadata(m), m.ScopesSupported
+		md, supported, methods = cachedMetadata(m), m.ScopesSupported, m.TokenEndpointAuthMethodsSupported
 	}
 	for _, p := range []struct {
 		dst *string
@@ -204,7 +267,7 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 		}
 	}
 	cfg, err := a.clientConfig(host, md, scopes, params)
-	return cfg, md, err
+	return cfg, md, methods, err
 }
 
 func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) error {
@@ -228,10 +291,28 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if timeout <= 0 {
 		return usageError(errors.New("--timeout must be positive"))
 	}
-	cfg, md, err := a.loginConfig(ctx, host, scopes, params, endpoints)
+	secret, err := a.clientSecret(o)
 	if err != nil {
 		return err
 	}
+	cfg, md, methods, err := a.loginConfig(ctx, host, scopes, params, endpoints)
+	if err != nil {
+		return err
+	}
+	method, err := o.clientAuthMethod(cmd, a.hostEntry(host), secret, methods)
+	if err != nil {
+		return err
+	}
+	redirectURI := a.hostEntry(host).RedirectURI
+	if cmd.Flags().Changed("redirect-uri") {
+		redirectURI = o.redirectURI
+	}
+	if redirectURI != "" {
+		if _, _, _, err := authcode.ParseRedirectURI(redirectURI); err != nil {
+			return usageError(fmt.Errorf("--redirect-uri: %w", err))
+		}
+	}
+	cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, authStyle(method)
 	a.chooseStore, a.probeKeyring = true, true
 	sc, err := a.openStore(ctx, host)
 	if err != nil {
@@ -248,12 +329,12 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	case useDevice:
 		tok, err = a.deviceLogin(ctx, cfg, timeout)
 	default:
-		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.openURL, Timeout: timeout})
+		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.openURL, Timeout: timeout, RedirectURI: redirectURI})
 	}
 	if err != nil {
 		return err
 	}
-	tok.Issuer, tok.ClientID, tok.Account = cfg.Issuer, cfg.ClientID, org
+	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = cfg.Issuer, cfg.ClientID, org, secret
 	if tok.Lineage == "" {
 		tok.Lineage = latch.NewLineage()
 	}
@@ -264,7 +345,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md}
+	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md, ClientAuth: method, RedirectURI: redirectURI}
 	if endpoints != (config.Endpoints{}) {
 		settings.Endpoints = &endpoints
 	}
@@ -300,6 +381,7 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Store = kind
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
+		h.ClientAuth, h.RedirectURI = settings.ClientAuth, settings.RedirectURI
 		if len(h.Params) == 0 {
 			h.Params = nil
 		}

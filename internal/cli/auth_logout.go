@@ -160,6 +160,9 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	fmt.Fprintf(a.Stderr, "Local: credential deleted from the %s store (%s).\n", sc.kind, sc.describe(key))
 
 	cfg, cfgErr := a.oauthConfig(ctx, host)
+	if cfgErr == nil && tok.ClientSecret != "" {
+		cfg.ClientSecret = tok.ClientSecret // RFC 7009 §2.1: the client authenticates
+	}
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
 	revoke := func(tokValue, hint string) string {

@@ -76,6 +76,13 @@ type Host struct {
 	// Endpoints given by flags, for servers without discovery; they
 	// override what discovery finds.
 	Endpoints *Endpoints `json:"endpoints,omitempty"`
+	// ClientAuth is how the client authenticates at the token endpoint:
+	// client_secret_basic, client_secret_post or none (RFC 8414 §2). The
+	// secret itself is kept with the credential, never here.
+	ClientAuth string `json:"client_auth,omitempty"`
+	// RedirectURI is the fixed loopback redirect URI the client is
+	// registered with; "" means 127.0.0.1 on a free port.
+	RedirectURI string `json:"redirect_uri,omitempty"`
 }
 
 // Endpoints are endpoint URLs a person gave explicitly.
