@@ -243,6 +243,7 @@ type tokenJSON struct {
 	ExpiresIn             json.Number `json:"expires_in"`
 	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
 	Scope                 string      `json:"scope"`
+	IDToken               string      `json:"id_token"`
 	Error                 string      `json:"error"`
 	ErrorDescription      string      `json:"error_description"`
 	ErrorURI              string      `json:"error_uri"`
@@ -315,6 +316,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		TokenType:    "Bearer",
 		RefreshToken: tj.RefreshToken,
 		Scope:        tj.Scope,
+		IDToken:      tj.IDToken,
 		IssuedAt:     now,
 		Lineage:      NewLineage(),
 	}

@@ -422,6 +422,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
 	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
+	nt.User = base.User
 	if nt.Issuer == "" {
 		nt.Issuer, nt.ClientID = s.Config.Issuer, s.Config.ClientID
 	}

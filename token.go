@@ -48,6 +48,12 @@ type Token struct {
 	// it never lands in a config file. A Source uses it for refreshes
 	// when its Config has none.
 	ClientSecret string `json:"client_secret,omitempty"`
+	// User names who the grant was issued to, for display: the verified
+	// id_token's or userinfo's preferred_username, email or subject.
+	User string `json:"user,omitempty"`
+	// IDToken is the OpenID Connect id_token of the answer that made this
+	// set (OIDC Core §3.1.3.3), unverified; it is never stored.
+	IDToken string `json:"-"`
 
 	// Lineage is a random id given to each login; every token set a
 	// refresh derives from that login keeps it. With Generation it

@@ -41,6 +41,9 @@ type Metadata struct {
 	TokenEndpoint                 string   `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
 	RevocationEndpoint            string   `json:"revocation_endpoint,omitempty"`           // RFC 7009
+	UserinfoEndpoint              string   `json:"userinfo_endpoint,omitempty"`             // OIDC Core §5.3
+	JWKSURI                       string   `json:"jwks_uri,omitempty"`                      // RFC 8414 §2, for id_token signatures
+	RegistrationEndpoint          string   `json:"registration_endpoint,omitempty"`         // RFC 7591
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
 	GrantTypesSupported           []string `json:"grant_types_supported,omitempty"`
 	ScopesSupported               []string `json:"scopes_supported,omitempty"`
@@ -288,6 +291,9 @@ func (m *Metadata) check(u, issuer string) error {
 		{"token_endpoint", m.TokenEndpoint},
 		{"device_authorization_endpoint", m.DeviceAuthorizationEndpoint},
 		{"revocation_endpoint", m.RevocationEndpoint},
+		{"userinfo_endpoint", m.UserinfoEndpoint},
+		{"jwks_uri", m.JWKSURI},
+		{"registration_endpoint", m.RegistrationEndpoint},
 	} {
 		if f.v == "" {
 			continue

@@ -38,6 +38,9 @@ type Counters struct {
 	Denials          int            `json:"denials"`           // logins and device codes denied
 	FaultsInjected   int            `json:"faults_injected"`   // token calls hit by a fault
 	AnswersLost      int            `json:"answers_lost"`      // refreshes processed (rotated) whose answer drop_after dropped
+	// ClientAuthFailures counts requests refused with invalid_client for
+	// a missing or wrong secret, or the wrong method (Quirks.ClientSecret).
+	ClientAuthFailures int `json:"client_auth_failures"`
 }
 
 type counterSet struct {
@@ -231,6 +234,9 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 			if json.Unmarshal(rec.Body.Bytes(), &e) == nil && e.Error == "invalid_grant" {
 				s.counters.add(func(c *Counters) { c.InvalidGrants++ })
 			}
+		}
+		if s.opts.Quirks.rewritesAnswers() {
+			s.opts.Quirks.rewriteAnswer(r, rec)
 		}
 		if after {
 			if rec.Code == http.StatusOK {

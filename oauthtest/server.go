@@ -42,6 +42,8 @@ type Options struct {
 	// that token alone, not its family with every access token, as RFC
 	// 7009 §2.1 allows ("may" revoke the grant).
 	RevokeTokenOnly bool
+	// Quirks reproduce real providers' departures from the plain path.
+	Quirks Quirks
 }
 
 func (o Options) withDefaults() Options {
@@ -227,15 +229,17 @@ func (s *Server) DenyDevice(userCode string) error {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	mux.Handle(s.provider.TokenEndpoint().Relative(), s.tokenEndpoint(s.provider))
-	mux.Handle(s.provider.AuthorizationEndpoint().Relative(), defaultScope(s.provider))
+	mux.Handle(s.provider.TokenEndpoint().Relative(), s.tokenEndpoint(s.clientAuth(s.provider)))
+	mux.Handle(s.provider.AuthorizationEndpoint().Relative(), defaultScope(s.authorizeQuirks(s.provider)))
+	mux.Handle(s.provider.RevocationEndpoint().Relative(), s.clientAuth(s.provider))
+	mux.Handle(s.provider.DeviceAuthorizationEndpoint().Relative(), s.clientAuth(s.provider))
 	mux.HandleFunc(loginPath, s.login)
 	mux.HandleFunc(devicePath, s.devicePage)
 	mux.Handle("/_dev/", s.devAPI())
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
 	mux.Handle("/graphql", s.requireToken(http.HandlerFunc(s.graphql)))
 	mux.Handle("/", s.provider)
-	return mux
+	return s.noDiscovery(mux)
 }
 
 // defaultScope applies DefaultScope to authorization requests without a
@@ -283,8 +287,8 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		ResponseModesSupported:                 []string{string(oidc.ResponseModeQuery)},
 		GrantTypesSupported:                    []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode)},
 		CodeChallengeMethodsSupported:          []string{string(oidc.CodeChallengeMethodS256)},
-		TokenEndpointAuthMethodsSupported:      []string{string(oidc.AuthMethodNone)},
-		RevocationEndpointAuthMethodsSupported: []string{string(oidc.AuthMethodNone)},
+		TokenEndpointAuthMethodsSupported:      s.opts.Quirks.authMethods(),
+		RevocationEndpointAuthMethodsSupported: s.opts.Quirks.authMethods(),
 	})
 }
 

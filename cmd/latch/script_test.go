@@ -75,6 +75,9 @@ type serverOpts struct {
 	DeviceApproveAfter int      `json:"device_approve_after"`
 	DeviceInterval     string   `json:"device_interval"`
 	Clients            []string `json:"clients"`
+	RotationGrace      string   `json:"rotation_grace"`
+	// Quirks make the server behave as a real provider (docs/providers.md).
+	Quirks oauthtest.Quirks `json:"quirks"`
 }
 
 func setup(env *testscript.Env) error {
@@ -87,7 +90,7 @@ func setup(env *testscript.Env) error {
 		for _, d := range []struct {
 			s   string
 			dst *time.Duration
-		}{{so.AccessTTL, &opts.AccessTTL}, {so.RefreshTTL, &opts.RefreshTTL}, {so.DeviceInterval, &opts.DeviceInterval}} {
+		}{{so.AccessTTL, &opts.AccessTTL}, {so.RefreshTTL, &opts.RefreshTTL}, {so.DeviceInterval, &opts.DeviceInterval}, {so.RotationGrace, &opts.RotationGrace}} {
 			if d.s == "" {
 				continue
 			}
@@ -102,6 +105,7 @@ func setup(env *testscript.Env) error {
 		}
 		opts.DeviceApproveAfter = so.DeviceApproveAfter
 		opts.Clients = so.Clients
+		opts.Quirks = so.Quirks
 	}
 	srv := oauthtest.NewServer(opts)
 	env.Defer(srv.Close)

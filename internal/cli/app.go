@@ -499,6 +499,8 @@ func cachedMetadata(m *discovery.Metadata) *config.Metadata {
 		TokenEndpoint:               m.TokenEndpoint,
 		DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
 		RevocationEndpoint:          m.RevocationEndpoint,
+		UserinfoEndpoint:            m.UserinfoEndpoint,
+		JWKSURI:                     m.JWKSURI,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/latchdev/latch/authcode"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/identity"
 )
 
 // maxTokenInput bounds what --with-token reads from stdin.
@@ -90,6 +91,8 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 	f.StringVar(&o.endpoints.TokenURL, "token-url", "", "token endpoint URL, for a server without discovery")
 	f.StringVar(&o.endpoints.DeviceURL, "device-url", "", "device authorization endpoint URL (RFC 8628)")
 	f.StringVar(&o.endpoints.RevocationURL, "revocation-url", "", "revocation endpoint URL (RFC 7009)")
+	f.StringVar(&o.endpoints.UserinfoURL, "userinfo-url", "", "userinfo endpoint URL (OIDC Core §5.3): who is logged in, and where --with-token is checked")
+	f.StringVar(&o.endpoints.ValidateURL, "validate-url", "", "where --with-token checks the token when the host has no userinfo endpoint: a `URL`, or a path on the API URL such as /user")
 	f.StringVar(&o.secretFile, "client-secret-file", "", "read the client secret from this `FILE` (or set "+EnvClientSecret+"); it is stored with the credential")
 	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
 	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
@@ -202,11 +205,15 @@ func (o *loginOptions) settings(cmd *cobra.Command, h *config.Host) (scopes []st
 		{"token-url", &e.TokenURL, o.endpoints.TokenURL},
 		{"device-url", &e.DeviceURL, o.endpoints.DeviceURL},
 		{"revocation-url", &e.RevocationURL, o.endpoints.RevocationURL},
+		{"userinfo-url", &e.UserinfoURL, o.endpoints.UserinfoURL},
+		{"validate-url", &e.ValidateURL, o.endpoints.ValidateURL},
 	} {
 		if !changed(f.flag) {
 			continue
 		}
-		if f.v != "" {
+		if f.flag == "validate-url" && strings.HasPrefix(f.v, "/") {
+			// A path on the API URL, resolved when it is used.
+		} else if f.v != "" {
 			if err := discovery.CheckURL(f.v); err != nil {
 				return nil, nil, e, usageError(fmt.Errorf("--%s: %w", f.flag, err))
 			}
@@ -250,6 +257,7 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 	}{
 		{&md.AuthorizationEndpoint, e.AuthURL}, {&md.TokenEndpoint, e.TokenURL},
 		{&md.DeviceAuthorizationEndpoint, e.DeviceURL}, {&md.RevocationEndpoint, e.RevocationURL},
+		{&md.UserinfoEndpoint, e.UserinfoURL},
 	} {
 		if p.v != "" {
 			*p.dst = p.v
@@ -335,6 +343,20 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		return err
 	}
 	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = cfg.Issuer, cfg.ClientID, org, secret
+	// A refreshable token at or near its expiry is refreshed by the first
+	// command anyway (latch.DefaultSkew); checking it says nothing.
+	checked, expired := "", withToken && tok.Expired(time.Now().Add(latch.DefaultSkew))
+	switch {
+	case expired && tok.Refreshable():
+	case withToken:
+		// A token the server refuses is not stored (it would only fail
+		// later, far from where it was pasted).
+		if checked, err = a.checkToken(ctx, host, md, endpoints, tok); err != nil {
+			return err
+		}
+	default:
+		tok.User = a.whoIs(ctx, cfg, md, tok)
+	}
 	if tok.Lineage == "" {
 		tok.Lineage = latch.NewLineage()
 	}
@@ -354,7 +376,21 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	}
 
 	now := time.Now()
-	fmt.Fprintf(a.Stderr, "Logged in to %s with client %s%s.\n", cfg.Issuer, cfg.ClientID, orgSuffix(org))
+	as := ""
+	if tok.User != "" {
+		as = " as " + tok.User
+	}
+	fmt.Fprintf(a.Stderr, "Logged in to %s%s with client %s%s.\n", cfg.Issuer, as, cfg.ClientID, orgSuffix(org))
+	if withToken {
+		switch {
+		case checked != "":
+			fmt.Fprintf(a.Stderr, "The token was checked at %s and accepted.\n", checked)
+		case expired && tok.Refreshable():
+			fmt.Fprintln(a.Stderr, "The access token has expired or is about to, so it was not checked; the first command refreshes it.")
+		default:
+			fmt.Fprintln(a.Stderr, "The token was NOT checked: the host has no userinfo endpoint. Pass --userinfo-url or --validate-url PATH to check it before it is stored.")
+		}
+	}
 	fmt.Fprintf(a.Stderr, "Credential stored in the %s store: %s\n", sc.kind, sc.describe(key))
 	fmt.Fprintf(a.Stderr, "Access token expires: %s\n", when(tok.Expiry, now))
 	if tok.Refreshable() {
@@ -439,4 +475,64 @@ func isTokenChars(s string) bool {
 		}
 	}
 	return true
+}
+
+// whoIs names who tok was issued to: from its id_token, verified against
+// the issuer's keys, else from the userinfo endpoint; "" when neither
+// says. It never fails a login: the name is for display only, and a
+// warning says why it is missing when something was wrong.
+func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *config.Metadata, tok *latch.Token) string {
+	hc := &http.Client{Transport: a.baseTransport()}
+	if tok.IDToken != "" && md.JWKSURI != "" {
+		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, cfg.Issuer, cfg.ClientID, md.JWKSURI, time.Now())
+		if err == nil {
+			return c.Display()
+		}
+		fmt.Fprintf(a.Stderr, "warning: %v; the account is not taken from it\n", err)
+	}
+	if md.UserinfoEndpoint != "" {
+		c, err := identity.Userinfo(ctx, hc, md.UserinfoEndpoint, tok.AccessToken)
+		if err == nil {
+			return c.Display()
+		}
+		fmt.Fprintf(a.Stderr, "warning: userinfo: %v\n", err)
+	}
+	return ""
+}
+
+// checkToken checks a pasted token before it is stored: at the userinfo
+// endpoint when there is one (OIDC Core §5.3), else at --validate-url. It
+// returns where it checked, or "" when there was nowhere to.
+func (a *App) checkToken(ctx context.Context, host string, md *config.Metadata, e config.Endpoints, tok *latch.Token) (string, error) {
+	hc := &http.Client{Transport: a.baseTransport()}
+	var u string
+	var err error
+	switch {
+	case md.UserinfoEndpoint != "":
+		u = md.UserinfoEndpoint
+		var c *identity.Claims
+		if c, err = identity.Userinfo(ctx, hc, u, tok.AccessToken); err == nil {
+			tok.User = c.Display()
+		}
+	case e.ValidateURL != "":
+		u = e.ValidateURL
+		if strings.HasPrefix(u, "/") {
+			base, aerr := a.APIURL(ctx)
+			if aerr != nil {
+				return "", aerr
+			}
+			u = base + u
+		}
+		err = identity.Check(ctx, hc, u, tok.AccessToken)
+	default:
+		return "", nil
+	}
+	var re *identity.RejectedError
+	switch {
+	case errors.As(err, &re):
+		return "", &ExitError{Code: ExitAuth, Err: fmt.Errorf("--with-token: %w; it was not stored", err)}
+	case err != nil:
+		return "", fmt.Errorf("--with-token: could not check the token (%w); it was not stored: try again", err)
+	}
+	return u, nil
 }

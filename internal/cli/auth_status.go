@@ -19,6 +19,7 @@ type statusEntry struct {
 	Host          string     `json:"host"`
 	ClientID      string     `json:"client_id"`
 	Org           string     `json:"org"`
+	Account       string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
 	Selected      bool       `json:"selected"`
 	LoggedIn      bool       `json:"logged_in"`
 	Valid         bool       `json:"valid"`
@@ -137,6 +138,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 				e.Refreshable = tok.Refreshable()
 				e.Token = mask(tok.AccessToken)
 				e.Generation = tok.Generation
+				e.Account = tok.User
 				e.Revoked = tok.Revoked
 				if !tok.Expiry.IsZero() {
 					t := tok.Expiry
@@ -171,6 +173,9 @@ func (a *App) printStatus(entries []statusEntry) {
 			continue
 		}
 		fmt.Fprintf(w, "    client: %s\n", e.ClientID)
+		if e.Account != "" {
+			fmt.Fprintf(w, "    account: %s\n", e.Account)
+		}
 		switch {
 		case e.Error != "":
 			fmt.Fprintf(w, "    error: %s\n", e.Error)

@@ -91,6 +91,10 @@ type Endpoints struct {
 	TokenURL      string `json:"token_endpoint,omitempty"`
 	DeviceURL     string `json:"device_authorization_endpoint,omitempty"`
 	RevocationURL string `json:"revocation_endpoint,omitempty"`
+	UserinfoURL   string `json:"userinfo_endpoint,omitempty"`
+	// ValidateURL is where `auth login --with-token` checks a token when
+	// the host has no userinfo endpoint: a URL, or a path on the API URL.
+	ValidateURL string `json:"validate_url,omitempty"`
 }
 
 // Metadata is the cached part of RFC 8414 §2 metadata.
@@ -100,6 +104,8 @@ type Metadata struct {
 	TokenEndpoint               string `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
+	UserinfoEndpoint            string `json:"userinfo_endpoint,omitempty"`
+	JWKSURI                     string `json:"jwks_uri,omitempty"`
 }
 
 // Load reads the file in dir. A missing file is an empty File.

@@ -1,0 +1,206 @@
+package oauthtest
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Quirks make the server behave as a real provider does where it departs
+// from the plain RFC 6749 path, so that each recipe of docs/providers.md
+// runs end to end against it. The zero value is a plain server.
+type Quirks struct {
+	// NoDiscovery answers 404 at both well-known metadata paths (RFC
+	// 8414 §3, OIDC Discovery §4), as GitHub, Atlassian and X do.
+	NoDiscovery bool `json:"no_discovery,omitempty"`
+	// FormAnswers answers the token endpoint form-encoded, as GitHub
+	// does to a request without Accept: application/json; set
+	// FormUnlessJSON to do so only then.
+	FormAnswers    bool `json:"form_answers,omitempty"`
+	FormUnlessJSON bool `json:"form_unless_json,omitempty"`
+	// ErrorsAs200 answers token endpoint errors with status 200 and the
+	// error in the body, as GitHub does.
+	ErrorsAs200 bool `json:"errors_as_200,omitempty"`
+	// ClientSecret, when set, is the secret every client must present at
+	// the token, device and revocation endpoints (RFC 6749 §2.3.1), as
+	// Google's "installed app" clients, Entra ID web apps and GitLab's
+	// confidential applications need.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// ClientAuth is the one way the secret is accepted: "basic"
+	// (client_secret_basic) or "post" (client_secret_post); "" accepts
+	// either, never both at once (RFC 6749 §2.3).
+	ClientAuth string `json:"client_auth,omitempty"`
+	// RedirectURIs, when set, are the only redirect URIs accepted, by
+	// exact string match, as Atlassian and X register them. Any other
+	// gets an error page and no redirect, as those servers show.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// Audience, when set, must be sent as the audience parameter of the
+	// authorization request (Auth0, Atlassian).
+	Audience string `json:"audience,omitempty"`
+	// RefreshTokenExpiresIn adds refresh_token_expires_in (seconds) to
+	// token answers that carry a refresh token, as GitHub App user tokens do.
+	RefreshTokenExpiresIn int `json:"refresh_token_expires_in,omitempty"`
+}
+
+// authMethods is token_endpoint_auth_methods_supported for q (RFC 8414 §2).
+func (q Quirks) authMethods() []string {
+	switch {
+	case q.ClientSecret == "":
+		return []string{"none"}
+	case q.ClientAuth == "basic":
+		return []string{"client_secret_basic"}
+	case q.ClientAuth == "post":
+		return []string{"client_secret_post"}
+	}
+	return []string{"client_secret_basic", "client_secret_post"}
+}
+
+// noDiscovery hides both metadata documents when asked to.
+func (s *Server) noDiscovery(next http.Handler) http.Handler {
+	if !s.opts.Quirks.NoDiscovery {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/") {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientAuth enforces Quirks.ClientSecret, then hands the request on as
+// a public client's (client_id in the body, no secret), which is how the
+// engine underneath knows every client.
+func (s *Server) clientAuth(next http.Handler) http.Handler {
+	q := s.opts.Quirks
+	if q.ClientSecret == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad form"})
+			return
+		}
+		user, pass, basic := r.BasicAuth()
+		if basic {
+			// RFC 6749 §2.3.1: the id and secret are form-encoded first.
+			user, _ = url.QueryUnescape(user)
+			pass, _ = url.QueryUnescape(pass)
+		}
+		post, inPost := r.PostForm["client_secret"]
+		var secret, method string
+		switch {
+		case basic && inPost:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request",
+				"error_description": "the client used more than one authentication method"})
+			return
+		case basic:
+			secret, method = pass, "basic"
+			if id := r.PostForm.Get("client_id"); id != "" && id != user {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "client_id mismatch"})
+				return
+			}
+			r.PostForm.Set("client_id", user)
+			r.Form.Set("client_id", user)
+		case inPost:
+			secret, method = post[0], "post"
+		}
+		if secret == "" || (q.ClientAuth != "" && q.ClientAuth != method) ||
+			subtle.ConstantTimeCompare([]byte(secret), []byte(q.ClientSecret)) != 1 {
+			s.counters.add(func(c *Counters) { c.ClientAuthFailures++ })
+			w.Header().Set("WWW-Authenticate", `Basic realm="oauthtest"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client",
+				"error_description": "client authentication failed"})
+			return
+		}
+		r.Header.Del("Authorization")
+		r.PostForm.Del("client_secret")
+		r.Form.Del("client_secret")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorizeQuirks checks the exact redirect URI and the audience of an
+// authorization request.
+func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
+	q := s.opts.Quirks
+	if len(q.RedirectURIs) == 0 && q.Audience == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != s.provider.AuthorizationEndpoint().Relative() {
+			next.ServeHTTP(w, r) // the callback
+			return
+		}
+		_ = r.ParseForm()
+		ru := r.Form.Get("redirect_uri")
+		if len(q.RedirectURIs) > 0 && !slices.Contains(q.RedirectURIs, ru) {
+			// The redirect URI is not trusted: never redirect to it.
+			s.page(w, http.StatusBadRequest, pageData{Message: "The redirect_uri is not registered for this client."})
+			return
+		}
+		if q.Audience != "" && r.Form.Get("audience") != q.Audience {
+			u, err := url.Parse(ru)
+			if err != nil {
+				s.page(w, http.StatusBadRequest, pageData{Message: "Bad redirect URI."})
+				return
+			}
+			v := u.Query()
+			v.Set("error", "invalid_request")
+			v.Set("error_description", "audience is required")
+			v.Set("state", r.Form.Get("state"))
+			u.RawQuery = v.Encode()
+			http.Redirect(w, r, u.String(), http.StatusFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (q Quirks) rewritesAnswers() bool {
+	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0
+}
+
+// rewriteAnswer applies the answer quirks to a recorded token answer.
+func (q Quirks) rewriteAnswer(r *http.Request, rec *httptest.ResponseRecorder) {
+	var m map[string]any
+	if json.Unmarshal(rec.Body.Bytes(), &m) != nil {
+		return
+	}
+	if q.RefreshTokenExpiresIn > 0 && rec.Code == http.StatusOK && m["refresh_token"] != nil {
+		m["refresh_token_expires_in"] = q.RefreshTokenExpiresIn
+	}
+	if q.ErrorsAs200 && m["error"] != nil {
+		rec.Code = http.StatusOK
+	}
+	form := q.FormAnswers
+	if q.FormUnlessJSON {
+		form = !strings.Contains(r.Header.Get("Accept"), "application/json")
+	}
+	rec.Body.Reset()
+	if !form {
+		_ = json.NewEncoder(rec.Body).Encode(m)
+		return
+	}
+	v := url.Values{}
+	for k, x := range m {
+		switch x := x.(type) {
+		case string:
+			v.Set(k, x)
+		case float64:
+			v.Set(k, strconv.FormatFloat(x, 'f', -1, 64))
+		default:
+			b, _ := json.Marshal(x)
+			v.Set(k, string(b))
+		}
+	}
+	rec.Header().Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	rec.Body.WriteString(v.Encode())
+}
