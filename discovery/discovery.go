@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // MaxDocument is the most of a metadata document that is read.
@@ -87,6 +88,9 @@ type MetadataError struct {
 	Field  string // e.g. "token_endpoint"
 	Reason string // e.g. "missing"
 	Err    error  // underlying cause, e.g. a *URLError; may be nil
+	// Issuer is the issuer the document names, when it is not the one
+	// asked for: usually the --host a person meant.
+	Issuer string
 }
 
 func (e *MetadataError) Error() string {
@@ -106,12 +110,18 @@ type StatusError struct {
 	StatusCode  int
 	ContentType string
 	Reason      string
+	// Description is the server's error and error_description, when
+	// the answer was an RFC 6749 §5.2 style JSON error, redacted.
+	Description string
 }
 
 func (e *StatusError) Error() string {
 	s := fmt.Sprintf("metadata at %s: HTTP %d", e.URL, e.StatusCode)
 	if e.Reason != "" {
 		s += ": " + e.Reason
+	}
+	if e.Description != "" {
+		s += ": " + e.Description
 	}
 	if e.ContentType != "" {
 		s += " (" + e.ContentType + ")"
@@ -250,7 +260,7 @@ func fetch(ctx context.Context, hc *http.Client, u, issuer string) (*Metadata, e
 	defer resp.Body.Close()
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
-		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct}
+		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct, Description: errorDescription(resp.Body)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxDocument+1))
 	if err != nil {
@@ -278,7 +288,8 @@ func (m *Metadata) check(u, issuer string) error {
 	// RFC 8414 §3.3: the issuer must be identical to the one asked for;
 	// a single trailing slash is not treated as a difference.
 	if strings.TrimSuffix(m.Issuer, "/") != issuer {
-		return &MetadataError{URL: u, Field: "issuer", Reason: fmt.Sprintf("is %q, want %q (RFC 8414 §3.3)", m.Issuer, issuer)}
+		return &MetadataError{URL: u, Field: "issuer", Reason: fmt.Sprintf("is %q, want %q (RFC 8414 §3.3)", redact.Control(m.Issuer), issuer),
+			Issuer: strings.TrimSuffix(m.Issuer, "/")}
 	}
 	if m.TokenEndpoint == "" {
 		return &MetadataError{URL: u, Field: "token_endpoint", Reason: "missing"}
@@ -317,6 +328,27 @@ func (m *Metadata) needsAuthorizationEndpoint() bool {
 		}
 	}
 	return false
+}
+
+// errorDescription reads a JSON error answer's error and
+// error_description (RFC 6749 §5.2), redacted for showing; "" otherwise.
+func errorDescription(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if !looksJSONObject(b) || json.Unmarshal(b, &e) != nil || e.Error == "" && e.Description == "" {
+		return ""
+	}
+	s := e.Error
+	if e.Description != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += e.Description
+	}
+	return redact.Server(s)
 }
 
 func looksJSONObject(b []byte) bool {

@@ -144,6 +144,34 @@ func TestFetchNotFound(t *testing.T) {
 	}
 }
 
+// A 4xx JSON error says why (error_description), redacted; the issuer a
+// mismatched document names is kept for the "did you mean" hint.
+func TestFetchSaysWhy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":"access_denied","error_description":"tenant disabled \u001b[2J; key=sk-live-0123456789abcdef"}`))
+	}))
+	defer srv.Close()
+	_, err := Fetch(t.Context(), nil, srv.URL)
+	var se *StatusError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "access_denied: tenant disabled") {
+		t.Fatalf("got %v, want the error_description", err)
+	}
+	if strings.ContainsRune(err.Error(), 0x1b) || strings.Contains(err.Error(), "sk-live-0123456789abcdef") {
+		t.Fatalf("error shows server text unredacted: %q", err)
+	}
+
+	d := goodDoc()
+	d["issuer"] = "https://as.example/realms/main/"
+	as := newFakeAS(t, map[string]string{OAuthPath: doc(d)})
+	_, err = Fetch(t.Context(), nil, as.URL)
+	var me *MetadataError
+	if !errors.As(err, &me) || me.Issuer != "https://as.example/realms/main" {
+		t.Fatalf("got %v (%+v), want the issuer the document names", err, me)
+	}
+}
+
 func TestFetchRejects(t *testing.T) {
 	tests := []struct {
 		name   string

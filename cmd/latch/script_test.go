@@ -220,7 +220,8 @@ func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFakeAS starts a broken authorization server and sets $FAKEAS to its
 // URL. MODE picks the defect: no-token-endpoint, token-not-json,
-// token-no-access-token, token-negative-expires, token-echo, record
+// token-no-access-token, token-negative-expires, token-echo, wrong-issuer
+// (metadata naming another issuer), record
 // (a working server that logs each request to authorize.log and
 // token.log), record-no-discovery (the same, without discovery).
 func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
@@ -249,8 +250,11 @@ func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 				"authorization_endpoint": base + "/authorize",
 				"token_endpoint":         base + "/token",
 			}
-			if mode == "no-token-endpoint" {
+			switch mode {
+			case "no-token-endpoint":
 				delete(md, "token_endpoint")
+			case "wrong-issuer":
+				md["issuer"] = base + "/tenant"
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(md)

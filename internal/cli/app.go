@@ -65,6 +65,8 @@ type App struct {
 	// keyring mode (login and status set it); chooseStore makes it choose
 	// afresh, ignoring the kind recorded at the last login (login sets it).
 	probeKeyring, chooseStore bool
+	// waiting is the line printed once the browser is asked to open.
+	waiting string
 
 	cfg    *config.File
 	client *http.Client // the refresh-aware client, built once

@@ -15,7 +15,7 @@ import (
 // package handles authorization_pending and slow_down.
 func (a *App) deviceLogin(ctx context.Context, cfg *latch.Config, timeout time.Duration) (*latch.Token, error) {
 	if cfg.Endpoint.DeviceAuthURL == "" {
-		return nil, errors.New("device login: the server has no device_authorization_endpoint; run `latch auth login` without --device")
+		return nil, usageError(errors.New("device login: the server has no device_authorization_endpoint; pass --device-url if it has one, or run `latch auth login` without --device"))
 	}
 	code, err := device.Start(ctx, cfg)
 	if err != nil {

@@ -243,6 +243,8 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 		var se *discovery.StatusError
 		var me *discovery.MetadataError
 		switch {
+		case errors.As(err, &me) && me.Field == "issuer" && me.Issuer != "" && discovery.CheckURL(me.Issuer) == nil:
+			return nil, nil, nil, usageError(fmt.Errorf("%w; did you mean --host %s?", err, me.Issuer))
 		case errors.As(err, &me), errors.As(err, &se) && se.StatusCode < 500:
 			// Trying again cannot help: a person must name the endpoints.
 			return nil, nil, nil, usageError(fmt.Errorf("%w; for a server without discovery, pass --auth-url and --token-url", err))
@@ -337,7 +339,12 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	case useDevice:
 		tok, err = a.deviceLogin(ctx, cfg, timeout)
 	default:
+		a.waiting = fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to stop)...", timeout)
 		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.openURL, Timeout: timeout, RedirectURI: redirectURI})
+		if errors.Is(err, authcode.ErrTimeout) {
+			a.printTimeoutCauses(cfg, redirectURI)
+			err = fmt.Errorf("%w; the likely causes are listed above", err)
+		}
 	}
 	if err != nil {
 		return err
@@ -475,6 +482,20 @@ func isTokenChars(s string) bool {
 		}
 	}
 	return true
+}
+
+// printTimeoutCauses says what is likely wrong when the browser never
+// came back: a server that cannot redirect shows an error page and stops.
+func (a *App) printTimeoutCauses(cfg *latch.Config, redirectURI string) {
+	ru := "http://127.0.0.1:PORT/callback (any port, RFC 8252 §7.3)"
+	if redirectURI != "" {
+		ru = redirectURI
+	}
+	fmt.Fprintf(a.Stderr, "The browser never came back to latch. If it showed an error page from the server, check that:\n"+
+		"  - the client ID %q is registered there (--client-id), as a public or native app;\n"+
+		"  - its registered redirect URI is %s; else pass the registered one with --redirect-uri;\n"+
+		"  - the scopes %q are allowed for it (--scopes), and any audience or resource it needs is given (--audience, --resource).\n"+
+		"If no browser opened, open the URL above yourself, or log in with --device.\n", cfg.ClientID, ru, strings.Join(cfg.Scopes, " "))
 }
 
 // whoIs names who tok was issued to: from its id_token, verified against

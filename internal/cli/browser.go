@@ -20,6 +20,7 @@ func (a *App) openURL(ctx context.Context, u string) error {
 		argv = systemOpener()
 	}
 	if len(argv) == 0 {
+		a.printWaiting()
 		return nil
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], u)...)
@@ -30,8 +31,10 @@ func (a *App) openURL(ctx context.Context, u string) error {
 	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(a.Stderr, "Could not start the browser (%s); open the URL yourself.\n", err)
+		a.printWaiting()
 		return nil
 	}
+	a.printWaiting()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -55,4 +58,12 @@ func systemOpener() []string {
 		return []string{"xdg-open"}
 	}
 	return nil
+}
+
+// printWaiting says what login waits for, so a server that shows an error
+// page instead of redirecting back is not a silent wait.
+func (a *App) printWaiting() {
+	if a.waiting != "" {
+		fmt.Fprintln(a.Stderr, a.waiting)
+	}
 }
