@@ -71,10 +71,13 @@ func (e *TokenError) Error() string {
 }
 
 // Terminal reports whether the error means the grant itself is dead:
-// invalid_grant, invalid_client or unauthorized_client (RFC 6749 §5.2).
+// invalid_grant, invalid_client or unauthorized_client (RFC 6749 §5.2),
+// or GitHub's own names for them, bad_refresh_token and
+// incorrect_client_credentials, which it answers with status 200.
 func (e *TokenError) Terminal() bool {
 	switch e.Code {
-	case "invalid_grant", "invalid_client", "unauthorized_client":
+	case "invalid_grant", "invalid_client", "unauthorized_client",
+		"bad_refresh_token", "incorrect_client_credentials":
 		return true
 	}
 	return false

@@ -235,8 +235,8 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 				s.counters.add(func(c *Counters) { c.InvalidGrants++ })
 			}
 		}
-		if s.opts.Quirks.rewritesAnswers() {
-			s.opts.Quirks.rewriteAnswer(r, rec)
+		if q := s.quirks(); q.rewritesAnswers() {
+			q.rewriteAnswer(r, rec)
 		}
 		if after {
 			if rec.Code == http.StatusOK {

@@ -42,9 +42,30 @@ type Quirks struct {
 	// Audience, when set, must be sent as the audience parameter of the
 	// authorization request (Auth0, Atlassian).
 	Audience string `json:"audience,omitempty"`
+	// RequireParams must all be sent with the authorization request, as
+	// Google needs access_type=offline to issue a refresh token.
+	RequireParams map[string]string `json:"require_params,omitempty"`
 	// RefreshTokenExpiresIn adds refresh_token_expires_in (seconds) to
 	// token answers that carry a refresh token, as GitHub App user tokens do.
 	RefreshTokenExpiresIn int `json:"refresh_token_expires_in,omitempty"`
+	// RenameErrors replaces RFC 6749 §5.2 error codes in token answers
+	// with a provider's own, as GitHub answers bad_refresh_token for
+	// invalid_grant.
+	RenameErrors map[string]string `json:"rename_errors,omitempty"`
+}
+
+// SetQuirks replaces the server's quirks; requests already under way
+// finish with the old ones.
+func (s *Server) SetQuirks(q Quirks) {
+	s.quirksMu.Lock()
+	s.opts.Quirks = q
+	s.quirksMu.Unlock()
+}
+
+func (s *Server) quirks() Quirks {
+	s.quirksMu.Lock()
+	defer s.quirksMu.Unlock()
+	return s.opts.Quirks
 }
 
 // authMethods is token_endpoint_auth_methods_supported for q (RFC 8414 §2).
@@ -62,11 +83,8 @@ func (q Quirks) authMethods() []string {
 
 // noDiscovery hides both metadata documents when asked to.
 func (s *Server) noDiscovery(next http.Handler) http.Handler {
-	if !s.opts.Quirks.NoDiscovery {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/.well-known/") {
+		if s.quirks().NoDiscovery && strings.HasPrefix(r.URL.Path, "/.well-known/") {
 			http.NotFound(w, r)
 			return
 		}
@@ -78,11 +96,12 @@ func (s *Server) noDiscovery(next http.Handler) http.Handler {
 // a public client's (client_id in the body, no secret), which is how the
 // engine underneath knows every client.
 func (s *Server) clientAuth(next http.Handler) http.Handler {
-	q := s.opts.Quirks
-	if q.ClientSecret == "" {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := s.quirks()
+		if q.ClientSecret == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad form"})
@@ -130,12 +149,10 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 // authorizeQuirks checks the exact redirect URI and the audience of an
 // authorization request.
 func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
-	q := s.opts.Quirks
-	if len(q.RedirectURIs) == 0 && q.Audience == "" {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != s.provider.AuthorizationEndpoint().Relative() {
+		q := s.quirks()
+		if len(q.RedirectURIs) == 0 && q.Audience == "" && len(q.RequireParams) == 0 ||
+			r.URL.Path != s.provider.AuthorizationEndpoint().Relative() {
 			next.ServeHTTP(w, r) // the callback
 			return
 		}
@@ -146,7 +163,16 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 			s.page(w, http.StatusBadRequest, pageData{Message: "The redirect_uri is not registered for this client."})
 			return
 		}
+		missing := ""
 		if q.Audience != "" && r.Form.Get("audience") != q.Audience {
+			missing = "audience"
+		}
+		for k, v := range q.RequireParams {
+			if r.Form.Get(k) != v {
+				missing = k
+			}
+		}
+		if missing != "" {
 			u, err := url.Parse(ru)
 			if err != nil {
 				s.page(w, http.StatusBadRequest, pageData{Message: "Bad redirect URI."})
@@ -154,7 +180,7 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 			}
 			v := u.Query()
 			v.Set("error", "invalid_request")
-			v.Set("error_description", "audience is required")
+			v.Set("error_description", missing+" is required")
 			v.Set("state", r.Form.Get("state"))
 			u.RawQuery = v.Encode()
 			http.Redirect(w, r, u.String(), http.StatusFound)
@@ -165,7 +191,7 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 }
 
 func (q Quirks) rewritesAnswers() bool {
-	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0
+	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0
 }
 
 // rewriteAnswer applies the answer quirks to a recorded token answer.
@@ -176,6 +202,9 @@ func (q Quirks) rewriteAnswer(r *http.Request, rec *httptest.ResponseRecorder) {
 	}
 	if q.RefreshTokenExpiresIn > 0 && rec.Code == http.StatusOK && m["refresh_token"] != nil {
 		m["refresh_token_expires_in"] = q.RefreshTokenExpiresIn
+	}
+	if code, ok := m["error"].(string); ok && q.RenameErrors[code] != "" {
+		m["error"] = q.RenameErrors[code]
 	}
 	if q.ErrorsAs200 && m["error"] != nil {
 		rec.Code = http.StatusOK

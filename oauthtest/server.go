@@ -82,6 +82,7 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   Faults
+	quirksMu sync.Mutex // guards opts.Quirks
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -287,8 +288,8 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		ResponseModesSupported:                 []string{string(oidc.ResponseModeQuery)},
 		GrantTypesSupported:                    []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode)},
 		CodeChallengeMethodsSupported:          []string{string(oidc.CodeChallengeMethodS256)},
-		TokenEndpointAuthMethodsSupported:      s.opts.Quirks.authMethods(),
-		RevocationEndpointAuthMethodsSupported: s.opts.Quirks.authMethods(),
+		TokenEndpointAuthMethodsSupported:      s.quirks().authMethods(),
+		RevocationEndpointAuthMethodsSupported: s.quirks().authMethods(),
 	})
 }
 

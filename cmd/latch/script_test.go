@@ -135,8 +135,9 @@ func server(ts *testscript.TestScript) *oauthtest.Server {
 //	devserver expire            expire every access token now
 //	devserver stop              close the server: it stops answering
 //	devserver faults JSON       inject token-endpoint faults (oauthtest.Faults)
+//	devserver quirks JSON       behave as a real provider (oauthtest.Quirks)
 //	devserver revoke-family RT  revoke the family of refresh token RT
-//	devserver refresh RT        redeem RT once; print "ok" or the error code
+//	devserver refresh RT [ID]   redeem RT once as client ID; print "ok" or the error code
 //	devserver approve CODE      approve a device user code
 func cmdDevserver(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
@@ -154,6 +155,10 @@ func cmdDevserver(ts *testscript.TestScript, neg bool, args []string) {
 		s.ExpireAccessTokens()
 	case "stop":
 		s.Close()
+	case "quirks":
+		var q oauthtest.Quirks
+		ts.Check(json.Unmarshal([]byte(args[1]), &q))
+		s.SetQuirks(q)
 	case "faults":
 		var f oauthtest.Faults
 		ts.Check(json.Unmarshal([]byte(args[1]), &f))
@@ -165,8 +170,12 @@ func cmdDevserver(ts *testscript.TestScript, neg bool, args []string) {
 	case "refresh":
 		md, err := discovery.Fetch(context.Background(), nil, s.URL)
 		ts.Check(err)
+		client := "latch-cli"
+		if len(args) > 2 {
+			client = args[2]
+		}
 		resp, err := http.PostForm(md.TokenEndpoint, url.Values{
-			"grant_type": {"refresh_token"}, "refresh_token": {args[1]}, "client_id": {"latch-cli"},
+			"grant_type": {"refresh_token"}, "refresh_token": {args[1]}, "client_id": {client},
 		})
 		ts.Check(err)
 		defer resp.Body.Close()

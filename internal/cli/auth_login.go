@@ -158,7 +158,7 @@ func (o *loginOptions) settings(cmd *cobra.Command, h *config.Host) (scopes []st
 	changed := func(name string) bool { return cmd.Flags().Changed(name) }
 	scopes = h.Scopes
 	if changed("scopes") {
-		scopes = nil
+		scopes = []string{} // --scopes '' asks for none: not the defaults
 		for _, sc := range o.scopes {
 			if sc = strings.TrimSpace(sc); sc != "" {
 				scopes = append(scopes, sc)
@@ -277,6 +277,9 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 		}
 	}
 	cfg, err := a.clientConfig(host, md, scopes, params)
+	if err == nil && cfg.Scopes == nil {
+		cfg.Scopes = []string{} // none asked for, and so remembered
+	}
 	return cfg, md, methods, err
 }
 
@@ -313,6 +316,13 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err != nil {
 		return err
 	}
+	for _, f := range []struct{ name, v string }{{"api-url", a.flags.apiURL}, {"graphql-url", a.flags.graphqlURL}} {
+		if a.flagSet(f.name) {
+			if err := discovery.CheckURL(f.v); err != nil {
+				return usageError(fmt.Errorf("--%s: %w", f.name, err))
+			}
+		}
+	}
 	redirectURI := a.hostEntry(host).RedirectURI
 	if cmd.Flags().Changed("redirect-uri") {
 		redirectURI = o.redirectURI
@@ -346,6 +356,17 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 			err = fmt.Errorf("%w; the likely causes are listed above", err)
 		}
 	}
+	var ae *authcode.AuthorizeError
+	if errors.As(err, &ae) && ae.Code != "access_denied" && ae.Code != "server_error" && ae.Code != "temporarily_unavailable" {
+		// invalid_request, invalid_scope, unauthorized_client…: a login
+		// setting to fix (RFC 6749 §4.1.2.1), exit 2.
+		return usageError(fmt.Errorf("%w; check --scopes, --audience, --resource and --param for what the server asks", err))
+	}
+	var te *latch.TokenError
+	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials") {
+		// The client, not the person: a setting to fix (exit 2).
+		return usageError(fmt.Errorf("%w; check the client ID (--client-id %s), its secret (%s or --client-secret-file) and --client-auth basic|post|none", err, cfg.ClientID, EnvClientSecret))
+	}
 	if err != nil {
 		return err
 	}
@@ -362,7 +383,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 			return err
 		}
 	default:
-		tok.User = a.whoIs(ctx, cfg, md, tok)
+		tok.User = a.whoIs(ctx, cfg, md, endpoints, tok)
 	}
 	if tok.Lineage == "" {
 		tok.Lineage = latch.NewLineage()
@@ -425,6 +446,14 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
 		h.ClientAuth, h.RedirectURI = settings.ClientAuth, settings.RedirectURI
+		// --api-url and --graphql-url given to login are the host's from
+		// now on (GitHub's API is not on github.com).
+		if a.flagSet("api-url") {
+			h.APIURL = strings.TrimSuffix(a.flags.apiURL, "/")
+		}
+		if a.flagSet("graphql-url") {
+			h.GraphQLURL = a.flags.graphqlURL
+		}
 		if len(h.Params) == 0 {
 			h.Params = nil
 		}
@@ -502,7 +531,7 @@ func (a *App) printTimeoutCauses(cfg *latch.Config, redirectURI string) {
 // the issuer's keys, else from the userinfo endpoint; "" when neither
 // says. It never fails a login: the name is for display only, and a
 // warning says why it is missing when something was wrong.
-func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *config.Metadata, tok *latch.Token) string {
+func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *config.Metadata, e config.Endpoints, tok *latch.Token) string {
 	hc := &http.Client{Transport: a.baseTransport()}
 	if tok.IDToken != "" && md.JWKSURI != "" {
 		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, cfg.Issuer, cfg.ClientID, md.JWKSURI, time.Now())
@@ -518,7 +547,28 @@ func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *config.Metadata,
 		}
 		fmt.Fprintf(a.Stderr, "warning: userinfo: %v\n", err)
 	}
+	if e.ValidateURL != "" {
+		u, err := a.validateURL(ctx, e.ValidateURL)
+		if err == nil {
+			c, err := identity.Check(ctx, hc, u, tok.AccessToken)
+			if err == nil && c != nil {
+				return c.Display()
+			}
+		}
+	}
 	return ""
+}
+
+// validateURL resolves --validate-url: a path is on the API URL.
+func (a *App) validateURL(ctx context.Context, v string) (string, error) {
+	if !strings.HasPrefix(v, "/") {
+		return v, nil
+	}
+	base, err := a.APIURL(ctx)
+	if err != nil {
+		return "", err
+	}
+	return base + v, nil
 }
 
 // checkToken checks a pasted token before it is stored: at the userinfo
@@ -536,15 +586,13 @@ func (a *App) checkToken(ctx context.Context, host string, md *config.Metadata, 
 			tok.User = c.Display()
 		}
 	case e.ValidateURL != "":
-		u = e.ValidateURL
-		if strings.HasPrefix(u, "/") {
-			base, aerr := a.APIURL(ctx)
-			if aerr != nil {
-				return "", aerr
-			}
-			u = base + u
+		if u, err = a.validateURL(ctx, e.ValidateURL); err != nil {
+			return "", err
 		}
-		err = identity.Check(ctx, hc, u, tok.AccessToken)
+		var c *identity.Claims
+		if c, err = identity.Check(ctx, hc, u, tok.AccessToken); err == nil && c != nil {
+			tok.User = c.Display()
+		}
 	default:
 		return "", nil
 	}

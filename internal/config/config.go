@@ -69,7 +69,8 @@ type Host struct {
 
 	// Login settings, given once to `auth login` and used by every later
 	// command and login for this host.
-	Scopes []string `json:"scopes,omitempty"`
+	// An empty list (not nil) asks for no scope at all.
+	Scopes []string `json:"scopes,omitzero"`
 	// Params go with the authorization and every token request: an
 	// audience, RFC 8707 resource indicators, any --param.
 	Params map[string][]string `json:"params,omitempty"`

@@ -166,17 +166,25 @@ func Userinfo(ctx context.Context, hc *http.Client, url, accessToken string) (*C
 
 // Check sends accessToken to url and reports whether the server accepts
 // it: any 2xx does, 401 and 403 are a *RejectedError, anything else is
-// an error that says nothing of the token.
-func Check(ctx context.Context, hc *http.Client, url, accessToken string) error {
+// an error that says nothing of the token. When the answer is a JSON
+// object, its claims (such as GitHub's login) are returned; else nil.
+func Check(ctx context.Context, hc *http.Client, url, accessToken string) (*Claims, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
 	resp, err := get(ctx, hc, url, accessToken)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody))
-	resp.Body.Close()
-	return nil
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	var c Claims
+	if json.Unmarshal(b, &c) != nil {
+		return nil, nil
+	}
+	return &c, nil
 }
 
 func get(ctx context.Context, hc *http.Client, url, accessToken string) (*http.Response, error) {

@@ -146,11 +146,11 @@ func TestUserinfoAndCheck(t *testing.T) {
 	if got := (&Claims{Name: "Ada\x1b[2J"}).Display(); strings.ContainsRune(got, 0x1b) {
 		t.Fatalf("Display kept a terminal escape: %q", got)
 	}
-	if err := Check(ctx, srv.Client(), srv.URL, "good"); err != nil {
-		t.Fatalf("Check good: %v", err)
+	if c, err := Check(ctx, srv.Client(), srv.URL, "good"); err != nil || c.Display() != "ada@example.com" {
+		t.Fatalf("Check good: %+v, %v", c, err)
 	}
 	var re *RejectedError
-	err = Check(ctx, srv.Client(), srv.URL, "bad-token-0123456789")
+	_, err = Check(ctx, srv.Client(), srv.URL, "bad-token-0123456789")
 	if !errors.As(err, &re) || re.StatusCode != 401 || !strings.Contains(err.Error(), "invalid_token") {
 		t.Fatalf("Check bad: %v", err)
 	}
@@ -160,7 +160,7 @@ func TestUserinfoAndCheck(t *testing.T) {
 	if _, err := Userinfo(ctx, srv.Client(), srv.URL, "html"); err == nil || errors.As(err, &re) {
 		t.Fatalf("HTML answer: %v", err)
 	}
-	if err := Check(ctx, srv.Client(), srv.URL, "down"); err == nil || errors.As(err, &re) {
+	if _, err := Check(ctx, srv.Client(), srv.URL, "down"); err == nil || errors.As(err, &re) {
 		t.Fatalf("502 is not a rejection: %v", err)
 	}
 }
