@@ -245,6 +245,23 @@ func sameHost(host string) func(*http.Request, []*http.Request) error {
 }
 
 func fetch(ctx context.Context, hc *http.Client, u, issuer string) (*Metadata, error) {
+	body, err := getDocument(ctx, hc, u)
+	if err != nil {
+		return nil, err
+	}
+	var m Metadata
+	if json.Unmarshal(body, &m) != nil {
+		return nil, &StatusError{URL: u, StatusCode: http.StatusOK, Reason: "not a JSON object"}
+	}
+	if err := m.check(u, issuer); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// getDocument GETs a JSON metadata document: a *StatusError unless the
+// answer is 200 with a JSON object, at most MaxDocument bytes.
+func getDocument(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -269,15 +286,11 @@ func fetch(ctx context.Context, hc *http.Client, u, issuer string) (*Metadata, e
 	if len(body) > MaxDocument {
 		return nil, fmt.Errorf("read %s: document larger than 1 MiB", u)
 	}
-	var m Metadata
-	if !looksJSONObject(body) || json.Unmarshal(body, &m) != nil {
+	if !looksJSONObject(body) {
 		// Many servers answer any path with an HTML page and 200.
 		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct, Reason: "not a JSON object"}
 	}
-	if err := m.check(u, issuer); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return body, nil
 }
 
 // check validates m as fetched from u for issuer (RFC 8414 §2, §3.3).

@@ -41,6 +41,8 @@ type Counters struct {
 	// ClientAuthFailures counts requests refused with invalid_client for
 	// a missing or wrong secret, or the wrong method (Quirks.ClientSecret).
 	ClientAuthFailures int `json:"client_auth_failures"`
+	// Registrations counts clients registered (RFC 7591).
+	Registrations int `json:"registrations"`
 }
 
 type counterSet struct {

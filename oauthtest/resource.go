@@ -28,7 +28,8 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 		at, reason := s.authenticate(r)
 		if reason != "" {
 			s.counters.add(func(c *Counters) { c.Resource401++ })
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latch-dev", error="invalid_token", error_description=%q`, reason))
+			// RFC 9728 §5.1: where a client finds who issues tokens here.
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latch-dev", error="invalid_token", error_description=%q, resource_metadata=%q`, reason, s.URL+resourcePath))
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": reason})
 			return
 		}

@@ -44,6 +44,9 @@ type Options struct {
 	RevokeTokenOnly bool
 	// Quirks reproduce real providers' departures from the plain path.
 	Quirks Quirks
+	// Registration serves dynamic client registration (RFC 7591) at
+	// /register and names it in the metadata: public clients only.
+	Registration bool
 }
 
 func (o Options) withDefaults() Options {
@@ -235,6 +238,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(s.provider.RevocationEndpoint().Relative(), s.clientAuth(s.provider))
 	mux.Handle(s.provider.DeviceAuthorizationEndpoint().Relative(), s.clientAuth(s.provider))
 	mux.HandleFunc(loginPath, s.login)
+	mux.HandleFunc("GET "+resourcePath, s.resourceMetadata)
+	if s.opts.Registration {
+		mux.HandleFunc("POST "+registerPath, s.register)
+	}
 	mux.HandleFunc(devicePath, s.devicePage)
 	mux.Handle("/_dev/", s.devAPI())
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
@@ -270,12 +277,18 @@ type authServerMetadata struct {
 	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	RegistrationEndpoint                   string   `json:"registration_endpoint,omitempty"`
 }
 
 // metadata serves RFC 8414 §3 authorization server metadata.
 func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 	p := s.provider
+	reg := ""
+	if s.opts.Registration {
+		reg = s.URL + registerPath
+	}
 	writeJSON(w, http.StatusOK, authServerMetadata{
+		RegistrationEndpoint:                   reg,
 		Issuer:                                 s.URL,
 		AuthorizationEndpoint:                  p.AuthorizationEndpoint().Absolute(s.URL),
 		TokenEndpoint:                          p.TokenEndpoint().Absolute(s.URL),

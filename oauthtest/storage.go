@@ -34,18 +34,20 @@ var (
 // It owns the refresh-token policy: every refresh rotates the token, and a
 // rotated token presented again revokes its whole family (RFC 9700 §4.14.2).
 type storage struct {
-	now       func() time.Time
-	user      string
-	clients   []string // empty: any client_id is a public client
-	accessTTL time.Duration
-	refreshTT time.Duration
-	grace     time.Duration
-	tokenOnly bool
-	approveN  int
-	interval  time.Duration
-	counters  *counterSet
-	key       *ecdsa.PrivateKey
-	keyID     string
+	now     func() time.Time
+	user    string
+	clients []string // empty: any client_id is a public client
+	// registered holds client_ids given by dynamic registration.
+	registered sync.Map
+	accessTTL  time.Duration
+	refreshTT  time.Duration
+	grace      time.Duration
+	tokenOnly  bool
+	approveN   int
+	interval   time.Duration
+	counters   *counterSet
+	key        *ecdsa.PrivateKey
+	keyID      string
 
 	mu        sync.Mutex
 	authReqs  map[string]*authRequest // by id
@@ -138,6 +140,9 @@ func reportedExpiry(exp time.Time) time.Time { return exp.Add(time.Second - time
 func (s *storage) clientAllowed(id string) bool {
 	if id == "" {
 		return false
+	}
+	if _, ok := s.registered.Load(id); ok {
+		return true
 	}
 	return len(s.clients) == 0 || slices.Contains(s.clients, id)
 }

@@ -76,6 +76,7 @@ type serverOpts struct {
 	DeviceInterval     string   `json:"device_interval"`
 	Clients            []string `json:"clients"`
 	RotationGrace      string   `json:"rotation_grace"`
+	Registration       bool     `json:"registration"`
 	// Quirks make the server behave as a real provider (docs/providers.md).
 	Quirks oauthtest.Quirks `json:"quirks"`
 }
@@ -106,6 +107,7 @@ func setup(env *testscript.Env) error {
 		opts.DeviceApproveAfter = so.DeviceApproveAfter
 		opts.Clients = so.Clients
 		opts.Quirks = so.Quirks
+		opts.Registration = so.Registration
 	}
 	srv := oauthtest.NewServer(opts)
 	env.Defer(srv.Close)

@@ -14,7 +14,9 @@ import (
 
 	"github.com/itchyny/gojq"
 
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/jsoncolor"
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // apiPrinter writes responses the way gh does: JSON pretty and coloured
@@ -54,6 +56,14 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 		fmt.Fprintf(p.errOut, "HTTP %d: %s (%s)\n", resp.StatusCode, text, safeURL(resp.Request.URL))
 		if resp.StatusCode == http.StatusUnauthorized && p.static {
 			fmt.Fprintf(p.errOut, "The token in %s was rejected; latch sends it as is and never refreshes it. Set a fresh one, or unset %s to use your login.\n", EnvToken, EnvToken)
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			if m := discovery.ResourceChallenge(resp.Header.Get("WWW-Authenticate")); m != "" && discovery.CheckURL(m) == nil {
+				// RFC 9728 §5.1: the API says where its tokens come from.
+				u := resp.Request.URL
+				fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s://%s\n",
+					redact.Control(m), u.Scheme, u.Host)
+			}
 		}
 		return "", &ExitError{Code: ExitAPI, Silent: true}
 	}

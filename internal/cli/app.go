@@ -503,6 +503,7 @@ func cachedMetadata(m *discovery.Metadata) *config.Metadata {
 		RevocationEndpoint:          m.RevocationEndpoint,
 		UserinfoEndpoint:            m.UserinfoEndpoint,
 		JWKSURI:                     m.JWKSURI,
+		RegistrationEndpoint:        m.RegistrationEndpoint,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/identity"
+	"github.com/latchdev/latch/register"
 )
 
 // maxTokenInput bounds what --with-token reads from stdin.
@@ -42,6 +43,9 @@ type loginOptions struct {
 	clientAuth  string
 	secretFile  string
 	redirectURI string
+	// registrationURL is the RFC 7591 endpoint, for a server whose
+	// metadata does not name it (Hydra).
+	registrationURL string
 }
 
 func (a *App) newLoginCmd() *cobra.Command {
@@ -95,6 +99,7 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 	f.StringVar(&o.endpoints.ValidateURL, "validate-url", "", "where --with-token checks the token when the host has no userinfo endpoint: a `URL`, or a path on the API URL such as /user")
 	f.StringVar(&o.secretFile, "client-secret-file", "", "read the client secret from this `FILE` (or set "+EnvClientSecret+"); it is stored with the credential")
 	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
+	f.StringVar(&o.registrationURL, "registration-url", "", "dynamic client registration endpoint (RFC 7591), when the metadata names none; used when no client ID is configured")
 	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
 	return c
 }
@@ -284,6 +289,9 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 }
 
 func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) error {
+	if err := a.hostFromResource(ctx, o); err != nil {
+		return err
+	}
 	host, err := a.Host()
 	if err != nil {
 		return err
@@ -312,9 +320,16 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err != nil {
 		return err
 	}
+	var reg *config.Registration
+	if reg, err = a.registerClient(ctx, cmd, o, host, cfg, md); err != nil {
+		return err
+	}
 	method, err := o.clientAuthMethod(cmd, a.hostEntry(host), secret, methods)
 	if err != nil {
 		return err
+	}
+	if reg != nil {
+		method = authNone
 	}
 	for _, f := range []struct{ name, v string }{{"api-url", a.flags.apiURL}, {"graphql-url", a.flags.graphqlURL}} {
 		if a.flagSet(f.name) {
@@ -395,7 +410,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md, ClientAuth: method, RedirectURI: redirectURI}
+	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md, ClientAuth: method, RedirectURI: redirectURI, Registration: reg}
 	if endpoints != (config.Endpoints{}) {
 		settings.Endpoints = &endpoints
 	}
@@ -446,6 +461,9 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
 		h.ClientAuth, h.RedirectURI = settings.ClientAuth, settings.RedirectURI
+		if settings.Registration != nil {
+			h.Registration = settings.Registration
+		}
 		// --api-url and --graphql-url given to login are the host's from
 		// now on (GitHub's API is not on github.com).
 		if a.flagSet("api-url") {
@@ -525,6 +543,86 @@ func (a *App) printTimeoutCauses(cfg *latch.Config, redirectURI string) {
 		"  - its registered redirect URI is %s; else pass the registered one with --redirect-uri;\n"+
 		"  - the scopes %q are allowed for it (--scopes), and any audience or resource it needs is given (--audience, --resource).\n"+
 		"If no browser opened, open the URL above yourself, or log in with --device.\n", cfg.ClientID, ru, strings.Join(cfg.Scopes, " "))
+}
+
+// hostFromResource finds the host from --resource alone when no --host is
+// given: the resource's protected resource metadata names its
+// authorization server (RFC 9728 §3). A resource without metadata falls
+// back to the selected host, as a plain RFC 8707 resource indicator.
+func (a *App) hostFromResource(ctx context.Context, o *loginOptions) error {
+	if len(o.resources) == 0 || a.flagSet("host") || a.Getenv(EnvHost) != "" {
+		return nil
+	}
+	r := o.resources[0]
+	if err := discovery.CheckURL(r); err != nil {
+		return usageError(fmt.Errorf("--resource: %w", err))
+	}
+	m, err := discovery.FetchResource(ctx, &http.Client{Transport: a.baseTransport()}, r)
+	var se *discovery.StatusError
+	var me *discovery.MetadataError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+		if cf, cerr := a.config(); cerr == nil && cf.Host != "" {
+			return nil
+		}
+		return usageError(fmt.Errorf("%w; the resource publishes no protected resource metadata (RFC 9728), so pass --host with its authorization server", err))
+	case errors.As(err, &me), errors.As(err, &se) && se.StatusCode < 500:
+		return usageError(fmt.Errorf("%w; pass --host with the resource's authorization server", err))
+	case err != nil:
+		return err
+	}
+	as := config.Normalize(m.AuthorizationServers[0])
+	fmt.Fprintf(a.Stderr, "The resource %s names its authorization server: %s (RFC 9728).\n", r, as)
+	return a.root.PersistentFlags().Set("host", as)
+}
+
+// registerClient registers latch as a public client (RFC 7591) when no
+// client ID is configured and the server has a registration endpoint (or
+// --registration-url names one). The client is remembered for the host
+// and reused by every later login. It returns nil when it did not register.
+func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOptions, host string, cfg *latch.Config, md *config.Metadata) (*config.Registration, error) {
+	endpoint := md.RegistrationEndpoint
+	if cmd.Flags().Changed("registration-url") {
+		if err := discovery.CheckURL(o.registrationURL); err != nil {
+			return nil, usageError(fmt.Errorf("--registration-url: %w", err))
+		}
+		endpoint = o.registrationURL
+	}
+	configured := a.flagSet("client-id") || a.Getenv(EnvClientID) != "" || a.hostEntry(host).ClientID != ""
+	if endpoint == "" || configured || o.withToken {
+		return nil, nil
+	}
+	redirect := "http://127.0.0.1" + authcode.CallbackPath // any port (RFC 8252 §7.3)
+	if o.redirectURI != "" {
+		redirect = o.redirectURI
+	} else if h := a.hostEntry(host); h.RedirectURI != "" {
+		redirect = h.RedirectURI
+	}
+	grants := []string{"authorization_code", "refresh_token"}
+	if o.device {
+		grants = []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"}
+	}
+	c, err := register.Register(ctx, &http.Client{Transport: a.baseTransport()}, endpoint, register.Request{
+		ClientName: "latch", SoftwareID: "github.com/latchdev/latch", ApplicationType: "native",
+		RedirectURIs: []string{redirect}, GrantTypes: grants, ResponseTypes: []string{"code"},
+		TokenEndpointAuthMethod: authNone, Scope: strings.Join(cfg.Scopes, " "),
+	})
+	var re *register.Error
+	switch {
+	case errors.As(err, &re) && re.StatusCode < 500:
+		return nil, usageError(fmt.Errorf("%w; pass --client-id with a client registered for latch", err))
+	case err != nil:
+		return nil, err
+	case c.ClientSecret != "" && c.TokenEndpointAuthMethod != authNone:
+		return nil, usageError(fmt.Errorf("the server registered a confidential client (%s) though latch asked for a public one; pass --client-id with a public client", c.TokenEndpointAuthMethod))
+	}
+	cfg.ClientID = c.ClientID
+	fmt.Fprintf(a.Stderr, "Registered latch with the server as client %s (RFC 7591); later logins reuse it.\n", c.ClientID)
+	reg := &config.Registration{Endpoint: endpoint, ClientID: c.ClientID}
+	if c.ClientIDIssuedAt > 0 {
+		reg.IssuedAt = time.Unix(c.ClientIDIssuedAt, 0).UTC()
+	}
+	return reg, nil
 }
 
 // whoIs names who tok was issued to: from its id_token, verified against

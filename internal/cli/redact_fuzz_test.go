@@ -95,10 +95,20 @@ func FuzzDebugRedaction(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, r []byte) {
 		at, rt := secret("at", a), secret("rt", r)
 
+		// A bare random token: userinfo rejects it, nothing is stored,
+		// and it appears neither in the error nor in the debug log.
+		out, code := e.run(at, "--debug", "auth", "login", "--with-token")
+		if code != ExitAuth || !strings.Contains(out, "the server rejected the token") {
+			t.Fatalf("login --with-token, a bad token: exit %d:\n%s", code, out)
+		}
+		assertAbsent(t, out, at)
+
 		// A random access token with the real refresh token: the API
-		// answers 401, latch refreshes and replays.
-		in := fmt.Sprintf(`{"access_token":%q,"refresh_token":%q,"token_type":"Bearer"}`, at, realRT)
-		out, code := e.run(in, "--debug", "auth", "login", "--with-token")
+		// answers 401, latch refreshes and replays. It expires within
+		// a minute, so --with-token stores it unchecked, and in 30 s,
+		// so the api command sends it before refreshing.
+		in := fmt.Sprintf(`{"access_token":%q,"refresh_token":%q,"token_type":"Bearer","expires_in":30}`, at, realRT)
+		out, code = e.run(in, "--debug", "auth", "login", "--with-token")
 		if code != 0 {
 			t.Fatalf("login --with-token: exit %d:\n%s", code, out)
 		}

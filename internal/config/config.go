@@ -84,6 +84,16 @@ type Host struct {
 	// RedirectURI is the fixed loopback redirect URI the client is
 	// registered with; "" means 127.0.0.1 on a free port.
 	RedirectURI string `json:"redirect_uri,omitempty"`
+	// Registration is the client latch registered for itself (RFC 7591),
+	// reused by every later login; ClientID holds its id.
+	Registration *Registration `json:"registration,omitempty"`
+}
+
+// Registration records a dynamic client registration (RFC 7591 §3.2.1).
+type Registration struct {
+	Endpoint string    `json:"endpoint"`
+	ClientID string    `json:"client_id"`
+	IssuedAt time.Time `json:"issued_at,omitzero"`
 }
 
 // Endpoints are endpoint URLs a person gave explicitly.
@@ -107,6 +117,7 @@ type Metadata struct {
 	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
 	UserinfoEndpoint            string `json:"userinfo_endpoint,omitempty"`
 	JWKSURI                     string `json:"jwks_uri,omitempty"`
+	RegistrationEndpoint        string `json:"registration_endpoint,omitempty"`
 }
 
 // Load reads the file in dir. A missing file is an empty File.

@@ -4,12 +4,14 @@ package devcmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -97,6 +99,8 @@ on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
 	f.IntVar(&approveWait, "device-approve-after", 0, "approve a device code after N pending polls (0: a person approves)")
 	f.StringSliceVar(&opts.Clients, "client", nil, "allowed client `ID`s (repeatable; default: any)")
 	f.DurationVar(&opts.RotationGrace, "rotation-grace", 0, "accept a rotated refresh token again for this long (as Hydra's rotation_grace_period); 0 is strict")
+	f.BoolVar(&opts.Registration, "registration", false, "serve dynamic client registration (RFC 7591) at /register, for public clients")
+	f.Var(quirksFlag{&opts.Quirks}, "quirks", "behave as a real provider: a JSON `OBJECT` of oauthtest.Quirks, e.g. '{\"no_discovery\":true}' (docs/providers.md)")
 	return c
 }
 
@@ -133,3 +137,25 @@ func demoCmd(stdout, stderr io.Writer) *cobra.Command {
 	c.Flags().IntVar(&o.Requests, "requests", 200, "concurrent requests in one process")
 	return c
 }
+
+// quirksFlag reads --quirks as JSON.
+type quirksFlag struct{ q *oauthtest.Quirks }
+
+func (f quirksFlag) String() string {
+	if f.q == nil {
+		return ""
+	}
+	b, _ := json.Marshal(f.q)
+	if string(b) == "{}" {
+		return ""
+	}
+	return string(b)
+}
+
+func (f quirksFlag) Set(s string) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	return dec.Decode(f.q)
+}
+
+func (quirksFlag) Type() string { return "json" }

@@ -451,10 +451,12 @@ type user struct {
 	t   *testing.T
 	s   *server
 	dir string
+	// clientID is LATCH_CLIENT_ID; "" leaves latch to register one.
+	clientID string
 }
 
 func newUser(t *testing.T, s *server) *user {
-	return &user{t: t, s: s, dir: t.TempDir()}
+	return &user{t: t, s: s, dir: t.TempDir(), clientID: clientID}
 }
 
 type result struct {
@@ -468,7 +470,7 @@ func (u *user) cmd(stdin string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(),
 		"HOME="+u.dir, "XDG_CONFIG_HOME="+filepath.Join(u.dir, "xdg"),
 		"LATCH_CONFIG_DIR="+filepath.Join(u.dir, "config"),
-		"LATCH_HOST="+u.s.issuer, "LATCH_CLIENT_ID="+clientID,
+		"LATCH_HOST="+u.s.issuer, "LATCH_CLIENT_ID="+u.clientID,
 		"LATCH_CREDENTIAL_STORE=file", "NO_COLOR=1",
 		"BROWSER="+self, "HYDRA_INTEROP_BROWSER=1",
 		"LATCH_TOKEN=", "LATCH_DEBUG=",
@@ -755,4 +757,34 @@ func TestLostAnswer(t *testing.T) {
 			t.Fatalf("Hydra's log lacks %q", reuseLog)
 		}
 	})
+}
+
+// Dynamic client registration (RFC 7591): with no client ID configured,
+// latch registers a public client at Hydra's /oauth2/register (which
+// Hydra's discovery does not name, hence --registration-url), logs in
+// with it, refreshes, and reuses it on the next login.
+func TestDynamicRegistration(t *testing.T) {
+	s := startHydra(t, hydraOptions{accessTTL: 3 * time.Second})
+	u := newUser(t, s)
+	u.clientID = ""
+	r := u.ok("auth", "login", "--registration-url", s.issuer+"/oauth2/register")
+	mustContain(t, "login", r.stderr, "Registered latch with the server as client ")
+	mustContain(t, "login", r.stderr, "Logged in to "+s.issuer+" as "+username+" with client ")
+	registered := u.stored()["client_id"].(string)
+	if registered == "" || registered == clientID {
+		t.Fatalf("client_id %q: want the registered one", registered)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	s.proxy.reset()
+	u.ok("auth", "token")
+	if calls, ok, _ := s.proxy.counts(); calls["refresh_token"] != 1 || ok != 1 {
+		t.Fatalf("refresh with the registered client: %v", calls)
+	}
+	r = u.ok("auth", "login", "--registration-url", s.issuer+"/oauth2/register")
+	if strings.Contains(r.stderr, "Registered") {
+		t.Fatalf("a second login registered again:\n%s", r.stderr)
+	}
+	if got := u.stored()["client_id"]; got != registered {
+		t.Fatalf("second login used client %v, want %s", got, registered)
+	}
 }
