@@ -18,6 +18,7 @@ import (
 type statusEntry struct {
 	Host          string     `json:"host"`
 	ClientID      string     `json:"client_id"`
+	Registered    bool       `json:"client_registered,omitempty"` // latch registered the client (RFC 7591)
 	Org           string     `json:"org"`
 	Account       string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
 	Selected      bool       `json:"selected"`
@@ -127,6 +128,9 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 				Selected: host == selHost && org == selOrg && a.Getenv(EnvToken) == "",
 				Store:    sc.kind, Location: sc.describe(key), KeyringHealth: sc.health,
 			}
+			if r := a.hostEntry(host).Registration; r != nil && r.ClientID == key.ClientID {
+				e.Registered = true
+			}
 			tok, err := sc.store.Load(ctx, key)
 			switch {
 			case errors.Is(err, latch.ErrNotFound):
@@ -172,7 +176,11 @@ func (a *App) printStatus(entries []statusEntry) {
 			fmt.Fprintf(w, "    token: %s from %s (used as is, never refreshed or stored)\n", e.Token, EnvToken)
 			continue
 		}
-		fmt.Fprintf(w, "    client: %s\n", e.ClientID)
+		reg := ""
+		if e.Registered {
+			reg = " (registered by latch, RFC 7591)"
+		}
+		fmt.Fprintf(w, "    client: %s%s\n", e.ClientID, reg)
 		if e.Account != "" {
 			fmt.Fprintf(w, "    account: %s\n", e.Account)
 		}
