@@ -15,3 +15,7 @@ func execProcess(path string, argv []string) error {
 	}
 	return nil
 }
+
+// execve replaces this process with path, argv and env; it returns only
+// when that fails.
+func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }

@@ -77,7 +77,7 @@ func VerifyIDToken(ctx context.Context, hc *http.Client, raw, issuer, clientID, 
 	if jwksURL == "" {
 		return nil, errors.New("id_token: the server publishes no jwks_uri to verify it with")
 	}
-	jws, err := jose.ParseSigned(raw, algorithms)
+	jws, err := jose.ParseSignedCompact(raw, algorithms)
 	if err != nil {
 		return nil, errors.New("id_token: not a JWS signed with an accepted algorithm")
 	}
