@@ -3,13 +3,19 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/latchdev/latch/internal/cli"
 )
 
 func main() {
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == cli.DockerHelperName {
+		// Docker runs docker-credential-latch get|store|erase|list.
+		args = append([]string{"credential", "docker"}, args...)
+	}
 	ctx, stop := cli.SignalContext()
-	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }

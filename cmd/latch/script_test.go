@@ -59,6 +59,7 @@ func TestScript(t *testing.T) {
 			"storedtoken": cmdStoredToken,
 			"exits":       cmdExits,
 			"writefile":   cmdWriteFile,
+			"expand":      cmdExpand,
 			"freeport":    cmdFreePort,
 			"waithttp":    cmdWaitHTTP,
 			"sleep":       cmdSleep,
@@ -120,6 +121,7 @@ func setup(env *testscript.Env) error {
 	env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 	env.Setenv("LATCH_CONFIG_DIR", filepath.Join(env.WorkDir, "config"))
 	env.Setenv("LATCH_HOST", srv.URL)
+	env.Setenv("HOSTPORT", strings.TrimPrefix(srv.URL, "http://"))
 	env.Setenv("LATCH_CREDENTIAL_STORE", "file")
 	env.Setenv("BROWSER", "fakebrowser")
 	env.Setenv("NO_COLOR", "1")
@@ -417,6 +419,21 @@ func cmdWriteFile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: writefile NAME CONTENT")
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(args[1]+"\n"), 0o600))
+}
+
+// cmdExpand replaces ${VAR} and $VAR in each FILE with the script's
+// environment, in place:
+//
+//	expand FILE...
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: expand FILE...")
+	}
+	for _, name := range args {
+		b, err := os.ReadFile(ts.MkAbs(name))
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(name), []byte(os.Expand(string(b), ts.Getenv)), 0o600))
+	}
 }
 
 // cmdFreePort sets env var VAR to a free loopback TCP port.

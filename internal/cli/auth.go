@@ -16,7 +16,8 @@ func (a *App) newAuthCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ArbitraryArgs),
 		RunE:  groupRun,
 	}
-	c.AddCommand(a.newLoginCmd(), a.newStatusCmd(), a.newTokenCmd(), a.newLogoutCmd(), a.newSwitchCmd())
+	c.AddCommand(a.newLoginCmd(), a.newStatusCmd(), a.newTokenCmd(), a.newLogoutCmd(), a.newSwitchCmd(),
+		a.newSetupGitCmd(), a.newSetupDockerCmd(), a.newSetupKubectlCmd())
 	return c
 }
 

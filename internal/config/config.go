@@ -49,6 +49,9 @@ type File struct {
 	// Host is the selected host (an issuer URL).
 	Host  string           `json:"host,omitempty"`
 	Hosts map[string]*Host `json:"hosts,omitempty"`
+	// Docker maps container registries (host[:port]) to the latch login
+	// whose token `latch credential docker` gives them.
+	Docker map[string]*DockerRegistry `json:"docker,omitempty"`
 
 	path string
 }
@@ -94,6 +97,13 @@ type Registration struct {
 	Endpoint string    `json:"endpoint"`
 	ClientID string    `json:"client_id"`
 	IssuedAt time.Time `json:"issued_at,omitzero"`
+}
+
+// DockerRegistry is the login a registry gets its token from.
+type DockerRegistry struct {
+	Host     string `json:"host"`
+	Org      string `json:"org,omitempty"`
+	Username string `json:"username,omitempty"`
 }
 
 // Endpoints are endpoint URLs a person gave explicitly.

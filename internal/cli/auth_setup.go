@@ -1,0 +1,472 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/internal/config"
+)
+
+// selfPath is how other programs should run this latch: the path it was
+// started by, not resolved through symlinks (a link named latch is latch).
+func selfPath() (string, error) {
+	p := os.Args[0]
+	if !strings.ContainsRune(p, filepath.Separator) {
+		lp, err := exec.LookPath(p)
+		if err != nil {
+			return os.Executable()
+		}
+		p = lp
+	}
+	return filepath.Abs(p)
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// loginArgs are the global flags that bind a helper to this login.
+func (a *App) loginArgs(host string) []string {
+	args := []string{"--host", host}
+	if org := a.Org(host); org != "" {
+		args = append(args, "--org", org)
+	}
+	if a.flagSet("client-id") || a.Getenv(EnvClientID) != "" {
+		args = append(args, "--client-id", a.ClientID(host))
+	}
+	return args
+}
+
+// --- git ------------------------------------------------------------------------
+
+type setupGitOptions struct {
+	url      string
+	username string
+	file     string
+}
+
+func (a *App) newSetupGitCmd() *cobra.Command {
+	o := &setupGitOptions{}
+	c := &cobra.Command{
+		Use:   "setup-git [GIT_URL]",
+		Short: "Make git use this login for one git server",
+		Long: `Add latch as a credential helper for the git server at GIT_URL (default:
+the host's API URL) in your global git config (or --file), bound to the
+selected host and org. Other helpers are left as they are; latch answers
+only for GIT_URL's origin. Running it again replaces latch's own entry.`,
+		Example: `  latch auth setup-git https://git.example.com
+  latch --host https://gitlab.com auth setup-git https://gitlab.com --username oauth2
+  git clone https://git.example.com/team/repo.git`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.url = args[0]
+			}
+			return a.setupGit(cmd.Context(), o)
+		},
+	}
+	c.Flags().StringVar(&o.username, "username", "oauth2", "the username git sends with the token")
+	c.Flags().StringVar(&o.file, "file", "", "write to this git config `FILE` instead of the global one")
+	return c
+}
+
+func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
+	host, err := a.Host()
+	if err != nil {
+		return err
+	}
+	u := o.url
+	if u == "" {
+		if u, err = a.APIURL(ctx); err != nil {
+			return err
+		}
+	}
+	if err := discovery.CheckURL(u); err != nil {
+		return usageError(fmt.Errorf("git URL: %w", err))
+	}
+	u = strings.TrimSuffix(u, "/")
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	parts := []string{shellQuote(self)}
+	for _, arg := range a.loginArgs(host) {
+		parts = append(parts, shellQuote(arg))
+	}
+	parts = append(parts, "credential", "git", "--url", shellQuote(u))
+	if o.username != "oauth2" {
+		parts = append(parts, "--username", shellQuote(o.username))
+	}
+	helper := "!" + strings.Join(parts, " ")
+	key := "credential." + u + ".helper"
+	args := []string{"config"}
+	if o.file != "" {
+		args = append(args, "--file", o.file)
+	} else {
+		args = append(args, "--global")
+	}
+	// Replace only latch's own entries for this URL (a value pattern).
+	args = append(args, "--replace-all", key, helper, `^!.* credential git( |$)`)
+	cmd := exec.CommandContext(ctx, "git", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return usageError(errors.New("git is not installed (or not on PATH)"))
+		}
+		return fmt.Errorf("git config: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	where := "your global git config"
+	if o.file != "" {
+		where = o.file
+	}
+	fmt.Fprintf(a.Stderr, "Set %s in %s.\ngit now gets a fresh token from latch (%s%s) for %s.\n", key, where, host, orgSuffix(a.Org(host)), u)
+	return nil
+}
+
+// --- docker ---------------------------------------------------------------------
+
+type setupDockerOptions struct {
+	registry string
+	username string
+}
+
+func (a *App) newSetupDockerCmd() *cobra.Command {
+	o := &setupDockerOptions{}
+	c := &cobra.Command{
+		Use:   "setup-docker REGISTRY",
+		Short: "Make Docker use this login for one registry",
+		Long: `Map REGISTRY (host[:port]) to the selected host and org, add
+"credHelpers": {"REGISTRY": "latch"} to Docker's config.json ($DOCKER_CONFIG,
+default ~/.docker; other entries are kept), and link docker-credential-latch
+to this latch beside it, or say how to when that directory is not writable.`,
+		Example: `  latch --host https://auth.example.com auth setup-docker registry.example.com
+  docker pull registry.example.com/team/app:latest`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.registry = args[0]
+			return a.setupDocker(cmd.Context(), o)
+		},
+	}
+	c.Flags().StringVar(&o.username, "username", DefaultDockerUsername, "the username Docker sends with the token")
+	return c
+}
+
+func (a *App) setupDocker(ctx context.Context, o *setupDockerOptions) error {
+	host, err := a.Host()
+	if err != nil {
+		return err
+	}
+	reg := registryKey(o.registry)
+	if reg == "" || strings.ContainsAny(reg, " \t\"") {
+		return usageError(fmt.Errorf("registry %q: want host[:port]", o.registry))
+	}
+	entry := &config.DockerRegistry{Host: host, Org: a.Org(host)}
+	if o.username != DefaultDockerUsername {
+		entry.Username = o.username
+	}
+	if err := a.updateConfig(ctx, func(f *config.File) error {
+		if f.Docker == nil {
+			f.Docker = map[string]*config.DockerRegistry{}
+		}
+		f.Docker[reg] = entry
+		return nil
+	}); err != nil {
+		return err
+	}
+	dir := a.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home := a.Getenv("HOME")
+		if home == "" {
+			return usageError(errors.New("neither DOCKER_CONFIG nor HOME is set"))
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	if err := mergeDockerConfig(filepath.Join(dir, "config.json"), reg); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "Docker now gets a fresh token from latch (%s%s) for %s (credHelpers in %s).\n",
+		host, orgSuffix(entry.Org), reg, filepath.Join(dir, "config.json"))
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	if _, err := exec.LookPath(DockerHelperName); err == nil {
+		return nil
+	}
+	link := filepath.Join(filepath.Dir(self), DockerHelperName)
+	if err := os.Symlink(self, link); err != nil && !errors.Is(err, fs.ErrExist) {
+		fmt.Fprintf(a.Stderr, "Docker runs %s, which is not on PATH: run\n  ln -s %s /usr/local/bin/%s\n", DockerHelperName, self, DockerHelperName)
+		return nil
+	}
+	fmt.Fprintf(a.Stderr, "Linked %s -> %s", link, self)
+	if _, err := exec.LookPath(DockerHelperName); err != nil {
+		fmt.Fprintf(a.Stderr, "; put %s on PATH", filepath.Dir(link))
+	}
+	fmt.Fprintln(a.Stderr, ".")
+	return nil
+}
+
+// mergeDockerConfig sets credHelpers[reg] = "latch" in Docker's config
+// file, keeping everything else, written atomically with mode 0600.
+func mergeDockerConfig(path, reg string) error {
+	doc := map[string]any{}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("read Docker config: %w", err)
+	default:
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return usageError(fmt.Errorf("the Docker config %s is not JSON; fix it, then run this again", path))
+		}
+	}
+	helpers, _ := doc["credHelpers"].(map[string]any)
+	if helpers == nil {
+		helpers = map[string]any{}
+	}
+	helpers[reg] = "latch"
+	doc["credHelpers"] = helpers
+	out, err := json.MarshalIndent(doc, "", "\t")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(out, '\n'))
+}
+
+// --- kubectl ---------------------------------------------------------------------
+
+type setupKubectlOptions struct {
+	context    string
+	user       string
+	cluster    string
+	kubeconfig string
+	print      bool
+}
+
+func (a *App) newSetupKubectlCmd() *cobra.Command {
+	o := &setupKubectlOptions{}
+	c := &cobra.Command{
+		Use:   "setup-kubectl --context NAME",
+		Short: "Make kubectl use this login for one context",
+		Long: `Add a kubeconfig user whose token comes from latch credential kubectl (an
+exec credential plugin, bound to the selected host and org) and point
+context NAME at it; with --cluster, create the context if it is missing.
+The kubeconfig is --kubeconfig, else the first file in $KUBECONFIG, else
+~/.kube/config; everything else in it is kept, comments included, and it
+is written atomically with mode 0600. --print prints the users[] stanza
+instead of changing anything.`,
+		Example: `  latch --host https://auth.example.com auth setup-kubectl --context prod
+  kubectl --context prod get pods
+  latch auth setup-kubectl --context prod --print`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setupKubectl(o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.context, "context", "", "the kubeconfig context to use this login (required)")
+	f.StringVar(&o.user, "user", "", "the kubeconfig user entry to write (default: latch-CONTEXT)")
+	f.StringVar(&o.cluster, "cluster", "", "create the context for this cluster when it does not exist")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "the kubeconfig `FILE`")
+	f.BoolVar(&o.print, "print", false, "print the users[] stanza instead of changing the kubeconfig")
+	return c
+}
+
+func (a *App) setupKubectl(o *setupKubectlOptions) error {
+	if o.context == "" {
+		return usageError(errors.New("--context is required"))
+	}
+	host, err := a.Host()
+	if err != nil {
+		return err
+	}
+	user := o.user
+	if user == "" {
+		user = "latch-" + o.context
+	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	// v1beta1: every kubectl since 1.11 reads it, and it needs no
+	// interactiveMode; latch answers v1 too when client-go asks for it.
+	exec := kubeExec{APIVersion: execCredentialV1beta1, Command: self,
+		Args: append(a.loginArgs(host), "credential", "kubectl"), InteractiveMode: "Never"}
+	if o.print {
+		b, err := marshalYAML(map[string]any{"users": []any{map[string]any{"name": user, "user": map[string]any{"exec": exec}}}})
+		if err != nil {
+			return err
+		}
+		_, err = a.Stdout.Write(b)
+		return err
+	}
+	path := o.kubeconfig
+	if path == "" {
+		if kc := a.Getenv("KUBECONFIG"); kc != "" {
+			path = filepath.SplitList(kc)[0]
+		} else if home := a.Getenv("HOME"); home != "" {
+			path = filepath.Join(home, ".kube", "config")
+		} else {
+			return usageError(errors.New("no kubeconfig: pass --kubeconfig"))
+		}
+	}
+	if err := editKubeconfig(path, o.context, user, o.cluster, exec); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "kubectl context %s now gets a fresh token from latch (%s%s), as user %s in %s.\n",
+		o.context, host, orgSuffix(a.Org(host)), user, path)
+	return nil
+}
+
+// kubeExec is a kubeconfig user's exec stanza (client-go ExecConfig).
+type kubeExec struct {
+	APIVersion      string   `yaml:"apiVersion"`
+	Command         string   `yaml:"command"`
+	Args            []string `yaml:"args"`
+	InteractiveMode string   `yaml:"interactiveMode"`
+}
+
+// editKubeconfig upserts users[user].user.exec and points contexts[ctx]
+// at user (creating it for cluster when asked), keeping the rest.
+func editKubeconfig(path, ctx, user, cluster string, exec kubeExec) error {
+	var doc yaml.Node
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		b = []byte("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\ncurrent-context: \"\"\n")
+	case err != nil:
+		return fmt.Errorf("read kubeconfig: %w", err)
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return usageError(fmt.Errorf("kubeconfig %s is not a YAML mapping; fix it, then run this again", path))
+	}
+	root := doc.Content[0]
+	var stanza yaml.Node
+	if err := stanza.Encode(map[string]any{"exec": exec}); err != nil {
+		return err
+	}
+	users := mappingSeq(root, "users")
+	if item := namedItem(users, user); item != nil {
+		setKey(item, "user", &stanza)
+	} else {
+		var n yaml.Node
+		_ = n.Encode(map[string]any{"name": user})
+		setKey(&n, "user", &stanza)
+		users.Content = append(users.Content, &n)
+	}
+	contexts := mappingSeq(root, "contexts")
+	item := namedItem(contexts, ctx)
+	if item == nil {
+		if cluster == "" {
+			return usageError(fmt.Errorf("kubeconfig %s has no context %q: pass --cluster CLUSTER to create it", path, ctx))
+		}
+		item = &yaml.Node{}
+		_ = item.Encode(map[string]any{"name": ctx, "context": map[string]string{"cluster": cluster}})
+		contexts.Content = append(contexts.Content, item)
+	}
+	c := valueOf(item, "context")
+	if c == nil || c.Kind != yaml.MappingNode {
+		c = &yaml.Node{Kind: yaml.MappingNode}
+		setKey(item, "context", c)
+	}
+	setKey(c, "user", &yaml.Node{Kind: yaml.ScalarNode, Value: user})
+	out, err := marshalYAML(&doc)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, out)
+}
+
+// marshalYAML writes v as kubectl does: two-space indents, lists not
+// indented under their key.
+func marshalYAML(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// mappingSeq returns the sequence under key in m, creating it.
+func mappingSeq(m *yaml.Node, key string) *yaml.Node {
+	if v := valueOf(m, key); v != nil && v.Kind == yaml.SequenceNode {
+		v.Style = 0 // "users: []" becomes a block list
+		return v
+	}
+	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	setKey(m, key, v)
+	return v
+}
+
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
+}
+
+func namedItem(seq *yaml.Node, name string) *yaml.Node {
+	for _, it := range seq.Content {
+		if n := valueOf(it, "name"); it.Kind == yaml.MappingNode && n != nil && n.Value == name {
+			return it
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file in the same
+// directory (mode 0600, directory 0700 when created), synced and renamed.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch/internal/config"
+)
+
+// DockerHelperName is what Docker runs for "credHelpers": {"REGISTRY": "latch"}:
+// docker-credential-latch, which is latch under another name.
+const DockerHelperName = "docker-credential-latch"
+
+// errDockerNotFound is the docker-credential-helpers protocol's answer
+// for a registry it has no credential for.
+const errDockerNotFound = "credentials not found in native keychain"
+
+// DefaultDockerUsername goes with an OAuth access token as the password,
+// as Google's registries name it.
+const DefaultDockerUsername = "oauth2accesstoken"
+
+func (a *App) newDockerCredentialCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "docker get|store|erase|list",
+		Short: "A Docker credential helper that answers with a fresh access token",
+		Long: `A Docker credential helper (the docker-credential-helpers protocol). Docker
+runs it as docker-credential-latch, for the registries latch auth
+setup-docker mapped to a latch login.
+
+  get    reads a registry on stdin, answers {"ServerURL","Username","Secret"}
+         with the login's access token, refreshed first when needed
+  list   the mapped registries and their usernames
+  erase  (docker logout) unmaps the registry; the latch login stays
+  store  (docker login) is refused: latch keeps the login`,
+		Example: `  latch auth setup-docker registry.example.com --host https://auth.example.com
+  echo registry.example.com | docker-credential-latch get`,
+		Args:      usageArgs(cobra.ExactArgs(1)),
+		ValidArgs: []string{"get", "store", "erase", "list", "version"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.dockerCredential(cmd.Context(), args[0])
+		},
+	}
+}
+
+// registryKey normalizes how Docker names a registry: a bare host[:port],
+// or a URL such as https://index.docker.io/v1/.
+func registryKey(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			s = u.Host
+		}
+	}
+	s, _, _ = strings.Cut(s, "/")
+	return strings.ToLower(s)
+}
+
+func (a *App) dockerCredential(ctx context.Context, op string) error {
+	switch op {
+	case "version":
+		fmt.Fprintln(a.Stdout, "latch docker credential helper")
+		return nil
+	case "list":
+		cf, err := a.config()
+		if err != nil {
+			return err
+		}
+		out := map[string]string{}
+		for reg, r := range cf.Docker {
+			out[reg] = dockerUser(r)
+		}
+		return json.NewEncoder(a.Stdout).Encode(out)
+	case "store":
+		_, _ = io.Copy(io.Discard, io.LimitReader(a.Stdin, maxHelperInput))
+		return errors.New("latch keeps this registry's login: use `latch auth login`, not docker login")
+	case "get", "erase":
+	default:
+		return usageError(fmt.Errorf("unknown operation %q: want get, store, erase or list", op))
+	}
+	b, err := io.ReadAll(io.LimitReader(a.Stdin, maxHelperInput))
+	if err != nil {
+		return err
+	}
+	server := strings.TrimSpace(string(b))
+	key := registryKey(server)
+	cf, err := a.config()
+	if err != nil {
+		return err
+	}
+	r := cf.Docker[key]
+	if op == "erase" {
+		if r == nil {
+			return nil
+		}
+		return a.updateConfig(ctx, func(f *config.File) error {
+			delete(f.Docker, key)
+			return nil
+		})
+	}
+	if r == nil {
+		// The protocol's own words, which Docker recognizes.
+		fmt.Fprintln(a.Stdout, errDockerNotFound)
+		return &ExitError{Code: ExitAPI, Silent: true}
+	}
+	if err := a.root.PersistentFlags().Set("host", r.Host); err != nil {
+		return err
+	}
+	if r.Org != "" {
+		if err := a.root.PersistentFlags().Set("org", r.Org); err != nil {
+			return err
+		}
+	}
+	tok, err := a.helperToken(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(a.Stdout).Encode(map[string]string{
+		"ServerURL": server, "Username": dockerUser(r), "Secret": tok.AccessToken,
+	})
+}
+
+func dockerUser(r *config.DockerRegistry) string {
+	if r.Username != "" {
+		return r.Username
+	}
+	return DefaultDockerUsername
+}
