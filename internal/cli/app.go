@@ -174,7 +174,7 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 
-	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(), a.newCredentialCmd())
+	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(), a.newProxyCmd(), a.newCredentialCmd())
 	root.AddCommand(a.newDevCmd()...)
 	return root
 }
