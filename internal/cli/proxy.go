@@ -181,7 +181,10 @@ func (p *proxyHandler) handler() http.Handler {
 			}
 		},
 		Transport:     p.transport,
-		FlushInterval: -1, // stream answers as they come
+		// 0: ReverseProxy flushes streaming answers (text/event-stream,
+		// unknown length) at once by itself; -1 would flush every write
+		// of every answer, a syscall per write.
+		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
 			// Send a client that follows a redirect to the API back
 			// through the proxy, not to the API without a token.

@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options) error {
 	)
 	start := time.Now()
 	fmt.Fprintf(o.Stdout, "latch demo: dev server %s (zitadel/oidc), access tokens live %s, refresh tokens rotate and reuse is detected\n", r.srv.URL, accessTTL)
-	for _, f := range []func(context.Context) error{r.login, r.calls, r.expiry, r.goroutines, r.processes, r.logout, r.summary} {
+	for _, f := range []func(context.Context) error{r.login, r.calls, r.expiry, r.goroutines, r.processes, r.tools, r.logout, r.summary} {
 		if err := f(ctx); err != nil {
 			return err
 		}

@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/config"
+)
+
+// BenchmarkHelperStartup runs, alternately in one loop (A B C A B C …),
+// a hello-world Go binary built with the same toolchain, `latch
+// credential git get` and `latch auth token`, each with a valid token in
+// the file store, and reports each median and the helper's ratio to
+// hello.
+//
+//	go test -run '^$' -bench HelperStartup -benchtime 300x ./bench/
+func BenchmarkHelperStartup(b *testing.B) {
+	dir := b.TempDir()
+	hello, latchBin := filepath.Join(dir, "hello"), filepath.Join(dir, "latch")
+	for _, bld := range []struct{ out, pkg string }{{hello, "./testdata/hello"}, {latchBin, "../cmd/latch"}} {
+		if out, err := exec.Command("go", "build", "-o", bld.out, bld.pkg).CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", bld.pkg, err, out)
+		}
+	}
+	host := "http://127.0.0.1:1" // never contacted: the token is valid
+	cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
+		Store: "file", Orgs: []string{""},
+		Metadata: &config.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
+		Scopes:   []string{"openid", "offline_access"},
+	}}}
+	raw, _ := json.Marshal(cf)
+	if err := os.WriteFile(filepath.Join(dir, config.FileName), raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	tok := &latch.Token{AccessToken: "bench-access-token", TokenType: "Bearer", RefreshToken: "bench-refresh",
+		Expiry: time.Now().Add(24 * time.Hour), IssuedAt: time.Now(), Issuer: host, ClientID: "latch-cli"}
+	if err := filestore.New(dir).Save(context.Background(), tok.Key(), nil, tok); err != nil {
+		b.Fatal(err)
+	}
+	env := []string{"LATCH_CONFIG_DIR=" + dir, "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	gitReq := "protocol=http\nhost=127.0.0.1:1\n\n"
+	runs := []struct {
+		name, stdin, want string
+		argv              []string
+	}{
+		{"hello", "", "hello", []string{hello}},
+		{"git-helper", gitReq, "password=bench-access-token", []string{latchBin, "credential", "git", "get"}},
+		{"auth-token", "", "bench-access-token", []string{latchBin, "auth", "token"}},
+	}
+	times := map[string][]time.Duration{}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, r := range runs {
+			cmd := exec.Command(r.argv[0], r.argv[1:]...)
+			cmd.Env = env
+			cmd.Stdin = strings.NewReader(r.stdin)
+			start := time.Now()
+			out, err := cmd.Output()
+			times[r.name] = append(times[r.name], time.Since(start))
+			if err != nil || !strings.Contains(string(out), r.want) {
+				b.Fatalf("%s: %v, %q", r.name, err, out)
+			}
+		}
+	}
+	med := map[string]float64{}
+	for name, ts := range times {
+		slices.Sort(ts)
+		med[name] = float64(ts[len(ts)/2].Microseconds()) / 1000
+		b.ReportMetric(med[name], "ms-"+name)
+	}
+	b.ReportMetric(med["git-helper"]/med["hello"], "helper/hello")
+	b.ReportMetric(med["auth-token"]/med["hello"], "token/hello")
+}
