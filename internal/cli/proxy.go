@@ -180,7 +180,7 @@ func (p *proxyHandler) handler() http.Handler {
 				pr.Out.Header.Del(h)
 			}
 		},
-		Transport:     p.transport,
+		Transport: p.transport,
 		// 0: ReverseProxy flushes streaming answers (text/event-stream,
 		// unknown length) at once by itself; -1 would flush every write
 		// of every answer, a syscall per write.
