@@ -29,8 +29,10 @@ const (
 	EnvClientID = "LATCH_CLIENT_ID"
 	EnvOrg      = "LATCH_ORG"
 	EnvStore    = "LATCH_CREDENTIAL_STORE"
-	EnvDebug    = "LATCH_DEBUG"
-	EnvToken    = "LATCH_TOKEN"
+	// EnvStoreKeyFile names the 32-byte key a fleet store seals tokens with.
+	EnvStoreKeyFile = "LATCH_STORE_KEY_FILE"
+	EnvDebug        = "LATCH_DEBUG"
+	EnvToken        = "LATCH_TOKEN"
 	// EnvClientSecret holds the client secret for `auth login`; it is
 	// then stored with the credential.
 	EnvClientSecret = "LATCH_CLIENT_SECRET"
@@ -58,7 +60,7 @@ type App struct {
 	root  *cobra.Command
 	flags struct {
 		host, clientID, apiURL, graphqlURL, org, store string
-		debug                                          bool
+		debug, plaintextStore                          bool
 	}
 
 	// probeKeyring makes openStore check the keyring's health even in
@@ -170,7 +172,8 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.StringVar(&a.flags.apiURL, "api-url", "", "REST API base `URL` (default: the host)")
 	pf.StringVar(&a.flags.graphqlURL, "graphql-url", "", "GraphQL endpoint `URL` (default: HOST/graphql)")
 	pf.StringVar(&a.flags.org, "org", "", "organization (account) to act for (env "+EnvOrg+")")
-	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring or file (env "+EnvStore+")")
+	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring, file, or a fleet store's postgres:// or redis:// URL (env "+EnvStore+")")
+	pf.BoolVar(&a.flags.plaintextStore, "insecure-store-plaintext", false, "let a fleet store keep tokens unencrypted (else "+EnvStoreKeyFile+" is required)")
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 

@@ -113,7 +113,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sc.health == "" {
+		if sc.health == "" && sc.where == "" {
 			// The file store is in use; still say why the keyring is not.
 			sc.health = keyring.Probe(ctx).String()
 		}

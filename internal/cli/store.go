@@ -3,11 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/keyring"
+	"github.com/latchdev/latch/pgstore"
+	"github.com/latchdev/latch/redisstore"
 )
 
 // keyringService is the keyring service name latch's items live under.
@@ -17,7 +23,8 @@ const keyringService = "latch"
 // it to a person.
 type storeChoice struct {
 	store  latch.Store
-	kind   string // "keyring" or "file"
+	kind   string // "keyring", "file", "postgres" or "redis"
+	where  string // a fleet store's server, password hidden
 	notice string // set when auto mode fell back; shown on stderr
 	health string // the keyring's health, for auth status; "" if not probed
 	dir    string
@@ -25,6 +32,9 @@ type storeChoice struct {
 
 // describe says where k's credential lives.
 func (sc *storeChoice) describe(k latch.Key) string {
+	if sc.where != "" {
+		return fmt.Sprintf("%s, credential %s", sc.where, k)
+	}
 	if sc.kind == credstore.KindKeyring {
 		return fmt.Sprintf("keyring service %q, item %s", keyringService, keyring.User(k))
 	}
@@ -49,6 +59,15 @@ func (a *App) storeMode(host string) (credstore.Mode, error) {
 // openStore opens the credential store for host (credstore: keyring when
 // it works, else a 0600 file, and says so).
 func (a *App) openStore(ctx context.Context, host string) (*storeChoice, error) {
+	raw := a.pick("credential-store", a.flags.store, EnvStore, "")
+	if kind := fleetKind(raw); kind != "" {
+		return a.openFleetStore(ctx, kind, raw)
+	}
+	if raw == "" && host != "" && !a.chooseStore {
+		if kind := a.hostEntry(host).Store; kind == kindPostgres || kind == kindRedis {
+			return nil, usageError(fmt.Errorf("the credentials for %s are in a %s store: set %s (or --credential-store) to its URL", host, kind, EnvStore))
+		}
+	}
 	mode, err := a.storeMode(host)
 	if err != nil {
 		return nil, err
@@ -75,3 +94,57 @@ func (a *App) openStoreMode(ctx context.Context, mode credstore.Mode, probe bool
 	}
 	return sc, nil
 }
+
+// Fleet store kinds: a connection URL as --credential-store.
+const (
+	kindPostgres = "postgres"
+	kindRedis    = "redis"
+)
+
+func fleetKind(raw string) string {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return kindPostgres
+	case strings.HasPrefix(raw, "redis://"), strings.HasPrefix(raw, "rediss://"):
+		return kindRedis
+	}
+	return ""
+}
+
+// openFleetStore opens a PostgreSQL or Redis store shared by many
+// machines. Its tokens are sealed with the key in LATCH_STORE_KEY_FILE,
+// unless --insecure-store-plaintext says to store them in the clear.
+func (a *App) openFleetStore(ctx context.Context, kind, raw string) (*storeChoice, error) {
+	var key []byte
+	switch path := a.Getenv(EnvStoreKeyFile); {
+	case path != "":
+		var err error
+		if key, err = sealed.ReadKeyFile(path); err != nil {
+			return nil, usageError(err)
+		}
+	case !a.flags.plaintextStore:
+		return nil, usageError(fmt.Errorf("a %s credential store needs a key to seal tokens with: set %s to a file of 32 random bytes "+
+			"(head -c 32 /dev/urandom > latch-store.key && chmod 600 latch-store.key), or pass --insecure-store-plaintext", kind, EnvStoreKeyFile))
+	}
+	sc := &storeChoice{kind: kind}
+	switch kind {
+	case kindPostgres:
+		st, err := pgstore.Open(ctx, raw, pgstore.Options{Key: key, Plaintext: key == nil})
+		if err != nil {
+			return nil, err
+		}
+		sc.store, sc.where = st, st.String()
+	case kindRedis:
+		redis.SetLogger(quietRedis{}) // its pool's own retries say nothing a person can act on
+		st, err := redisstore.Open(ctx, raw, redisstore.Options{Key: key, Plaintext: key == nil})
+		if err != nil {
+			return nil, err
+		}
+		sc.store, sc.where = st, st.String()
+	}
+	return sc, nil
+}
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}

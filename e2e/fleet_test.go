@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch/internal/testdb"
+	"github.com/latchdev/latch/oauthtest"
+)
+
+// machine is one of a fleet: its own HOME and config directory, the
+// fleet's store.
+func (e *env) machine(t *testing.T, store, keyFile string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	m := &env{t: t, srv: e.srv, dir: dir}
+	for _, kv := range e.environ {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "HOME", "LATCH_CONFIG_DIR", "LATCH_CREDENTIAL_STORE", "LATCH_STORE_KEY_FILE":
+			continue
+		}
+		m.environ = append(m.environ, kv)
+	}
+	m.environ = append(m.environ, "HOME="+dir, "LATCH_CONFIG_DIR="+filepath.Join(dir, "config"),
+		"LATCH_CREDENTIAL_STORE="+store, "LATCH_STORE_KEY_FILE="+keyFile)
+	return m
+}
+
+func storeKey(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "store.key")
+	if err := os.WriteFile(p, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type fleetDB struct {
+	name string
+	url  func(t *testing.T) (url string, stop, start func())
+}
+
+var fleetDBs = []fleetDB{
+	{"postgres", func(t *testing.T) (string, func(), func()) {
+		pg := testdb.StartPostgres(t)
+		return pg.URL, pg.Stop, pg.Start
+	}},
+	{"redis", func(t *testing.T) (string, func(), func()) {
+		r := testdb.StartRedis(t)
+		return r.URL, r.Stop, nil
+	}},
+}
+
+// 4 machines × 8 processes on an expired token share one store: exactly
+// one token call, no reuse, every process succeeds; then status and
+// logout work across the fleet, and no output shows the store's password.
+func TestFleetStorm(t *testing.T) {
+	for _, db := range fleetDBs {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			key := storeKey(t)
+			machines := make([]*env, 4)
+			for i := range machines {
+				machines[i] = e.machine(t, url, key)
+			}
+			r := machines[0].run("auth", "login")
+			if r.code != 0 {
+				t.Fatalf("login: %v", r)
+			}
+			mustContain(t, "login", r.stderr, "Credential stored in the "+db.name+" store: ")
+			if strings.Contains(r.stdout+r.stderr, testdb.Password) {
+				t.Fatal("login output shows the store's password")
+			}
+			e.srv.ExpireAccessTokens()
+			e.srv.ResetCounters()
+			var wg sync.WaitGroup
+			res := make([][]result, len(machines))
+			for i, m := range machines {
+				wg.Go(func() { res[i] = m.runMany(8, "api", "/v2/user") })
+			}
+			wg.Wait()
+			for i := range res {
+				for j, r := range res[i] {
+					if r.code != 0 {
+						t.Errorf("machine %d process %d: %v", i, j, r)
+					}
+					if strings.Contains(r.stdout+r.stderr, testdb.Password) {
+						t.Errorf("machine %d process %d shows the store's password", i, j)
+					}
+				}
+			}
+			c := e.counters()
+			if c.TokenCalls["refresh_token"] != 1 || c.ReuseDetections != 0 {
+				t.Fatalf("fleet storm: %d refresh calls, %d reuse; want 1, 0", c.TokenCalls["refresh_token"], c.ReuseDetections)
+			}
+			st := machines[2].run("auth", "status")
+			if st.code != 0 || !strings.Contains(st.stdout, "store: "+db.name) || strings.Contains(st.stdout, testdb.Password) {
+				t.Fatalf("status on another machine: %v", st)
+			}
+			if r := machines[3].run("auth", "logout"); r.code != 0 {
+				t.Fatalf("logout on machine 3: %v", r)
+			}
+			if r := machines[1].run("auth", "token"); r.code != 4 {
+				t.Fatalf("auth token on machine 1 after the fleet logged out: %v", r)
+			}
+		})
+	}
+}
+
+// The lock holder is SIGKILLed while its refresh waits at the server
+// (before the server processes it): the lock dies with it, the others
+// proceed, one refresh, no reuse.
+func TestFleetHolderKilled(t *testing.T) {
+	for _, db := range fleetDBs {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			key := storeKey(t)
+			a, b := e.machine(t, url, key), e.machine(t, url, key)
+			if r := a.run("auth", "login"); r.code != 0 {
+				t.Fatalf("login: %v", r)
+			}
+			e.srv.ExpireAccessTokens()
+			e.srv.ResetCounters()
+			e.srv.SetFaults(oauthtest.Faults{Latency: 3 * time.Second})
+			holder := a.command("api", "/v2/user")
+			if err := holder.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the holder's refresh to reach the server", func() bool {
+				return e.counters().TokenCalls["refresh_token"] == 1
+			})
+			holder.Process.Signal(syscall.SIGKILL)
+			holder.Wait()
+			e.srv.SetFaults(oauthtest.Faults{})
+			start := time.Now()
+			for i, r := range b.runMany(8, "api", "/v2/user") {
+				if r.code != 0 {
+					t.Errorf("process %d after the holder died: %v", i, r)
+				}
+			}
+			c := e.counters()
+			t.Logf("the others finished %s after the SIGKILL (%s store)", time.Since(start).Round(time.Millisecond), db.name)
+			if c.RefreshSuccesses != 1 || c.ReuseDetections != 0 {
+				t.Fatalf("after the holder died: %d refreshes, %d reuse; want 1, 0", c.RefreshSuccesses, c.ReuseDetections)
+			}
+		})
+	}
+}
+
+// PostgreSQL restarted mid-storm: processes that could not reach it fail
+// as transient (exit 5), the credential is not lost, and the next command
+// works.
+func TestFleetDatabaseRestart(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{})
+	url, stop, start := fleetDBs[0].url(t)
+	key := storeKey(t)
+	m := e.machine(t, url, key)
+	if r := m.run("auth", "login"); r.code != 0 {
+		t.Fatalf("login: %v", r)
+	}
+	e.srv.ExpireAccessTokens()
+	e.srv.ResetCounters()
+	e.srv.SetFaults(oauthtest.Faults{Latency: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	var res []result
+	wg.Go(func() { res = m.runMany(16, "api", "/v2/user") })
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	time.Sleep(500 * time.Millisecond)
+	start()
+	wg.Wait()
+	e.srv.SetFaults(oauthtest.Faults{})
+	codes := map[int]int{}
+	for _, r := range res {
+		codes[r.code]++
+		if r.code != 0 && r.code != 5 {
+			t.Errorf("a process during the restart: %v", r)
+		}
+	}
+	t.Logf("exit codes during the restart: %v", codes)
+	if r := m.run("api", "/v2/user"); r.code != 0 {
+		t.Fatalf("after the restart: %v", r)
+	}
+	if c := e.counters(); c.ReuseDetections != 0 {
+		t.Fatalf("%d reuse during the restart", c.ReuseDetections)
+	}
+}
+
+// Without a store key, a fleet store is refused with the fix named.
+func TestFleetNeedsAKey(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{})
+	url, _, _ := fleetDBs[1].url(t)
+	m := e.machine(t, url, "")
+	r := m.run("auth", "login")
+	if r.code != 2 || !strings.Contains(r.stderr, "LATCH_STORE_KEY_FILE") || strings.Contains(r.stderr, testdb.Password) {
+		t.Fatalf("login without a key: %v", r)
+	}
+	if r := m.run("--insecure-store-plaintext", "auth", "login"); r.code != 0 {
+		t.Fatalf("login with --insecure-store-plaintext: %v", r)
+	}
+}

@@ -1,0 +1,109 @@
+// Package storetest checks a latch.Store against the contract every store
+// keeps: compare-and-swap Save and Delete, a Locker that excludes, and
+// secrets that never appear in its errors.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+)
+
+// Token returns a token set for k, generation gen.
+func Token(k latch.Key, lineage string, gen uint64) *latch.Token {
+	return &latch.Token{AccessToken: "at-" + lineage + "-" + string(rune('a'+gen%26)), RefreshToken: "rt-" + lineage,
+		TokenType: "Bearer", Expiry: time.Now().Add(time.Hour).Round(0), IssuedAt: time.Now().Round(0),
+		Issuer: k.Issuer, ClientID: k.ClientID, Account: k.Account, Lineage: lineage, Generation: gen}
+}
+
+// Run checks st, which must be empty for k.
+func Run(t *testing.T, st latch.Store, k latch.Key) {
+	ctx := context.Background()
+	if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("Load of nothing: %v, want ErrNotFound", err)
+	}
+	a := Token(k, "lin-a", 0)
+	if err := st.Save(ctx, k, a, a); !errors.Is(err, latch.ErrConflict) {
+		t.Fatalf("Save over nothing with an old set: %v, want ErrConflict", err)
+	}
+	if err := st.Save(ctx, k, nil, a); err != nil {
+		t.Fatalf("first Save: %v", err)
+	}
+	got, err := st.Load(ctx, k)
+	if err != nil || !got.Matches(a) || got.Expiry.Unix() != a.Expiry.Unix() {
+		t.Fatalf("Load after Save: %+v, %v", got, err)
+	}
+	if err := st.Save(ctx, k, nil, a); !errors.Is(err, latch.ErrConflict) {
+		t.Fatalf("Save with nil old over a set: %v, want ErrConflict", err)
+	}
+	b := Token(k, "lin-a", 1)
+	if err := st.Save(ctx, k, a, b); err != nil {
+		t.Fatalf("Save a→b: %v", err)
+	}
+	if err := st.Save(ctx, k, a, Token(k, "lin-a", 2)); !errors.Is(err, latch.ErrConflict) {
+		t.Fatalf("stale Save a→c: %v, want ErrConflict", err)
+	}
+	if err := st.Delete(ctx, k, a); !errors.Is(err, latch.ErrConflict) {
+		t.Fatalf("stale Delete: %v, want ErrConflict", err)
+	}
+	if got, _ := st.Load(ctx, k); !got.Matches(b) {
+		t.Fatalf("after stale writes: %+v, want b", got)
+	}
+	if l, ok := st.(latch.Lister); ok {
+		keys, err := l.List(ctx)
+		if err != nil || len(keys) != 1 || keys[0] != k {
+			t.Fatalf("List: %v, %v", keys, err)
+		}
+	}
+	if err := st.Delete(ctx, k, b); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("Load after Delete: %v", err)
+	}
+
+	// The lock excludes: 8 goroutines, one at a time inside.
+	lk := latch.LockerOf(st)
+	if lk == nil {
+		t.Fatal("the store is no Locker")
+	}
+	var inside, most atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			unlock, err := lk.Lock(ctx, k)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			if n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(5 * time.Millisecond)
+			inside.Add(-1)
+			unlock()
+		})
+	}
+	wg.Wait()
+	if most.Load() != 1 {
+		t.Fatalf("%d holders at once", most.Load())
+	}
+	// A held lock makes another Lock wait until its ctx ends.
+	unlock, err := lk.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if u, err := lk.Lock(sctx, k); err == nil {
+		u()
+		t.Fatal("a second Lock succeeded while the first was held")
+	}
+	cancel()
+	unlock()
+}

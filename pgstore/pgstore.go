@@ -1,0 +1,365 @@
+// Package pgstore is a latch.Store on PostgreSQL, for a fleet of machines
+// that share one login: one row per credential, sealed with AES-GCM, a
+// compare-and-swap save inside a transaction that locks the row, and a
+// Locker on a session advisory lock held on its own connection, so that
+// a holder that dies or loses its connection releases it at once.
+//
+// The table, created when missing:
+//
+//	CREATE TABLE IF NOT EXISTS latch_credentials (
+//	    issuer     text        NOT NULL,
+//	    client_id  text        NOT NULL,
+//	    account    text        NOT NULL,
+//	    lineage    text        NOT NULL,
+//	    generation bigint      NOT NULL,
+//	    sealed     bytea       NOT NULL,
+//	    updated_at timestamptz NOT NULL DEFAULT now(),
+//	    PRIMARY KEY (issuer, client_id, account)
+//	);
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/sealed"
+)
+
+// DefaultTable is the table credentials live in.
+const DefaultTable = "latch_credentials"
+
+// Options configure Open.
+type Options struct {
+	// Key is the 32-byte AES-256 key the token sets are sealed with.
+	// Without one, Open refuses unless Plaintext is set.
+	Key       []byte
+	Plaintext bool
+	// Table defaults to DefaultTable; it must be a plain identifier.
+	Table string
+	// LockTimeout bounds Lock; 0 means latch.DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is a latch.Store, latch.Locker and latch.Lister on PostgreSQL.
+type Store struct {
+	pool    *pgxpool.Pool
+	box     *sealed.Box
+	table   string
+	timeout time.Duration
+	where   string // the server, for messages, without a password
+}
+
+var (
+	_ latch.Store        = (*Store)(nil)
+	_ latch.Locker       = (*Store)(nil)
+	_ latch.Lister       = (*Store)(nil)
+	_ latch.WriteChecker = (*Store)(nil)
+)
+
+// Redacted returns connString with any password hidden.
+func Redacted(connString string) string {
+	u, err := url.Parse(connString)
+	if err != nil || u.Scheme == "" {
+		return "postgres (connection string hidden)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Open connects to PostgreSQL at connString (a postgres:// URL) and
+// creates the table when missing. Errors never show the password.
+func Open(ctx context.Context, connString string, o Options) (*Store, error) {
+	where := Redacted(connString)
+	if o.Key == nil && !o.Plaintext {
+		return nil, fmt.Errorf("credential store %s: no store key: set one (32 random bytes in a 0600 file), or accept plaintext tokens in the database explicitly", where)
+	}
+	box, err := sealed.New(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	table := o.Table
+	if table == "" {
+		table = DefaultTable
+	}
+	if !identifier(table) {
+		return nil, fmt.Errorf("credential store %s: table %q is not a plain identifier", where, table)
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("credential store %s: bad connection string", where)
+	}
+	cfg.MaxConns = 8
+	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, unavailable(where, err)
+	}
+	s := &Store{pool: pool, box: box, table: table, timeout: o.LockTimeout, where: where}
+	if s.timeout <= 0 {
+		s.timeout = latch.DefaultLockTimeout
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+		issuer text NOT NULL, client_id text NOT NULL, account text NOT NULL,
+		lineage text NOT NULL, generation bigint NOT NULL, sealed bytea NOT NULL,
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (issuer, client_id, account))`); err != nil {
+		var pe *pgconn.PgError
+		// Two processes creating it at once: one wins, the other sees it.
+		if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42P07" {
+			pool.Close()
+			return nil, s.err("create table", err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// String names the store without a password.
+func (s *Store) String() string { return s.where }
+
+func identifier(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		if c != '_' && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// UnavailableError is a database that cannot be reached or used now; it
+// matches latch.ErrStoreUnavailable (transient: nothing is redeemed).
+type UnavailableError struct {
+	Where string
+	Op    string
+	Err   error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("credential store %s: %s: %v", e.Where, e.Op, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
+
+func unavailable(where string, err error) error {
+	return &UnavailableError{Where: where, Op: "connect", Err: err}
+}
+
+func (s *Store) err(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+	}
+	return &UnavailableError{Where: s.where, Op: op, Err: err}
+}
+
+// Load returns k's set.
+func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
+		k.Issuer, k.ClientID, k.Account).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("load credential %s: %w", k, latch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.err("load", err)
+	}
+	return s.box.Open(k, v)
+}
+
+// Save writes t for k if k still holds old (latch.Store), in one
+// transaction that locks the row it compares.
+func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+	v, err := s.box.Seal(k, t)
+	if err != nil {
+		return err
+	}
+	return s.compareAndWrite(ctx, k, old, t, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+s.table+` (issuer, client_id, account, lineage, generation, sealed, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now())
+			ON CONFLICT (issuer, client_id, account) DO UPDATE
+			SET lineage = EXCLUDED.lineage, generation = EXCLUDED.generation, sealed = EXCLUDED.sealed, updated_at = now()`,
+			k.Issuer, k.ClientID, k.Account, t.Lineage, int64(t.Generation), v)
+		return err
+	})
+}
+
+// Delete removes k's set if k still holds old.
+func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+	return s.compareAndWrite(ctx, k, old, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
+			k.Issuer, k.ClientID, k.Account)
+		return err
+	})
+}
+
+// compareAndWrite runs one compare-and-swap, and tries it again while the
+// database cannot be reached, until ctx ends: a refresh's save must
+// outlast a database restart, or the rotated token is lost. A try whose
+// commit was cut off may have landed; the next try then finds next (or,
+// for a delete, nothing) and counts it done.
+func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
+	wait := 50 * time.Millisecond
+	for try := 0; ; try++ {
+		done, err := s.tryCompareAndWrite(ctx, k, old, next, try > 0, write)
+		if done || err == nil || !errors.Is(err, latch.ErrStoreUnavailable) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, retry bool, write func(pgx.Tx) error) (done bool, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, s.err("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var v []byte
+	var cur *latch.Token
+	err = tx.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3 FOR UPDATE`,
+		k.Issuer, k.ClientID, k.Account).Scan(&v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = latch.ErrNotFound
+	case err != nil:
+		return false, s.err("load for update", err)
+	default:
+		cur, err = s.box.Open(k, v)
+	}
+	if retry && (next != nil && err == nil && cur.Matches(next) || next == nil && errors.Is(err, latch.ErrNotFound)) {
+		return true, nil // the try before landed
+	}
+	if err := latch.CompareStored(k, cur, err, old); err != nil {
+		return false, err
+	}
+	if err := write(tx); err != nil {
+		return false, s.err("write", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, s.err("commit", err)
+	}
+	return true, nil
+}
+
+// CheckWrite reports whether a save could happen now: the database is
+// reachable and not read-only.
+func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
+	var ro string
+	if err := s.pool.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro); err != nil {
+		return s.err("check write", err)
+	}
+	if ro == "on" {
+		return fmt.Errorf("credential store %s: %w", s.where, latch.ErrStoreReadOnly)
+	}
+	return nil
+}
+
+// List returns every stored key.
+func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+	rows, err := s.pool.Query(ctx, `SELECT issuer, client_id, account FROM `+s.table+` ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, s.err("list", err)
+	}
+	defer rows.Close()
+	var keys []latch.Key
+	for rows.Next() {
+		var k latch.Key
+		if err := rows.Scan(&k.Issuer, &k.ClientID, &k.Account); err != nil {
+			return nil, s.err("list", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.err("list", err)
+	}
+	return keys, nil
+}
+
+// lockID is k's advisory lock number.
+func lockID(table string, k latch.Key) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("latch\x00" + table + "\x00" + k.Issuer + "\x00" + k.ClientID + "\x00" + k.Account))
+	return int64(h.Sum64())
+}
+
+// Lock takes k's session advisory lock on a connection of its own, held
+// until unlock: PostgreSQL releases it when that connection ends, so a
+// holder that dies frees it at once, and one that is only frozen keeps it
+// (no lease to run out). It waits at most the lock timeout.
+func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+		}
+		return nil, s.err("lock", err)
+	}
+	id := lockID(s.table, k)
+	wait := 10 * time.Millisecond
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&ok); err != nil {
+			conn.Release()
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+			}
+			return nil, s.err("lock", err)
+		}
+		if ok {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			conn.Release()
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			}
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var ok bool
+		if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&ok); err != nil || !ok {
+			// Closing the connection releases the lock for certain.
+			_ = conn.Hijack().Close(uctx)
+			return
+		}
+		conn.Release()
+	}, nil
+}

@@ -1,0 +1,156 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/storetest"
+	"github.com/latchdev/latch/internal/testdb"
+)
+
+var key = []byte("0123456789abcdef0123456789abcdef")
+
+func TestContract(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	st, err := Open(context.Background(), pg.URL, Options{Key: key, LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.Run(t, st, latch.Key{Issuer: "https://as.example", ClientID: "cli", Account: "acme"})
+}
+
+// The row alone reveals no token; the wrong key cannot open it (and says
+// so, as an unusable credential); no key at all is refused.
+func TestSealedAtRest(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	st, err := Open(ctx, pg.URL, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	tok := storetest.Token(k, "lin", 0)
+	if err := st.Save(ctx, k, nil, tok); err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	if err := st.pool.QueryRow(ctx, `SELECT encode(sealed, 'escape') FROM latch_credentials`).Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(row, tok.AccessToken) || strings.Contains(row, tok.RefreshToken) {
+		t.Fatal("a token is readable in the row")
+	}
+	other, err := Open(ctx, pg.URL, Options{Key: []byte("another-key-another-key-another-")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Load(ctx, k); !errors.Is(err, latch.ErrUnusable) {
+		t.Fatalf("Load with another key: %v, want ErrUnusable", err)
+	}
+	if _, err := Open(ctx, pg.URL, Options{}); err == nil || !strings.Contains(err.Error(), "no store key") {
+		t.Fatalf("Open without a key: %v", err)
+	}
+}
+
+// A database that is down is a transient error, and its password is never
+// shown.
+func TestDownAndRedacted(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	st, err := Open(ctx, pg.URL, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pg.Stop()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	_, err = st.Load(ctx, k)
+	if !errors.Is(err, latch.ErrStoreUnavailable) {
+		t.Fatalf("Load with the database down: %v, want ErrStoreUnavailable", err)
+	}
+	for _, e := range []error{err, st.CheckWrite(ctx, k, 100)} {
+		if e == nil || strings.Contains(e.Error(), testdb.Password) {
+			t.Fatalf("error shows the password or is nil: %v", e)
+		}
+	}
+	_, err = Open(ctx, pg.URL, Options{Key: key})
+	if err == nil || strings.Contains(err.Error(), testdb.Password) || !errors.Is(err, latch.ErrStoreUnavailable) {
+		t.Fatalf("Open with the database down: %v", err)
+	}
+	if got := Redacted(pg.URL); strings.Contains(got, testdb.Password) {
+		t.Fatalf("Redacted: %s", got)
+	}
+	pg.Start()
+	if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("Load after the restart: %v", err)
+	}
+}
+
+// A lock holder that dies (SIGKILL) frees the lock at once: the advisory
+// lock ends with its connection.
+func TestLockFreedWhenHolderDies(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldLock$")
+	cmd.Env = append(os.Environ(), "PGSTORE_HOLDER="+pg.URL, "PGSTORE_READY="+filepath.Join(t.TempDir(), "ready"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := cmd.Env[len(cmd.Env)-1][len("PGSTORE_READY="):]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the holder never took the lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := Open(ctx, pg.URL, Options{Key: key, LockTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Lock(ctx, k); !errors.Is(err, latch.ErrLockTimeout) {
+		t.Fatalf("Lock while another process holds it: %v, want ErrLockTimeout", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	st.timeout = 10 * time.Second
+	start := time.Now()
+	unlock, err := st.Lock(ctx, k)
+	if err != nil {
+		t.Fatalf("Lock after the holder died: %v", err)
+	}
+	unlock()
+	t.Logf("lock taken %s after the holder's SIGKILL", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHoldLock is the child of TestLockFreedWhenHolderDies.
+func TestHoldLock(t *testing.T) {
+	url := os.Getenv("PGSTORE_HOLDER")
+	if url == "" {
+		t.Skip("a helper for TestLockFreedWhenHolderDies")
+	}
+	st, err := Open(context.Background(), url, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(context.Background(), latch.Key{Issuer: "https://as.example", ClientID: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(os.Getenv("PGSTORE_READY"), nil, 0o600)
+	time.Sleep(time.Minute)
+}

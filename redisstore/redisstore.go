@@ -1,0 +1,380 @@
+// Package redisstore is a latch.Store on Redis 7 (or Valkey), for a fleet
+// of machines that share one login: one value per credential, sealed with
+// AES-GCM; a compare-and-swap save in a WATCH/MULTI transaction; and a
+// Locker on SET NX PX with a random owner, renewed while held and released
+// by a compare-and-delete script.
+//
+// The one risk a lease brings: a holder frozen (stopped, swapped out)
+// longer than the lease loses the lock while it believes it holds it, and
+// another process may refresh meanwhile. The compare-and-swap then refuses
+// the stale holder's save, so no newer set is overwritten; but both may
+// have redeemed the same refresh token, which a strict server takes for
+// reuse. PostgreSQL's connection-bound lock (pgstore) has no lease and no
+// such window.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/sealed"
+)
+
+// DefaultLease is how long a lock lives without renewal; the holder renews
+// it every third of that.
+const DefaultLease = 10 * time.Second
+
+// DefaultPrefix prefixes every key latch writes.
+const DefaultPrefix = "latch:"
+
+// Options configure Open.
+type Options struct {
+	// Key is the 32-byte AES-256 key the token sets are sealed with.
+	// Without one, Open refuses unless Plaintext is set.
+	Key       []byte
+	Plaintext bool
+	Prefix    string        // default DefaultPrefix
+	Lease     time.Duration // default DefaultLease
+	// LockTimeout bounds Lock; 0 means latch.DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is a latch.Store, latch.Locker and latch.Lister on Redis.
+type Store struct {
+	rdb     *redis.Client
+	box     *sealed.Box
+	prefix  string
+	lease   time.Duration
+	timeout time.Duration
+	where   string
+
+	mu     sync.Mutex
+	lost   map[latch.Key]bool   // keys whose lock lease ran out while held
+	owners map[latch.Key]string // this process's lock owner per held key
+}
+
+var (
+	_ latch.Store  = (*Store)(nil)
+	_ latch.Locker = (*Store)(nil)
+	_ latch.Lister = (*Store)(nil)
+)
+
+// Redacted returns a redis:// URL with any password hidden.
+func Redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "redis (connection string hidden)"
+	}
+	return u.Redacted()
+}
+
+// Open connects to Redis at rawURL (redis:// or rediss://).
+func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
+	where := Redacted(rawURL)
+	if o.Key == nil && !o.Plaintext {
+		return nil, fmt.Errorf("credential store %s: no store key: set one (32 random bytes in a 0600 file), or accept plaintext tokens in Redis explicitly", where)
+	}
+	box, err := sealed.New(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("credential store %s: bad URL", where)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+	opt.MaxRetries = 1
+	s := &Store{rdb: redis.NewClient(opt), box: box, prefix: o.Prefix, lease: o.Lease, timeout: o.LockTimeout,
+		where: where, lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.lease <= 0 {
+		s.lease = DefaultLease
+	}
+	if s.timeout <= 0 {
+		s.timeout = latch.DefaultLockTimeout
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.rdb.Close()
+		return nil, s.err("connect", err)
+	}
+	return s, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// String names the store without a password.
+func (s *Store) String() string { return s.where }
+
+// UnavailableError is a Redis that cannot be reached or used now; it
+// matches latch.ErrStoreUnavailable.
+type UnavailableError struct {
+	Where, Op string
+	Err       error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("credential store %s: %s: %v", e.Where, e.Op, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
+
+func (s *Store) err(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, err)
+	}
+	if strings.HasPrefix(err.Error(), "READONLY") {
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+	}
+	return &UnavailableError{Where: s.where, Op: op, Err: err}
+}
+
+func (s *Store) id(k latch.Key) string {
+	sum := sha256.Sum256([]byte(k.Issuer + "\x00" + k.ClientID + "\x00" + k.Account))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (s *Store) credKey(k latch.Key) string { return s.prefix + "cred:" + s.id(k) }
+func (s *Store) lockKey(k latch.Key) string { return s.prefix + "lock:" + s.id(k) }
+
+// value is what is stored: the key in the clear (for List), the set sealed.
+type value struct {
+	Key    latch.Key `json:"key"`
+	Sealed []byte    `json:"sealed"`
+}
+
+func (s *Store) decode(k latch.Key, raw string) (*latch.Token, error) {
+	var v value
+	if err := json.Unmarshal([]byte(raw), &v); err != nil || v.Key != k {
+		return nil, &sealed.OpenError{Reason: "not a latch credential"}
+	}
+	return s.box.Open(k, v.Sealed)
+}
+
+// Load returns k's set.
+func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+	raw, err := s.rdb.Get(ctx, s.credKey(k)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load credential %s: %w", k, latch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.err("load", err)
+	}
+	return s.decode(k, raw)
+}
+
+// Save writes t for k if k still holds old: WATCH the value, compare,
+// and write in MULTI/EXEC, which fails if anyone wrote meanwhile.
+func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+	sv, err := s.box.Seal(k, t)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(value{Key: k, Sealed: sv})
+	if err != nil {
+		return err
+	}
+	return s.compareAndWrite(ctx, k, old, t, func(p redis.Pipeliner) { p.Set(ctx, s.credKey(k), b, 0) })
+}
+
+// Delete removes k's set if k still holds old.
+func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+	return s.compareAndWrite(ctx, k, old, nil, func(p redis.Pipeliner) { p.Del(ctx, s.credKey(k)) })
+}
+
+// compareAndWrite runs one compare-and-swap, and tries it again while
+// Redis cannot be reached, until ctx ends, so a refresh's save outlasts a
+// restart; a try that landed though its answer was lost counts as done.
+func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(redis.Pipeliner)) error {
+	wait := 50 * time.Millisecond
+	for try := 0; ; try++ {
+		err := s.tryCompareAndWrite(ctx, k, old, next, try > 0, write)
+		if err == nil || !errors.Is(err, latch.ErrStoreUnavailable) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, retry bool, write func(redis.Pipeliner)) error {
+	key := s.credKey(k)
+	landed := errors.New("landed")
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		raw, err := tx.Get(ctx, key).Result()
+		var cur *latch.Token
+		switch {
+		case errors.Is(err, redis.Nil):
+			err = latch.ErrNotFound
+		case err != nil:
+			return s.err("load for update", err)
+		default:
+			cur, err = s.decode(k, raw)
+		}
+		if retry && (next != nil && err == nil && cur.Matches(next) || next == nil && errors.Is(err, latch.ErrNotFound)) {
+			return landed
+		}
+		if err := latch.CompareStored(k, cur, err, old); err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error { write(p); return nil })
+		return err
+	}, key)
+	switch {
+	case errors.Is(err, landed):
+		return nil
+	case errors.Is(err, redis.TxFailedErr):
+		err = fmt.Errorf("write credential %s: another process wrote it meanwhile: %w", k, latch.ErrConflict)
+	case err == nil, errors.Is(err, latch.ErrConflict), errors.Is(err, latch.ErrStoreUnavailable):
+	default:
+		err = s.err("write", err)
+	}
+	if errors.Is(err, latch.ErrConflict) && s.leaseLost(ctx, k) {
+		return fmt.Errorf("%w (the lock's lease ran out while this process held it, as when it is stopped; another process refreshed, and this one's set was not saved over it)", err)
+	}
+	return err
+}
+
+// leaseLost reports whether this process's lock on k ran out: its
+// renewal said so, or the lock is no longer its own.
+func (s *Store) leaseLost(ctx context.Context, k latch.Key) bool {
+	s.mu.Lock()
+	lost, owner := s.lost[k], s.owners[k]
+	s.mu.Unlock()
+	if lost || owner == "" {
+		return lost
+	}
+	cur, err := s.rdb.Get(ctx, s.lockKey(k)).Result()
+	return err == nil && cur != owner || errors.Is(err, redis.Nil)
+}
+
+// CheckWrite reports whether a save could happen now.
+func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
+	if err := s.rdb.Set(ctx, s.prefix+"probe:"+s.id(k), "1", 10*time.Second).Err(); err != nil {
+		return s.err("check write", err)
+	}
+	return nil
+}
+
+// List returns every stored key.
+func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+	var keys []latch.Key
+	iter := s.rdb.Scan(ctx, 0, s.prefix+"cred:*", 100).Iterator()
+	for iter.Next(ctx) {
+		raw, err := s.rdb.Get(ctx, iter.Val()).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, s.err("list", err)
+		}
+		var v value
+		if json.Unmarshal([]byte(raw), &v) == nil {
+			keys = append(keys, v.Key)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, s.err("list", err)
+	}
+	return keys, nil
+}
+
+var (
+	// renew extends the lease only while the lock is still ours.
+	renew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)
+	// release deletes the lock only while it is still ours.
+	release = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`)
+)
+
+// Lock takes k's lock: SET NX PX with a random owner, renewed every third
+// of the lease until unlock. When a renewal finds the lock gone or taken,
+// the lease is lost; a later Save that conflicts says so.
+func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	owner, key := hex.EncodeToString(b), s.lockKey(k)
+	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		ok, err := s.rdb.SetNX(ctx2, key, owner, s.lease).Result()
+		if err != nil {
+			if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+			}
+			return nil, s.err("lock", err)
+		}
+		if ok {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx2.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+	s.mu.Lock()
+	delete(s.lost, k)
+	s.owners[k] = owner
+	s.mu.Unlock()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(s.lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				rctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
+				n, err := renew.Run(rctx, s.rdb, []string{key}, owner, s.lease.Milliseconds()).Int()
+				cancel()
+				if err == nil && n == 0 {
+					s.mu.Lock()
+					s.lost[k] = true
+					s.mu.Unlock()
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		s.mu.Lock()
+		delete(s.owners, k)
+		s.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = release.Run(rctx, s.rdb, []string{key}, owner).Err()
+	}, nil
+}

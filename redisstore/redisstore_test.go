@@ -1,0 +1,162 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/storetest"
+	"github.com/latchdev/latch/internal/testdb"
+)
+
+var key = []byte("0123456789abcdef0123456789abcdef")
+
+func TestContract(t *testing.T) {
+	r := testdb.StartRedis(t)
+	st, err := Open(context.Background(), r.URL, Options{Key: key, LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.Run(t, st, latch.Key{Issuer: "https://as.example", ClientID: "cli", Account: "acme"})
+}
+
+func TestSealedAtRestAndDown(t *testing.T) {
+	r := testdb.StartRedis(t)
+	ctx := context.Background()
+	st, err := Open(ctx, r.URL, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	tok := storetest.Token(k, "lin", 0)
+	if err := st.Save(ctx, k, nil, tok); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.rdb.Get(ctx, st.credKey(k)).Result()
+	if err != nil || strings.Contains(raw, tok.AccessToken) || strings.Contains(raw, tok.RefreshToken) {
+		t.Fatalf("the value shows a token (or %v)", err)
+	}
+	other, err := Open(ctx, r.URL, Options{Key: []byte("another-key-another-key-another-")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Load(ctx, k); !errors.Is(err, latch.ErrUnusable) {
+		t.Fatalf("Load with another key: %v, want ErrUnusable", err)
+	}
+	if _, err := Open(ctx, r.URL, Options{}); err == nil || !strings.Contains(err.Error(), "no store key") {
+		t.Fatalf("Open without a key: %v", err)
+	}
+	wrong := strings.Replace(r.URL, testdb.Password, "wrong-password-0123456789", 1)
+	if _, err := Open(ctx, wrong, Options{Key: key}); err == nil || strings.Contains(err.Error(), "wrong-password-0123456789") {
+		t.Fatalf("Open with a wrong password: %v", err)
+	}
+	r.Stop()
+	_, err = st.Load(ctx, k)
+	if !errors.Is(err, latch.ErrStoreUnavailable) || strings.Contains(err.Error(), testdb.Password) {
+		t.Fatalf("Load with Redis down: %v", err)
+	}
+}
+
+// A holder stopped (SIGSTOP) longer than its lease loses the lock; another
+// process takes it and saves a newer set; the resumed holder's save is
+// refused by the compare-and-swap, and its error says the lease ran out.
+func TestLeaseLostWhileStopped(t *testing.T) {
+	r := testdb.StartRedis(t)
+	ctx := context.Background()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	st, err := Open(ctx, r.URL, Options{Key: key, Lease: 300 * time.Millisecond, LockTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base := storetest.Token(k, "lin", 0)
+	if err := st.Save(ctx, k, nil, base); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestStaleHolder$")
+	cmd.Env = append(os.Environ(), "REDISSTORE_HOLDER="+r.URL, "REDISSTORE_DIR="+dir)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(dir, "locked"))
+	cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(time.Second) // three leases
+	unlock, err := st.Lock(ctx, k)
+	if err != nil {
+		t.Fatalf("Lock after the holder's lease ran out: %v", err)
+	}
+	newer := storetest.Token(k, "lin", 1)
+	if err := st.Save(ctx, k, base, newer); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o600)
+	cmd.Process.Signal(syscall.SIGCONT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("stale holder: %v\n%s", err, out)
+	}
+	msg, _ := os.ReadFile(filepath.Join(dir, "result"))
+	if !strings.Contains(string(msg), "changed meanwhile") || !strings.Contains(string(msg), "lease ran out") {
+		t.Fatalf("the stale holder's save: %q", msg)
+	}
+	if got, _ := st.Load(ctx, k); !got.Matches(newer) {
+		t.Fatal("the newer set was overwritten")
+	}
+}
+
+// TestStaleHolder is the child of TestLeaseLostWhileStopped.
+func TestStaleHolder(t *testing.T) {
+	url, dir := os.Getenv("REDISSTORE_HOLDER"), os.Getenv("REDISSTORE_DIR")
+	if url == "" {
+		t.Skip("a helper for TestLeaseLostWhileStopped")
+	}
+	ctx := context.Background()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	st, err := Open(ctx, url, Options{Key: key, Lease: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := st.Load(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "locked"), nil, 0o600)
+	waitFile(t, filepath.Join(dir, "go")) // stopped here, then resumed
+	err = st.Save(ctx, k, base, storetest.Token(k, "lin", 7))
+	msg := "saved"
+	if err != nil {
+		msg = err.Error()
+	}
+	os.WriteFile(filepath.Join(dir, "result"), []byte(msg), 0o600)
+	unlock()
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
