@@ -109,7 +109,7 @@ func (b *Box) Seal(k latch.Key, t *latch.Token) ([]byte, error) {
 type OpenError struct{ Reason string }
 
 func (e *OpenError) Error() string { return "stored credential cannot be opened: " + e.Reason }
-func (e *OpenError) Unwrap() error  { return latch.ErrUnusable }
+func (e *OpenError) Unwrap() error { return latch.ErrUnusable }
 
 // Open decodes a value Seal wrote for k.
 func (b *Box) Open(k latch.Key, v []byte) (*latch.Token, error) {
@@ -145,4 +145,3 @@ func (b *Box) Open(k latch.Key, v []byte) (*latch.Token, error) {
 	}
 	return &t, nil
 }
-
