@@ -111,6 +111,14 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
 	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
+		pool.Close()
+		return nil, unavailable(where, err)
+	}
+	if exists {
+		return s, nil
+	}
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		issuer text NOT NULL, client_id text NOT NULL, account text NOT NULL,
 		lineage text NOT NULL, generation bigint NOT NULL, sealed bytea NOT NULL,
@@ -325,31 +333,19 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		return nil, s.err("lock", err)
 	}
 	id := lockID(s.table, k)
-	wait := 10 * time.Millisecond
-	for {
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&ok); err != nil {
-			conn.Release()
-			if ctx.Err() == context.DeadlineExceeded {
-				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
-			}
-			return nil, s.err("lock", err)
+	// A blocking pg_advisory_lock wakes the moment the holder lets go;
+	// the context's deadline cancels the wait.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
+		// The lock may have been granted as the wait was cancelled:
+		// close the connection, which ends any lock it holds.
+		_ = conn.Hijack().Close(context.Background())
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
 		}
-		if ok {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			conn.Release()
-			if ctx.Err() == context.DeadlineExceeded {
-				return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
-			}
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		case <-t.C:
 		}
-		wait = min(2*wait, 100*time.Millisecond)
+		return nil, s.err("lock", err)
 	}
 	return func() {
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
