@@ -207,3 +207,33 @@ func TestFleetNeedsAKey(t *testing.T) {
 		t.Fatalf("login with --insecure-store-plaintext: %v", r)
 	}
 }
+
+// A login moves a credential into a fleet store; later commands on that
+// host then need the store's URL, and say so.
+func TestFleetMoveStore(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{})
+	url, _, _ := fleetDBs[0].url(t)
+	key := storeKey(t)
+	m := e.machine(t, "file", key)
+	if r := m.run("auth", "login"); r.code != 0 {
+		t.Fatalf("login to the file store: %v", r)
+	}
+	r := m.run("--credential-store", url, "auth", "login")
+	if r.code != 0 || !strings.Contains(r.stderr, "Credential stored in the postgres store: postgres://latch:xxxxx@") {
+		t.Fatalf("login into postgres: %v", r)
+	}
+	noStore := m.machine(t, "", key)
+	noStore.environ = append(m.environ[:0:0], m.environ...)
+	for i, kv := range noStore.environ {
+		if strings.HasPrefix(kv, "LATCH_CREDENTIAL_STORE=") {
+			noStore.environ[i] = "LATCH_CREDENTIAL_STORE="
+		}
+	}
+	r = noStore.run("auth", "token")
+	if r.code != 2 || !strings.Contains(r.stderr, "are in a postgres store: set LATCH_CREDENTIAL_STORE") {
+		t.Fatalf("auth token without the store's URL: %v", r)
+	}
+	if r := m.run("--credential-store", url, "auth", "token"); r.code != 0 {
+		t.Fatalf("auth token with the store's URL: %v", r)
+	}
+}

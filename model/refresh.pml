@@ -39,6 +39,9 @@
 #ifndef BREAK_LOGOUT_LOCK
 #define BREAK_LOGOUT_LOCK 0 /* logout deletes without the lock or the compare */
 #endif
+#ifndef LEASE
+#define LEASE 0          /* the lock is a lease that can run out while held (redisstore) */
+#endif
 #ifndef BREAK_NO_WAIT
 #define BREAK_NO_WAIT 0  /* an interrupted process exits before the answer is saved */
 #endif
@@ -87,6 +90,10 @@ inline write(t) {
 
 /* A crash point: the process may die here. */
 #define CRASH if :: skip :: crashed = true; goto crash fi
+/* With LEASE, a holder frozen past its lease loses the lock without
+ * knowing it (Redis SET NX PX); a connection-bound lock (PostgreSQL's
+ * advisory lock, the kernel's flock) cannot run out this way. */
+#define EXPIRE if :: LEASE && lock == me + 1 -> lock = 0 :: skip fi
 
 proctype Proc(byte me) {
 	byte ops = 0, stale, base, ans, t;
@@ -105,6 +112,7 @@ proctype Proc(byte me) {
 refresh:
 		atomic { lock == 0 -> lock = me + 1 }       /* R1 lock.Lock */
 		CRASH;
+		EXPIRE;
 #if BREAK_REREAD
 		base = stale;
 #else
@@ -116,6 +124,7 @@ refresh:
 		:: else -> skip
 		fi;
 		CRASH;
+		EXPIRE;
 send:
 		atomic {                                     /* R5 Config.Refresh: the server */
 			assert(presents[base] == 0 || lostAns[base]);            /* (a) */
