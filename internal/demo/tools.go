@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -111,7 +112,7 @@ func (r *run) gitStep(ctx context.Context) error {
 	}
 	root := filepath.Join(filepath.Dir(r.dir), "git")
 	repo, seed := filepath.Join(root, "demo.git"), filepath.Join(filepath.Dir(r.dir), "seed")
-	gitEnv := append(r.env, "GIT_CONFIG_GLOBAL="+filepath.Join(filepath.Dir(r.dir), "gitconfig"),
+	gitEnv := append(slices.Clip(r.env), "GIT_CONFIG_GLOBAL="+filepath.Join(filepath.Dir(r.dir), "gitconfig"),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
 	runGit := func(dir string, args ...string) (string, error) {
 		c := exec.CommandContext(ctx, git, args...)
