@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,38 @@ type Store struct {
 	table   string
 	timeout time.Duration
 	where   string // the server, for messages, without a password
+
+	// held are the connections this process holds a key's lock on. Work
+	// on that key goes through its lock's connection, one statement at a
+	// time, so a command opens one connection, not two (each costs a
+	// SCRAM handshake).
+	mu   sync.Mutex
+	held map[latch.Key]*heldConn
+}
+
+type heldConn struct {
+	mu   sync.Mutex
+	conn *pgxpool.Conn
+}
+
+// conn runs fn on k's lock connection when this process holds it, else
+// on a pooled connection.
+func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error) error {
+	s.mu.Lock()
+	h := s.held[k]
+	s.mu.Unlock()
+	if h == nil {
+		return fn(s.pool)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fn(h.conn)
+}
+
+// querier is what a pool and a connection both do.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 var (
@@ -107,7 +140,7 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, unavailable(where, err)
 	}
-	s := &Store{pool: pool, box: box, table: table, timeout: o.LockTimeout, where: where}
+	s := &Store{pool: pool, box: box, table: table, timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
 	}
@@ -184,8 +217,10 @@ func (s *Store) err(op string, err error) error {
 // Load returns k's set.
 func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	var v []byte
-	err := s.pool.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
-		k.Issuer, k.ClientID, k.Account).Scan(&v)
+	err := s.with(ctx, k, func(q querier) error {
+		return q.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
+			k.Issuer, k.ClientID, k.Account).Scan(&v)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("load credential %s: %w", k, latch.ErrNotFound)
 	}
@@ -245,7 +280,15 @@ func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *lat
 }
 
 func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, retry bool, write func(pgx.Tx) error) (done bool, err error) {
-	tx, err := s.pool.Begin(ctx)
+	err = s.with(ctx, k, func(q querier) error {
+		done, err = s.tryOn(ctx, q, k, old, next, retry, write)
+		return err
+	})
+	return done, err
+}
+
+func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, retry bool, write func(pgx.Tx) error) (done bool, err error) {
+	tx, err := q.Begin(ctx)
 	if err != nil {
 		return false, s.err("begin", err)
 	}
@@ -279,9 +322,11 @@ func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *
 
 // CheckWrite reports whether a save could happen now: the database is
 // reachable and not read-only.
-func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
+func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 	var ro string
-	if err := s.pool.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro); err != nil {
+	if err := s.with(ctx, k, func(q querier) error {
+		return q.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro)
+	}); err != nil {
 		return s.err("check write", err)
 	}
 	if ro == "on" {
@@ -347,7 +392,16 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return nil, s.err("lock", err)
 	}
+	h := &heldConn{conn: conn}
+	s.mu.Lock()
+	s.held[k] = h
+	s.mu.Unlock()
 	return func() {
+		s.mu.Lock()
+		delete(s.held, k)
+		s.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var ok bool
