@@ -71,7 +71,7 @@ type heldConn struct {
 	conn *pgxpool.Conn
 }
 
-// conn runs fn on k's lock connection when this process holds it, else
+// with runs fn on k's lock connection when this process holds it, else
 // on a pooled connection.
 func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error) error {
 	s.mu.Lock()
@@ -82,6 +82,11 @@ func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.conn.Conn().IsClosed() {
+		// The database restarted or the connection broke: the lock is
+		// gone with it, and a save after a redeem must still land.
+		return fn(s.pool)
+	}
 	return fn(h.conn)
 }
 
