@@ -177,7 +177,9 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 
-	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(), a.newProxyCmd(), a.newCredentialCmd())
+	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(), a.newProxyCmd(), a.newCredentialCmd(), a.newVersionCmd())
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.newDevCmd()...)
 	return root
 }
@@ -350,10 +352,12 @@ func (a *App) StaticToken() bool { return strings.TrimSpace(a.Getenv(EnvToken)) 
 // baseTransport is http.DefaultTransport, wrapped in the debug logger
 // when --debug or LATCH_DEBUG=1.
 func (a *App) baseTransport() http.RoundTripper {
+	var rt http.RoundTripper = http.DefaultTransport
 	if a.debug() {
-		return debugTransport(http.DefaultTransport, a.Stderr)
+		rt = debugTransport(rt, a.Stderr)
 	}
-	return http.DefaultTransport
+	// Outside the debug log, so the log shows it.
+	return &uaTransport{base: rt, ua: userAgent()}
 }
 
 // HTTPClient returns the refresh-aware client every API call goes
