@@ -11,17 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-10s}
 log=$(mktemp)
+count() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 trap 'rm -f "$log"' EXIT
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     for try in 1 2; do
       echo "fuzz $pkg $f ($t)"
-      before=$(ls "$dir/testdata/fuzz/$f" 2>/dev/null | wc -l)
+      before=$(count "$dir/testdata/fuzz/$f")
       if go test -run '^$' -fuzz "^$f\$" -fuzztime "$t" "$pkg" >"$log" 2>&1; then
         break
       fi
-      after=$(ls "$dir/testdata/fuzz/$f" 2>/dev/null | wc -l)
+      after=$(count "$dir/testdata/fuzz/$f")
       if [ "$try" = 1 ] && [ "$after" = "$before" ] && grep -q '^    context deadline exceeded$' "$log" \
         && ! grep -q 'Failing input written' "$log"; then
         echo "  the Go fuzz coordinator's deadline race (go.dev/issue/75804), no input found: trying once more"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,15 +189,38 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 // shows help; with an argument, it is an unknown command (exit 2).
 func groupRun(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError(fmt.Errorf("unknown command %q for %q; see `%s --help`", args[0], cmd.CommandPath(), cmd.CommandPath()))
+		return usageError(fmt.Errorf("unknown command %q for %q%s; see `%s --help`", args[0], cmd.CommandPath(), suggest(cmd, args[0]), cmd.CommandPath()))
 	}
 	return cmd.Help()
+}
+
+// suggest returns " (did you mean …?)" for a mistyped subcommand of cmd.
+func suggest(cmd *cobra.Command, typed string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // what cobra itself uses
+	}
+	s := cmd.SuggestionsFor(typed)
+	if len(s) == 0 {
+		return ""
+	}
+	for i := range s {
+		s[i] = strconv.Quote(s[i])
+	}
+	return " (did you mean " + strings.Join(s, " or ") + "?)"
 }
 
 // usageArgs makes an argument validator's errors usage errors (exit 2).
 func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := v(cmd, args); err != nil {
+			switch {
+			case len(args) == 0 || !strings.HasPrefix(err.Error(), "unknown command "):
+			case !cmd.HasSubCommands():
+				// A leaf command has no subcommands to be unknown.
+				err = fmt.Errorf("unexpected argument %q", args[0])
+			default:
+				err = fmt.Errorf("%w%s", err, suggest(cmd, args[0]))
+			}
 			return usageError(fmt.Errorf("%w; see `%s --help`", err, cmd.CommandPath()))
 		}
 		return nil
