@@ -287,13 +287,27 @@ func (a *App) Host() (string, error) {
 	}
 	h := a.pick("host", a.flags.host, EnvHost, cf.Host)
 	if h == "" {
-		return "", usageError(errors.New("no host: pass --host URL, set " + EnvHost + ", or run `latch auth login --host URL`"))
+		// Nothing configured: not logged in anywhere (exit 4), which
+		// auth login turns into a usage error of its own.
+		return "", errNoHost
 	}
 	if err := discovery.CheckURL(h); err != nil {
 		return "", usageError(fmt.Errorf("host: %w", err))
 	}
 	return config.Normalize(h), nil
 }
+
+// errNoHost is a command run before any login: no --host, no LATCH_HOST,
+// no host selected in the config file. It matches latch.ErrLoginRequired.
+var errNoHost = &noHostError{}
+
+type noHostError struct{}
+
+func (*noHostError) Error() string {
+	return "not logged in: run `latch auth login --host URL` (or pass --host URL, or set " + EnvHost + ")"
+}
+
+func (*noHostError) Is(target error) bool { return target == latch.ErrLoginRequired }
 
 // hostEntry returns the config entry for host, or an empty one.
 func (a *App) hostEntry(host string) *config.Host {

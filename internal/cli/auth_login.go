@@ -293,6 +293,9 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		return err
 	}
 	host, err := a.Host()
+	if errors.Is(err, errNoHost) {
+		return usageError(errors.New("no host to log in to: pass --host URL (the authorization server) or set " + EnvHost + ", or --resource URL for an API that names its server (RFC 9728)"))
+	}
 	if err != nil {
 		return err
 	}
