@@ -155,6 +155,16 @@ func (o *apiOptions) run(ctx context.Context, env apiEnv, s apiStreams) error {
 	if err != nil {
 		return err
 	}
+	if !req.graphQL && isFullURL(o.path) {
+		// The transport sends the token to the API's origins only; a
+		// request elsewhere goes without it, and the person is told.
+		api, _ := env.APIURL(ctx)
+		gql, _ := env.GraphQLURL(ctx)
+		if o := origin(req.url); o != origin(api) && o != origin(gql) {
+			fmt.Fprintf(s.errOut, "latch: %s is not the API's origin (%s), so the request goes without your token; pass --api-url to make it the API\n",
+				o, origin(api))
+		}
+	}
 	p := &apiPrinter{
 		out: &lastByteWriter{w: s.out}, errOut: s.errOut,
 		tty: env.StdoutIsTTY(), color: env.ColorEnabled(),

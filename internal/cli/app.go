@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -292,9 +293,26 @@ func (a *App) Host() (string, error) {
 		return "", errNoHost
 	}
 	if err := discovery.CheckURL(h); err != nil {
-		return "", usageError(fmt.Errorf("host: %w", err))
+		return "", usageError(fmt.Errorf("host: %w%s", err, schemeHint(h)))
 	}
 	return config.Normalize(h), nil
+}
+
+// schemeHint suggests the URL a host without a scheme likely meant: http
+// on loopback (RFC 8252 §8.3), https elsewhere.
+func schemeHint(h string) string {
+	if strings.Contains(h, "://") || h == "" {
+		return ""
+	}
+	hostname := h
+	if hp, _, err := net.SplitHostPort(h); err == nil {
+		hostname = hp
+	}
+	scheme := "https://"
+	if discovery.IsLoopback(hostname) {
+		scheme = "http://"
+	}
+	return "; did you mean --host " + scheme + h + "?"
 }
 
 // errNoHost is a command run before any login: no --host, no LATCH_HOST,

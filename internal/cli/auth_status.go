@@ -55,6 +55,9 @@ which store holds it and the keyring's health. Tokens are masked. Exit code
 				return err
 			}
 			if asJSON {
+				if entries == nil {
+					entries = []statusEntry{} // "[]", not "null"
+				}
 				enc := json.NewEncoder(a.Stdout)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(entries); err != nil {

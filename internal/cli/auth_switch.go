@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,21 @@ host becomes the selected host too.`,
 			host, err := a.Host()
 			if err != nil {
 				return err
+			}
+			if strings.TrimSpace(org) == "" {
+				known := "none yet"
+				if h := a.hostEntry(host); len(h.Orgs) > 0 {
+					var names []string
+					for _, o := range h.Orgs {
+						if o != "" {
+							names = append(names, o)
+						}
+					}
+					if len(names) > 0 {
+						known = strings.Join(names, ", ")
+					}
+				}
+				return usageError(fmt.Errorf("an empty organization name; the organizations logged in to on %s: %s", host, known))
 			}
 			err = a.updateConfig(cmd.Context(), func(cf *config.File) error {
 				h := cf.Get(host)
