@@ -47,6 +47,20 @@ const (
 // loginHint is what a login-required error tells the user to run.
 const loginHint = "run `latch auth login`"
 
+// loginHintFor is loginHint with the flags that were in force, so the
+// command can be pasted: --host when it was given, --org for an org.
+func (a *App) loginHintFor(org string) string {
+	args := []string{"latch"}
+	if a.root != nil && a.flagSet("host") {
+		args = append(args, "--host", a.flags.host)
+	}
+	args = append(args, "auth", "login")
+	if org != "" {
+		args = append(args, "--org", org)
+	}
+	return "run `" + strings.Join(args, " ") + "`"
+}
+
 // defaultScopes asks for a refresh token (OpenID Connect Core §11) when a
 // server publishes no scopes_supported; with the list, login asks for the
 // ones of these it names.
@@ -123,8 +137,8 @@ func (a *App) message(err error) string {
 	var lr *latch.LoginRequiredError
 	if errors.As(err, &lr) {
 		hint := lr.Hint
-		if hint == "" {
-			hint = loginHint
+		if hint == "" || hint == loginHint {
+			hint = a.loginHintFor(lr.Key.Account)
 		}
 		if lr.Err == nil {
 			return fmt.Sprintf("not logged in to %s with client %s%s; %s", lr.Key.Issuer, lr.Key.ClientID, orgSuffix(lr.Key.Account), hint)
@@ -136,7 +150,7 @@ func (a *App) message(err error) string {
 	}
 	var lost *latch.AnswerLostError
 	if errors.As(err, &lost) {
-		return oneLine(err.Error()) + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + loginHint
+		return oneLine(err.Error()) + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
 	}
 	if exitCode(err) == ExitTransient {
 		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"

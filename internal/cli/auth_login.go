@@ -367,7 +367,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	case useDevice:
 		tok, err = a.deviceLogin(ctx, cfg, timeout)
 	default:
-		a.waiting = fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to stop)...", timeout)
+		a.waiting = fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", timeout)
 		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.openURL, Timeout: timeout, RedirectURI: redirectURI})
 		if errors.Is(err, authcode.ErrTimeout) {
 			a.printTimeoutCauses(cfg, redirectURI)

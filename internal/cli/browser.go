@@ -16,15 +16,18 @@ import (
 func (a *App) openURL(ctx context.Context, u string) error {
 	fmt.Fprintf(a.Stderr, "Open this URL in your browser to log in:\n  %s\n", u)
 	argv := strings.Fields(a.Getenv("BROWSER"))
+	quiet := false
 	if len(argv) == 0 {
-		argv = systemOpener()
+		// The system opener's own chatter ("www-browser: not found" …)
+		// says nothing a person can act on; the URL is printed above.
+		argv, quiet = systemOpener(), true
 	}
 	if len(argv) == 0 {
 		a.printWaiting()
 		return nil
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], u)...)
-	if f, ok := a.Stderr.(*os.File); ok {
+	if f, ok := a.Stderr.(*os.File); ok && !quiet {
 		cmd.Stdout, cmd.Stderr = f, f
 	} else {
 		cmd.Stdout, cmd.Stderr = nil, nil
