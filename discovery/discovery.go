@@ -190,22 +190,13 @@ func Fetch(ctx context.Context, hc *http.Client, issuer string) (*Metadata, erro
 	}
 	want := strings.TrimSuffix(issuer, "/")
 
-	client := http.Client{Transport: http.DefaultTransport, CheckRedirect: sameHost(iu.Host)}
-	timeout := DefaultTimeout
-	if hc != nil {
-		if hc.Transport != nil {
-			client.Transport = hc.Transport
-		}
-		if hc.Timeout > 0 {
-			timeout = hc.Timeout
-		}
-	}
+	client, timeout := metadataClient(hc, iu.Host)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	var errs []error
 	for _, u := range wellKnown(iu) {
-		m, err := fetch(ctx, &client, u, want)
+		m, err := fetch(ctx, client, u, want)
 		if err == nil {
 			return m, nil
 		}
@@ -219,6 +210,22 @@ func Fetch(ctx context.Context, hc *http.Client, issuer string) (*Metadata, erro
 	}
 	// One line, both causes: errors.Join would break the line.
 	return nil, fmt.Errorf("discover %s: no metadata found: %w; %w", want, errs[0], errs[1])
+}
+
+// metadataClient is hc's transport and bound (or the defaults) with
+// redirects kept on host, for fetching a metadata document.
+func metadataClient(hc *http.Client, host string) (*http.Client, time.Duration) {
+	client := &http.Client{Transport: http.DefaultTransport, CheckRedirect: sameHost(host)}
+	timeout := DefaultTimeout
+	if hc != nil {
+		if hc.Transport != nil {
+			client.Transport = hc.Transport
+		}
+		if hc.Timeout > 0 {
+			timeout = hc.Timeout
+		}
+	}
+	return client, timeout
 }
 
 // wellKnown returns the URLs to try, in order: RFC 8414 §3.1 inserts the

@@ -65,19 +65,10 @@ func FetchResourceAt(ctx context.Context, hc *http.Client, metadataURL, resource
 		return nil, fmt.Errorf("resource metadata: %w", err)
 	}
 	mu, _ := url.Parse(metadataURL)
-	client := http.Client{Transport: http.DefaultTransport, CheckRedirect: sameHost(mu.Host)}
-	timeout := DefaultTimeout
-	if hc != nil {
-		if hc.Transport != nil {
-			client.Transport = hc.Transport
-		}
-		if hc.Timeout > 0 {
-			timeout = hc.Timeout
-		}
-	}
+	client, timeout := metadataClient(hc, mu.Host)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, err := getDocument(ctx, &client, metadataURL)
+	body, err := getDocument(ctx, client, metadataURL)
 	if err != nil {
 		return nil, fmt.Errorf("resource metadata: %w", err)
 	}

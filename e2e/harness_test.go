@@ -99,8 +99,11 @@ func (e *env) command(args ...string) *exec.Cmd {
 }
 
 // run runs latch to completion.
-func (e *env) run(args ...string) result {
-	cmd := e.command(args...)
+func (e *env) run(args ...string) result { return runCmd(e.t, e.command(args...)) }
+
+// runCmd runs cmd to completion and returns its output and exit code;
+// a program that cannot start fails the test.
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -110,7 +113,7 @@ func (e *env) run(args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		e.t.Fatalf("run latch %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return r
 }

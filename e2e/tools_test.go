@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -90,24 +88,14 @@ func gitServer(t *testing.T, e *env) (url string) {
 	return hs.URL
 }
 
-// gitEnv is the environment git runs in: the user's HOME (whose global
+// git runs git as the user: their HOME (whose global
 // config latch auth setup-git writes), no system config, no prompts.
 func (e *env) git(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(slices.Clip(e.environ), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=", "SSH_ASKPASS=")
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	r := result{stdout: so.String(), stderr: se.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return runCmd(t, cmd)
 }
 
 // Real git against a real smart-HTTP server: clone, fetch after the
@@ -263,17 +251,7 @@ func TestKubectlExecCredential(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 		cmd.Env = e.environ
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		err := cmd.Run()
-		r := result{stdout: so.String(), stderr: se.String()}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return runCmd(t, cmd)
 	}
 	// Written here, not with kubectl config: Debian 12's kubectl 1.20
 	// crashes writing a kubeconfig (json-iterator under a newer Go).

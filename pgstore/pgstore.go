@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/sealed"
 )
 
@@ -261,41 +262,19 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 	})
 }
 
-// compareAndWrite runs one compare-and-swap, and tries it again while the
-// database cannot be reached, until ctx ends: a refresh's save must
-// outlast a database restart, or the rotated token is lost. A try whose
-// commit was cut off may have landed; the next try then finds next (or,
-// for a delete, nothing) and counts it done.
+// compareAndWrite runs one compare-and-swap on k's lock connection when
+// this process holds it, tried again while the database is unreachable
+// (fleet.Retry).
 func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
-	wait := 50 * time.Millisecond
-	for try := 0; ; try++ {
-		done, err := s.tryCompareAndWrite(ctx, k, old, next, try > 0, write)
-		if done || err == nil || !errors.Is(err, latch.ErrStoreUnavailable) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 500*time.Millisecond)
-	}
-}
-
-func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, retry bool, write func(pgx.Tx) error) (done bool, err error) {
-	err = s.with(ctx, k, func(q querier) error {
-		done, err = s.tryOn(ctx, q, k, old, next, retry, write)
-		return err
+	return fleet.Retry(ctx, func(again bool) error {
+		return s.with(ctx, k, func(q querier) error { return s.tryOn(ctx, q, k, old, next, again, write) })
 	})
-	return done, err
 }
 
-func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, retry bool, write func(pgx.Tx) error) (done bool, err error) {
+func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
 	tx, err := q.Begin(ctx)
 	if err != nil {
-		return false, s.err("begin", err)
+		return s.err("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var v []byte
@@ -306,23 +285,23 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 	case errors.Is(err, pgx.ErrNoRows):
 		err = latch.ErrNotFound
 	case err != nil:
-		return false, s.err("load for update", err)
+		return s.err("load for update", err)
 	default:
 		cur, err = s.box.Open(k, v)
 	}
-	if retry && (next != nil && err == nil && cur.Matches(next) || next == nil && errors.Is(err, latch.ErrNotFound)) {
-		return true, nil // the try before landed
+	if again && fleet.Landed(cur, err, next) {
+		return nil // the try before landed
 	}
 	if err := latch.CompareStored(k, cur, err, old); err != nil {
-		return false, err
+		return err
 	}
 	if err := write(tx); err != nil {
-		return false, s.err("write", err)
+		return s.err("write", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, s.err("commit", err)
+		return s.err("commit", err)
 	}
-	return true, nil
+	return nil
 }
 
 // CheckWrite reports whether a save could happen now: the database is

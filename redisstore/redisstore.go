@@ -29,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/sealed"
 )
 
@@ -196,28 +197,13 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 	return s.compareAndWrite(ctx, k, old, nil, func(p redis.Pipeliner) { p.Del(ctx, s.credKey(k)) })
 }
 
-// compareAndWrite runs one compare-and-swap, and tries it again while
-// Redis cannot be reached, until ctx ends, so a refresh's save outlasts a
-// restart; a try that landed though its answer was lost counts as done.
+// compareAndWrite runs one compare-and-swap, tried again while Redis is
+// unreachable (fleet.Retry).
 func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(redis.Pipeliner)) error {
-	wait := 50 * time.Millisecond
-	for try := 0; ; try++ {
-		err := s.tryCompareAndWrite(ctx, k, old, next, try > 0, write)
-		if err == nil || !errors.Is(err, latch.ErrStoreUnavailable) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 500*time.Millisecond)
-	}
+	return fleet.Retry(ctx, func(again bool) error { return s.tryCompareAndWrite(ctx, k, old, next, again, write) })
 }
 
-func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, retry bool, write func(redis.Pipeliner)) error {
+func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, again bool, write func(redis.Pipeliner)) error {
 	key := s.credKey(k)
 	landed := errors.New("landed")
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
@@ -231,7 +217,7 @@ func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *
 		default:
 			cur, err = s.decode(k, raw)
 		}
-		if retry && (next != nil && err == nil && cur.Matches(next) || next == nil && errors.Is(err, latch.ErrNotFound)) {
+		if again && fleet.Landed(cur, err, next) {
 			return landed
 		}
 		if err := latch.CompareStored(k, cur, err, old); err != nil {

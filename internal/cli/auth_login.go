@@ -216,9 +216,9 @@ func (o *loginOptions) settings(cmd *cobra.Command, h *config.Host) (scopes []st
 		if !changed(f.flag) {
 			continue
 		}
-		if f.flag == "validate-url" && strings.HasPrefix(f.v, "/") {
-			// A path on the API URL, resolved when it is used.
-		} else if f.v != "" {
+		// A --validate-url path is on the API URL, checked when used.
+		isPath := f.flag == "validate-url" && strings.HasPrefix(f.v, "/")
+		if f.v != "" && !isPath {
 			if err := discovery.CheckURL(f.v); err != nil {
 				return nil, nil, e, usageError(fmt.Errorf("--%s: %w", f.flag, err))
 			}
