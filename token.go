@@ -79,6 +79,10 @@ func (t *Token) Expired(now time.Time) bool {
 	return t == nil || t.AccessToken == "" || (!t.Expiry.IsZero() && !now.Before(t.Expiry))
 }
 
+// Fresh reports whether t can be used as is at now: a Source with this
+// Skew hands it out without refreshing (see needsRefresh).
+func (t *Token) Fresh(now time.Time, skew time.Duration) bool { return !t.needsRefresh(now, skew) }
+
 // needsRefresh reports whether t is within skew of its expiry at now. The
 // margin is capped at a quarter of the token's lifetime so that short-lived
 // tokens are not refreshed on every request.

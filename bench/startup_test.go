@@ -16,18 +16,27 @@ import (
 	"github.com/latchdev/latch/internal/config"
 )
 
-// BenchmarkHelperStartup runs, alternately in one loop (A B C A B C …),
-// a hello-world Go binary built with the same toolchain, `latch
-// credential git get` and `latch auth token`, each with a valid token in
-// the file store, and reports each median and the helper's ratio to
-// hello.
+// BenchmarkHelperStartup runs, alternately in one loop (A B C … A B C …),
+// a hello-world Go binary built with the same toolchain, the small git
+// helper `git-credential-latch get` (what latch auth setup-git installs),
+// `latch credential git get` and `latch auth token`, each with a valid
+// token in the file store, and reports each median and its ratio to
+// hello. Everything is built as the README installs it (CGO_ENABLED=0:
+// static); the small helper is also run as a default cgo build, which
+// links the C library dynamically.
 //
 //	go test -run '^$' -bench HelperStartup -benchtime 300x ./bench/
 func BenchmarkHelperStartup(b *testing.B) {
 	dir := b.TempDir()
 	hello, latchBin := filepath.Join(dir, "hello"), filepath.Join(dir, "latch")
-	for _, bld := range []struct{ out, pkg string }{{hello, "./testdata/hello"}, {latchBin, "../cmd/latch"}} {
-		if out, err := exec.Command("go", "build", "-o", bld.out, bld.pkg).CombinedOutput(); err != nil {
+	small, smallCgo := filepath.Join(dir, "git-credential-latch"), filepath.Join(dir, "cgo", "git-credential-latch")
+	for _, bld := range []struct{ out, pkg, cgo string }{
+		{hello, "./testdata/hello", "0"}, {latchBin, "../cmd/latch", "0"},
+		{small, "../cmd/git-credential-latch", "0"}, {smallCgo, "../cmd/git-credential-latch", "1"},
+	} {
+		cmd := exec.Command("go", "build", "-o", bld.out, bld.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+bld.cgo)
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("go build %s: %v\n%s", bld.pkg, err, out)
 		}
 	}
@@ -53,6 +62,8 @@ func BenchmarkHelperStartup(b *testing.B) {
 		argv              []string
 	}{
 		{"hello", "", "hello", []string{hello}},
+		{"small-helper", gitReq, "password=bench-access-token", []string{small, "get"}},
+		{"small-helper-cgo", gitReq, "password=bench-access-token", []string{smallCgo, "get"}},
 		{"git-helper", gitReq, "password=bench-access-token", []string{latchBin, "credential", "git", "get"}},
 		{"auth-token", "", "bench-access-token", []string{latchBin, "auth", "token"}},
 	}
@@ -77,6 +88,8 @@ func BenchmarkHelperStartup(b *testing.B) {
 		med[name] = float64(ts[len(ts)/2].Microseconds()) / 1000
 		b.ReportMetric(med[name], "ms-"+name)
 	}
+	b.ReportMetric(med["small-helper"]/med["hello"], "small/hello")
+	b.ReportMetric(med["small-helper-cgo"]/med["hello"], "small-cgo/hello")
 	b.ReportMetric(med["git-helper"]/med["hello"], "helper/hello")
 	b.ReportMetric(med["auth-token"]/med["hello"], "token/hello")
 }

@@ -53,6 +53,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build latch:", err)
 		return 1
 	}
+	// Beside latch, as go install puts it: setup-git then uses it.
+	build = exec.Command("go", "build", "-o", filepath.Join(dir, "git-credential-latch"), "github.com/latchdev/latch/cmd/git-credential-latch")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build git-credential-latch:", err)
+		return 1
+	}
 	return m.Run()
 }
 

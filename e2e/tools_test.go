@@ -111,14 +111,16 @@ func TestGitCredentialHelper(t *testing.T) {
 	}
 	gitconfig, _ := os.ReadFile(filepath.Join(e.dir, ".gitconfig"))
 	mustContain(t, "~/.gitconfig", string(gitconfig), "[credential \""+base+"\"]")
-	mustContain(t, "~/.gitconfig", string(gitconfig), "credential git --url")
-	// Setting it up again replaces latch's entry, and only it.
+	mustContain(t, "~/.gitconfig", string(gitconfig), "git-credential-latch' '--host'")
+	// Setting it up again replaces latch's entry (an older one that ran
+	// latch itself too), and only it.
+	e.git(t, e.dir, "config", "--global", "--add", "credential."+base+".helper", "!'"+latchBin+"' credential git --url "+base)
 	e.git(t, e.dir, "config", "--global", "--add", "credential."+base+".helper", "cache")
 	if r := e.run("auth", "setup-git", base); r.code != 0 {
 		t.Fatalf("setup-git again: %v", r)
 	}
 	helpers := e.git(t, e.dir, "config", "--global", "--get-all", "credential."+base+".helper").stdout
-	if strings.Count(helpers, "credential git") != 1 || !strings.Contains(helpers, "cache") {
+	if strings.Count(helpers, "git-credential-latch") != 1 || !strings.Contains(helpers, "cache") {
 		t.Fatalf("helpers after a second setup-git:\n%s", helpers)
 	}
 	e.git(t, e.dir, "config", "--global", "--unset", "credential."+base+".helper", "^cache$")
@@ -126,6 +128,29 @@ func TestGitCredentialHelper(t *testing.T) {
 	work := filepath.Join(e.dir, "work")
 	if r := e.git(t, e.dir, "clone", "-q", base+"/repo.git", work); r.code != 0 {
 		t.Fatalf("clone: %v", r)
+	}
+
+	// The small helper by itself, with no latch to hand over to, serves
+	// a valid token: git's everyday request never starts latch.
+	lone := filepath.Join(e.dir, "lone", "git-credential-latch")
+	bin, err := os.ReadFile(filepath.Join(filepath.Dir(latchBin), "git-credential-latch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(lone), 0o700)
+	if err := os.WriteFile(lone, bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "credential." + base + ".helper"
+	fetch := exec.Command("git", "-c", key+"=", "-c", key+"=!"+lone+" --url "+base, "fetch", "-q")
+	fetch.Dir = work
+	fetch.Env = append(slices.Clip(e.environ), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=", "PATH="+filepath.Dir(gitPath))
+	if r := runCmd(t, fetch); r.code != 0 {
+		t.Fatalf("fetch with git-credential-latch alone: %v", r)
 	}
 
 	// Expired on the client's clock: the helper refreshes first.

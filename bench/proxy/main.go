@@ -1,7 +1,9 @@
 // Command proxy measures `latch proxy` side by side with a direct
-// request: the median latency of GET /v2/user against the dev server,
-// direct with a bearer token and through the proxy (which adds latch's
-// token), alternating in one run over kept-alive connections; then the
+// request: the median latency of GET /v2/user against the dev server in
+// its own process, direct with a bearer token, through a plain reverse
+// proxy (the peer) and through latch proxy (which adds latch's token),
+// alternating in one run over kept-alive connections, and the latency
+// each proxy adds as a multiple of the direct request's; then the
 // proxy's peak RSS while a body streams through it to a discarding API.
 //
 //	go run ./bench/proxy [-n 2000] [-size 1024]
@@ -25,8 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/latchdev/latch/oauthtest"
 )
 
 func main() {
@@ -56,14 +56,25 @@ func run(n int, size int64) error {
 			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
-	srv := oauthtest.NewServer(oauthtest.Options{AutoApprove: true})
-	defer srv.Close()
+	// The API runs in its own process, as every real API does: the
+	// direct path crosses one process boundary, a proxy adds another.
+	api := exec.Command(devBin, "server", "--auto-approve", "--port", "0")
+	apiOut, _ := api.StdoutPipe()
+	if err := api.Start(); err != nil {
+		return err
+	}
+	defer func() { api.Process.Signal(os.Interrupt); api.Wait() }()
+	apiLine, err := bufio.NewReader(apiOut).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("latch-dev server printed no URL: %v", err)
+	}
+	apiURL := strings.TrimSpace(apiLine)
 	var received int64
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		received, _ = io.Copy(io.Discard, r.Body)
 	}))
 	defer sink.Close()
-	env := append(os.Environ(), "LATCH_HOST="+srv.URL, "LATCH_CONFIG_DIR="+tmp,
+	env := append(os.Environ(), "LATCH_HOST="+apiURL, "LATCH_CONFIG_DIR="+tmp,
 		"LATCH_CREDENTIAL_STORE=file", "BROWSER="+devBin+" browse", "LATCH_DEBUG=", "LATCH_TOKEN=")
 	login := exec.Command(latchBin, "auth", "login")
 	login.Env = env
@@ -101,7 +112,7 @@ func run(n int, size int64) error {
 
 	// The peer: the sidecar people run today, a plain reverse proxy in
 	// its own process that adds a fixed token and never refreshes.
-	peer := exec.Command(os.Args[0], "-plain", srv.URL)
+	peer := exec.Command(os.Args[0], "-plain", apiURL)
 	peer.Env = append(os.Environ(), "BENCH_TOKEN="+token)
 	pout, _ := peer.StdoutPipe()
 	if err := peer.Start(); err != nil {
@@ -131,7 +142,7 @@ func run(n int, size int64) error {
 		return time.Since(t), nil
 	}
 	paths := []struct{ name, url, bearer string }{
-		{"direct (bearer token)", srv.URL + "/v2/user", token},
+		{"direct (bearer token)", apiURL + "/v2/user", token},
 		{"plain reverse proxy adding a fixed token (peer)", pbase + "/v2/user", "unused"},
 		{"`latch proxy`", base + "/v2/user", secret},
 	}
@@ -155,7 +166,7 @@ func run(n int, size int64) error {
 		}
 	}
 	fmt.Printf("Latency of GET /v2/user on the dev server, %d requests each, interleaved, kept-alive connections:\n\n", n)
-	fmt.Printf("| path | median | p90 | median / direct |\n|---|---|---|---|\n")
+	fmt.Printf("| path | median | p90 | median / direct | added / direct |\n|---|---|---|---|---|\n")
 	var direct time.Duration
 	for k, p := range paths {
 		ts := times[k]
@@ -164,7 +175,8 @@ func run(n int, size int64) error {
 		if k == 0 {
 			direct = m
 		}
-		fmt.Printf("| %s | %s | %s | %.2f× |\n", p.name, m.Round(time.Microsecond), ts[len(ts)*9/10].Round(time.Microsecond), float64(m)/float64(direct))
+		fmt.Printf("| %s | %s | %s | %.2f× | %.2f× |\n", p.name, m.Round(time.Microsecond), ts[len(ts)*9/10].Round(time.Microsecond),
+			float64(m)/float64(direct), float64(m-direct)/float64(direct))
 	}
 	fmt.Println()
 

@@ -27,6 +27,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/devcmd"
+	"github.com/latchdev/latch/internal/gitcred"
 	"github.com/latchdev/latch/oauthtest"
 )
 
@@ -35,6 +36,9 @@ func TestMain(m *testing.M) {
 		"latch":       main,
 		"latch-dev":   latchDev,
 		"fakebrowser": fakeBrowser,
+		"git-credential-latch": func() {
+			os.Exit(gitcred.Helper(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		},
 	})
 }
 

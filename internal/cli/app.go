@@ -22,26 +22,27 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/settings"
 )
 
 // Environment variables read by the CLI. Flags beat them; they beat the
 // config file.
 const (
-	EnvHost     = "LATCH_HOST"
-	EnvClientID = "LATCH_CLIENT_ID"
-	EnvOrg      = "LATCH_ORG"
-	EnvStore    = "LATCH_CREDENTIAL_STORE"
+	EnvHost     = settings.EnvHost
+	EnvClientID = settings.EnvClientID
+	EnvOrg      = settings.EnvOrg
+	EnvStore    = settings.EnvStore
 	// EnvStoreKeyFile names the 32-byte key a fleet store seals tokens with.
 	EnvStoreKeyFile = "LATCH_STORE_KEY_FILE"
-	EnvDebug        = "LATCH_DEBUG"
-	EnvToken        = "LATCH_TOKEN"
+	EnvDebug        = settings.EnvDebug
+	EnvToken        = settings.EnvToken
 	// EnvClientSecret holds the client secret for `auth login`; it is
 	// then stored with the credential.
 	EnvClientSecret = "LATCH_CLIENT_SECRET"
 	// EnvTokenTimeout bounds each token-endpoint request (default 15s).
-	EnvTokenTimeout = "LATCH_TOKEN_TIMEOUT"
+	EnvTokenTimeout = settings.EnvTokenTimeout
 	EnvConfigDir    = config.EnvDir
-	DefaultClient   = "latch-cli"
+	DefaultClient   = settings.DefaultClient
 )
 
 // loginHint is what a login-required error tells the user to run.
@@ -244,19 +245,24 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 
 // flagSet reports whether the global flag name was given.
 func (a *App) flagSet(name string) bool {
-	f := a.root.PersistentFlags().Lookup(name)
-	return f != nil && f.Changed
+	_, ok := a.flagValue(name)
+	return ok
 }
 
-// pick returns the flag value if given, else the env value, else def.
-func (a *App) pick(flag, flagVal, env, def string) string {
-	if a.flagSet(flag) {
-		return flagVal
+// flagValue returns the global flag name's value, if it was given.
+func (a *App) flagValue(name string) (string, bool) {
+	f := a.root.PersistentFlags().Lookup(name)
+	if f == nil || !f.Changed {
+		return "", false
 	}
-	if v := a.Getenv(env); v != "" {
-		return v
-	}
-	return def
+	return f.Value.String(), true
+}
+
+// inputs are the command's flags, environment and config file, which
+// settings picks the host, client, org and store from.
+func (a *App) inputs() settings.Inputs {
+	cf, _ := a.config() // unreadable: Host reports it
+	return settings.Inputs{Flag: a.flagValue, Getenv: a.Getenv, Config: cf}
 }
 
 func (a *App) config() (*config.File, error) {
@@ -300,7 +306,7 @@ func (a *App) Host() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := a.pick("host", a.flags.host, EnvHost, cf.Host)
+	h := settings.Inputs{Flag: a.flagValue, Getenv: a.Getenv, Config: cf}.Host()
 	if h == "" {
 		// Nothing configured: not logged in anywhere (exit 4), which
 		// auth login turns into a usage error of its own.
@@ -342,66 +348,52 @@ func (*noHostError) Error() string {
 func (*noHostError) Is(target error) bool { return target == latch.ErrLoginRequired }
 
 // hostEntry returns the config entry for host, or an empty one.
-func (a *App) hostEntry(host string) *config.Host {
-	cf, err := a.config()
-	if err != nil || cf.Get(host) == nil {
-		return &config.Host{}
-	}
-	return cf.Get(host)
-}
+func (a *App) hostEntry(host string) *config.Host { return a.inputs().Entry(host) }
 
 // ClientID returns the OAuth client ID for host.
-func (a *App) ClientID(host string) string {
-	def := a.hostEntry(host).ClientID
-	if def == "" {
-		def = DefaultClient
-	}
-	return a.pick("client-id", a.flags.clientID, EnvClientID, def)
-}
+func (a *App) ClientID(host string) string { return a.inputs().ClientID(host) }
 
 // Org returns the selected organization for host ("" for the default).
-func (a *App) Org(host string) string {
-	return a.pick("org", a.flags.org, EnvOrg, a.hostEntry(host).Org)
-}
+func (a *App) Org(host string) string { return a.inputs().Org(host) }
 
 func (a *App) debug() bool {
 	if a.flagSet("debug") {
 		return a.flags.debug
 	}
-	switch strings.ToLower(a.Getenv(EnvDebug)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
+	return settings.Debug(a.Getenv)
 }
 
 // APIURL returns the REST base: --api-url, the config file, or the host.
 func (a *App) APIURL(context.Context) (string, error) {
-	return a.endpointURL("api-url", a.flags.apiURL, func(h *config.Host) string { return h.APIURL }, "")
+	host := ""
+	if !a.flagSet("api-url") {
+		var err error
+		if host, err = a.Host(); err != nil {
+			return "", err
+		}
+	}
+	u := a.inputs().APIURL(host)
+	if err := discovery.CheckURL(u); err != nil {
+		return "", usageError(fmt.Errorf("--api-url: %w", err))
+	}
+	return u, nil
 }
 
 // GraphQLURL returns the GraphQL endpoint: --graphql-url, the config
 // file, or HOST/graphql.
 func (a *App) GraphQLURL(context.Context) (string, error) {
-	return a.endpointURL("graphql-url", a.flags.graphqlURL, func(h *config.Host) string { return h.GraphQLURL }, "/graphql")
-}
-
-func (a *App) endpointURL(flag, val string, fromCfg func(*config.Host) string, suffix string) (string, error) {
-	u := ""
-	if a.flagSet(flag) {
-		u = val
-	} else {
+	u := a.flags.graphqlURL
+	if !a.flagSet("graphql-url") {
 		host, err := a.Host()
 		if err != nil {
 			return "", err
 		}
-		u = fromCfg(a.hostEntry(host))
-		if u == "" {
-			u = host + suffix
+		if u = a.hostEntry(host).GraphQLURL; u == "" {
+			u = host + "/graphql"
 		}
 	}
 	if err := discovery.CheckURL(u); err != nil {
-		return "", usageError(fmt.Errorf("--%s: %w", flag, err))
+		return "", usageError(fmt.Errorf("--graphql-url: %w", err))
 	}
 	return strings.TrimSuffix(u, "/"), nil
 }

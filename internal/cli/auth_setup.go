@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/gitcred"
 )
 
 // selfPath is how other programs should run this latch: the path it was
@@ -64,7 +65,10 @@ func (a *App) newSetupGitCmd() *cobra.Command {
 		Long: `Add latch as a credential helper for the git server at GIT_URL (default:
 the host's API URL) in your global git config (or --file), bound to the
 selected host and org. Other helpers are left as they are; latch answers
-only for GIT_URL's origin. Running it again replaces latch's own entry.`,
+only for GIT_URL's origin. Running it again replaces latch's own entry.
+When git-credential-latch is installed beside latch, the entry runs it: a
+small program that starts in half the time, answers from a valid stored
+token and hands everything else (a refresh, erase) to latch.`,
 		Example: `  latch auth setup-git https://git.example.com
   latch --host https://gitlab.com auth setup-git https://gitlab.com --username oauth2
   git clone https://git.example.com/team/repo.git`,
@@ -100,11 +104,21 @@ func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
 	if err != nil {
 		return err
 	}
+	// git runs its helper for nearly every request: use the small one
+	// when it was installed with this latch.
+	fast := filepath.Join(filepath.Dir(self), gitcred.HelperName)
+	small := isExecutable(fast)
 	parts := []string{shellQuote(self)}
+	if small {
+		parts = []string{shellQuote(fast)}
+	}
 	for _, arg := range a.loginArgs(host) {
 		parts = append(parts, shellQuote(arg))
 	}
-	parts = append(parts, "credential", "git", "--url", shellQuote(u))
+	if !small {
+		parts = append(parts, "credential", "git")
+	}
+	parts = append(parts, "--url", shellQuote(u))
 	if o.username != "oauth2" {
 		parts = append(parts, "--username", shellQuote(o.username))
 	}
@@ -117,7 +131,7 @@ func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
 		args = append(args, "--global")
 	}
 	// Replace only latch's own entries for this URL (a value pattern).
-	args = append(args, "--replace-all", key, helper, `^!.* credential git( |$)`)
+	args = append(args, "--replace-all", key, helper, `^!.*( credential git|`+gitcred.HelperName+`'?)( |$)`)
 	cmd := exec.CommandContext(ctx, "git", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

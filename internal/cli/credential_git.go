@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch/internal/gitcred"
 )
 
 // gitCredentialOptions are the flags of `latch credential git`.
@@ -49,7 +47,7 @@ says nothing for any other server, so git asks its other helpers.`,
 }
 
 func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op string) error {
-	in, err := readHelperInput(a.Stdin)
+	in, err := gitcred.ReadRequest(a.Stdin)
 	if err != nil {
 		return usageError(err)
 	}
@@ -66,55 +64,20 @@ func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op str
 			return err
 		}
 	}
-	if !sameOrigin(bound, in.get("protocol"), in.get("host")) {
+	if !in.For(bound) {
 		return nil // not ours: git asks its other helpers
 	}
 	if op == "erase" {
-		secret := in.get("password")
-		if in.get("authtype") != "" {
-			secret = in.get("credential")
-		}
-		return a.markRejected(ctx, secret)
+		return a.markRejected(ctx, in.Erased())
 	}
 	tok, err := a.helperToken(ctx)
 	if err != nil {
 		return err
 	}
-	if !safeValue(tok.AccessToken) {
-		return errors.New("the access token cannot be written as a git credential")
+	answer, err := in.Answer(tok.AccessToken, tok.Expiry, o.username)
+	if err != nil {
+		return err
 	}
-	var b strings.Builder
-	if in.has("capability[]", "authtype") {
-		b.WriteString("capability[]=authtype\nauthtype=Bearer\ncredential=" + tok.AccessToken + "\nephemeral=1\n")
-	} else {
-		user := o.username
-		if u := in.get("username"); u != "" && safeValue(u) {
-			user = u
-		}
-		b.WriteString("username=" + user + "\npassword=" + tok.AccessToken + "\n")
-	}
-	if !tok.Expiry.IsZero() {
-		b.WriteString("password_expiry_utc=" + strconv.FormatInt(tok.Expiry.Unix(), 10) + "\n")
-	}
-	_, err = fmt.Fprint(a.Stdout, b.String())
+	_, err = fmt.Fprint(a.Stdout, answer)
 	return err
-}
-
-// sameOrigin reports whether git's protocol and host (host[:port]) are
-// the origin of bound.
-func sameOrigin(bound, protocol, host string) bool {
-	u, err := url.Parse(bound)
-	if err != nil || protocol == "" || host == "" {
-		return false
-	}
-	want := u.Host
-	switch {
-	case u.Scheme == "https" && u.Port() == "443", u.Scheme == "http" && u.Port() == "80":
-		want = u.Hostname()
-	}
-	h := strings.ToLower(host)
-	if (protocol == "https" && strings.HasSuffix(h, ":443")) || (protocol == "http" && strings.HasSuffix(h, ":80")) {
-		h = h[:strings.LastIndexByte(h, ':')]
-	}
-	return strings.EqualFold(u.Scheme, protocol) && strings.EqualFold(want, h)
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/sealed"
+	"github.com/latchdev/latch/internal/settings"
 	"github.com/latchdev/latch/keyring"
 	"github.com/latchdev/latch/pgstore"
 	"github.com/latchdev/latch/redisstore"
 )
 
 // keyringService is the keyring service name latch's items live under.
-const keyringService = "latch"
+const keyringService = settings.KeyringService
 
 // storeChoice is the credential store a command uses and how to describe
 // it to a person.
@@ -45,9 +46,9 @@ func (sc *storeChoice) describe(k latch.Key) string {
 // LATCH_CREDENTIAL_STORE, then the kind recorded for host at login, so
 // that only login and status pay for a keyring probe.
 func (a *App) storeMode(host string) (credstore.Mode, error) {
-	k := a.pick("credential-store", a.flags.store, EnvStore, "")
-	if k == "" && host != "" && !a.chooseStore {
-		k = a.hostEntry(host).Store
+	k := a.inputs().Pick("credential-store", EnvStore, "")
+	if !a.chooseStore {
+		k = a.inputs().Store(host)
 	}
 	m, err := credstore.ParseMode(k)
 	if err != nil {
@@ -59,7 +60,7 @@ func (a *App) storeMode(host string) (credstore.Mode, error) {
 // openStore opens the credential store for host (credstore: keyring when
 // it works, else a 0600 file, and says so).
 func (a *App) openStore(ctx context.Context, host string) (*storeChoice, error) {
-	raw := a.pick("credential-store", a.flags.store, EnvStore, "")
+	raw := a.inputs().Pick("credential-store", EnvStore, "")
 	if kind := fleetKind(raw); kind != "" {
 		return a.openFleetStore(ctx, kind, raw)
 	}

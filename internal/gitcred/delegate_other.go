@@ -1,0 +1,22 @@
+//go:build !unix
+
+package gitcred
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os/exec"
+)
+
+// runLatch runs latch with input on stdin and returns its exit code.
+func runLatch(bin string, argv []string, input []byte, stdout, stderr io.Writer) (int, error) {
+	cmd := exec.Command(bin, argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(input), stdout, stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
