@@ -23,13 +23,14 @@ var benchKey = []byte("0123456789abcdef0123456789abcdef")
 // BenchmarkFleetStores measures Load and a locked compare-and-swap Save
 // (latch.Put: lock, load, compare, write) of a 2 KiB set on the file
 // store, PostgreSQL and Redis, side by side in one run, against private
-// servers on loopback.
+// servers on loopback, each as durable as the file store (which fsyncs):
+// PostgreSQL with fsync on, Redis with appendfsync always.
 //
 //	go test -run '^$' -bench FleetStores -benchtime 500x ./bench/
 func BenchmarkFleetStores(b *testing.B) {
 	ctx := context.Background()
-	pg := testdb.StartPostgres(b)
-	rd := testdb.StartRedis(b)
+	pg := testdb.StartDurablePostgres(b)
+	rd := testdb.StartDurableRedis(b)
 	ps, err := pgstore.Open(ctx, pg.URL, pgstore.Options{Key: benchKey})
 	if err != nil {
 		b.Fatal(err)
@@ -78,7 +79,8 @@ func filled(c byte, n int) string {
 
 // BenchmarkFleetStorm starts 32 `latch api` processes on an expired token:
 // on one machine with the file store, and as 4 machines × 8 sharing
-// PostgreSQL and Redis. It reports each median wall time and token calls.
+// PostgreSQL (directly, and through pgbouncer in session mode) and Redis,
+// all durable. It reports each median wall time and token calls.
 //
 //	go test -run '^$' -bench FleetStorm -benchtime 10x ./bench/
 func BenchmarkFleetStorm(b *testing.B) {
@@ -91,15 +93,16 @@ func BenchmarkFleetStorm(b *testing.B) {
 	}
 	keyFile := filepath.Join(dir, "store.key")
 	os.WriteFile(keyFile, benchKey, 0o600)
-	pg := testdb.StartPostgres(b)
-	rd := testdb.StartRedis(b)
+	pg := testdb.StartDurablePostgres(b)
+	bouncer := testdb.StartPgBouncer(b, pg)
+	rd := testdb.StartDurableRedis(b)
 	srv := oauthtest.NewServer(oauthtest.Options{AutoApprove: true})
 	defer srv.Close()
 	for _, c := range []struct {
 		name     string
 		store    string
 		machines int
-	}{{"file-1x32", "file", 1}, {"postgres-4x8", pg.URL, 4}, {"redis-4x8", rd.URL, 4}} {
+	}{{"file-1x32", "file", 1}, {"postgres-4x8", pg.URL, 4}, {"pgbouncer-4x8", bouncer.URL, 4}, {"redis-4x8", rd.URL, 4}} {
 		b.Run(c.name, func(b *testing.B) {
 			envs := make([][]string, c.machines)
 			for i := range envs {

@@ -16,10 +16,30 @@
 //	    updated_at timestamptz NOT NULL DEFAULT now(),
 //	    PRIMARY KEY (issuer, client_id, account)
 //	);
+//	CREATE TABLE IF NOT EXISTS latch_credentials_redeeming (
+//	    issuer       text        NOT NULL,
+//	    client_id    text        NOT NULL,
+//	    account      text        NOT NULL,
+//	    owner        text        NOT NULL,
+//	    server_start timestamptz NOT NULL,
+//	    until        timestamptz NOT NULL,
+//	    PRIMARY KEY (issuer, client_id, account)
+//	);
+//
+// The second table is a fence for the one thing an advisory lock cannot
+// survive: a database restart. Just before a holder spends a refresh
+// token (CheckWrite) it records that it is redeeming, with the server's
+// start time; its save removes the record. A process that takes the lock
+// and finds a record from before a restart, still within FenceTTL, waits
+// for that save instead of redeeming the same refresh token again: the
+// first holder may be alive, with the rotated set in hand, retrying its
+// save. A record from the same server start is ignored: its holder has
+// let the lock go, so it is no longer redeeming.
 package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -36,8 +56,17 @@ import (
 	"github.com/latchdev/latch/internal/sealed"
 )
 
-// DefaultTable is the table credentials live in.
+// DefaultTable is the table credentials live in; the fence table is
+// its name with FenceSuffix.
 const DefaultTable = "latch_credentials"
+
+// FenceSuffix names the fence table after the credential table.
+const FenceSuffix = "_redeeming"
+
+// FenceTTL is how long a redeem recorded before a database restart is
+// waited for by the next lock holder: twice a Source's default refresh
+// timeout and save. Past it, the first holder is taken to be gone.
+const FenceTTL = 2 * (latch.DefaultRefreshTimeout + latch.SaveTimeout)
 
 // Options configure Open.
 type Options struct {
@@ -56,6 +85,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	box     *sealed.Box
 	table   string
+	fence   string // the fence table
+	owner   string // this Store's name in the fence
 	timeout time.Duration
 	where   string // the server, for messages, without a password
 
@@ -68,8 +99,9 @@ type Store struct {
 }
 
 type heldConn struct {
-	mu   sync.Mutex
-	conn *pgxpool.Conn
+	mu     sync.Mutex
+	conn   *pgxpool.Conn
+	fenced bool // this holder recorded a redeem (CheckWrite)
 }
 
 // with runs fn on k's lock connection when this process holds it, else
@@ -93,8 +125,14 @@ func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error)
 
 // querier is what a pool and a connection both do.
 type querier interface {
+	execer
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// execer is what a querier and a transaction both do.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 var (
@@ -133,8 +171,8 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	if table == "" {
 		table = DefaultTable
 	}
-	if !identifier(table) {
-		return nil, fmt.Errorf("credential store %s: table %q is not a plain identifier", where, table)
+	if !identifier(table + FenceSuffix) {
+		return nil, fmt.Errorf("credential store %s: table %q is not a plain identifier of at most %d characters", where, table, 63-len(FenceSuffix))
 	}
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
@@ -142,32 +180,41 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	}
 	cfg.MaxConns = 8
 	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	// One round trip per statement, not a prepare and then an execute:
+	// a command runs each statement once, on a fresh connection.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, unavailable(where, err)
 	}
-	s := &Store{pool: pool, box: box, table: table, timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
+	s := &Store{pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
+		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
 	}
 	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, s.table, s.fence).Scan(&exists); err != nil {
 		pool.Close()
 		return nil, unavailable(where, err)
 	}
 	if exists {
 		return s, nil
 	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+	for _, ddl := range []string{`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
 		issuer text NOT NULL, client_id text NOT NULL, account text NOT NULL,
 		lineage text NOT NULL, generation bigint NOT NULL, sealed bytea NOT NULL,
 		updated_at timestamptz NOT NULL DEFAULT now(),
-		PRIMARY KEY (issuer, client_id, account))`); err != nil {
-		var pe *pgconn.PgError
-		// Two processes creating it at once: one wins, the other sees it.
-		if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42P07" {
-			pool.Close()
-			return nil, s.err("create table", err)
+		PRIMARY KEY (issuer, client_id, account))`, `CREATE TABLE IF NOT EXISTS ` + s.fence + ` (
+		issuer text NOT NULL, client_id text NOT NULL, account text NOT NULL,
+		owner text NOT NULL, server_start timestamptz NOT NULL, until timestamptz NOT NULL,
+		PRIMARY KEY (issuer, client_id, account))`} {
+		if _, err := pool.Exec(ctx, ddl); err != nil {
+			var pe *pgconn.PgError
+			// Two processes creating it at once: one wins, the other sees it.
+			if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42P07" {
+				pool.Close()
+				return nil, s.err("create table", err)
+			}
 		}
 	}
 	return s, nil
@@ -249,8 +296,17 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 			ON CONFLICT (issuer, client_id, account) DO UPDATE
 			SET lineage = EXCLUDED.lineage, generation = EXCLUDED.generation, sealed = EXCLUDED.sealed, updated_at = now()`,
 			k.Issuer, k.ClientID, k.Account, t.Lineage, int64(t.Generation), v)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.clearFence(ctx, tx, k)
 	})
+}
+
+// clearFence removes k's redeem record: the credential has moved on.
+func (s *Store) clearFence(ctx context.Context, q execer, k latch.Key) error {
+	_, err := q.Exec(ctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account)
+	return err
 }
 
 // Delete removes k's set if k still holds old.
@@ -258,7 +314,10 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 	return s.compareAndWrite(ctx, k, old, nil, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.clearFence(ctx, tx, k)
 	})
 }
 
@@ -304,19 +363,57 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 	return nil
 }
 
-// CheckWrite reports whether a save could happen now: the database is
-// reachable and not read-only.
+// CheckWrite reports whether a save could happen now — the database is
+// reachable and not read-only — by writing what a Source calls it for:
+// the record that k's refresh token is about to be redeemed (the fence;
+// see the package doc), which k's save removes.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
-	var ro string
-	if err := s.with(ctx, k, func(q querier) error {
-		return q.QueryRow(ctx, `SHOW transaction_read_only`).Scan(&ro)
-	}); err != nil {
+	s.mu.Lock()
+	h := s.held[k]
+	s.mu.Unlock()
+	if h != nil && h.conn.Conn().IsClosed() {
+		// Only a save may go on without the lock's connection.
+		return fmt.Errorf("credential store %s: the lock was lost with its connection (did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+	}
+	err := s.with(ctx, k, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
+			VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), now() + make_interval(secs => $5))
+			ON CONFLICT (issuer, client_id, account) DO UPDATE
+			SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
+			k.Issuer, k.ClientID, k.Account, s.owner, FenceTTL.Seconds())
+		return err
+	})
+	if err != nil {
 		return s.err("check write", err)
 	}
-	if ro == "on" {
-		return fmt.Errorf("credential store %s: %w", s.where, latch.ErrStoreReadOnly)
+	if h != nil {
+		h.mu.Lock()
+		h.fenced = true
+		h.mu.Unlock()
 	}
 	return nil
+}
+
+// awaitFence waits, holding k's lock, while k carries a redeem recorded
+// before the database restarted and not yet past its time: that holder
+// may still save the set it redeemed.
+func (s *Store) awaitFence(ctx context.Context, conn *pgxpool.Conn, k latch.Key) error {
+	for {
+		var pending bool
+		err := conn.QueryRow(ctx, `SELECT server_start <> pg_postmaster_start_time() AND until > now() FROM `+s.fence+`
+			WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account).Scan(&pending)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || err == nil && !pending:
+			return nil
+		case err != nil:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // List returns every stored key.
@@ -376,6 +473,16 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return nil, s.err("lock", err)
 	}
+	if err := s.awaitFence(ctx, conn, k); err != nil {
+		_ = conn.Hijack().Close(context.Background()) // releases the lock
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("lock credential %s in %s: a refresh was in flight when the database restarted; its save did not come within %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.err("lock", err)
+	}
 	h := &heldConn{conn: conn}
 	s.mu.Lock()
 	s.held[k] = h
@@ -388,6 +495,12 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		defer h.mu.Unlock()
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if h.fenced {
+			// A redeem that did not end in a save (it failed, or the set
+			// was refused): no one is redeeming any more.
+			_, _ = conn.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
+				k.Issuer, k.ClientID, k.Account, s.owner)
+		}
 		var ok bool
 		if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&ok); err != nil || !ok {
 			// Closing the connection releases the lock for certain.

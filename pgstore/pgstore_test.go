@@ -154,3 +154,91 @@ func TestHoldLock(t *testing.T) {
 	os.WriteFile(os.Getenv("PGSTORE_READY"), nil, 0o600)
 	time.Sleep(time.Minute)
 }
+
+// A database restart drops the advisory lock of a holder that is
+// redeeming. The fence it wrote first (CheckWrite) makes the next holder
+// wait for that holder's save instead of taking the lock and redeeming
+// the same refresh token; without a restart, a fence left behind is
+// ignored.
+func TestFenceAcrossRestart(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	open := func() *Store {
+		st, err := Open(ctx, pg.URL, Options{Key: key, LockTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	}
+	a, b := open(), open()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	old := storetest.Token(k, "lin", 0)
+	if err := a.Save(ctx, k, nil, old); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without a restart: a's fence, left by an unlock without a save, does
+	// not hold b up.
+	unlock, err := a.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckWrite(ctx, k, 100); err != nil {
+		t.Fatal(err)
+	}
+	a.held[k].fenced = false // as if it died: its unlock does not clear it
+	unlock()
+	start := time.Now()
+	unlockB, err := b.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockB()
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("b waited %s for a fence from before no restart", waited)
+	}
+
+	// a holds the lock and is about to redeem; the database restarts, and
+	// b (a process started after it) takes the lock.
+	unlockA, err := a.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockA()
+	if err := a.CheckWrite(ctx, k, 100); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop()
+	pg.Start()
+	b = open()
+	got := make(chan *latch.Token, 1)
+	go func() {
+		unlock, err := b.Lock(ctx, k)
+		if err != nil {
+			t.Error(err)
+			got <- nil
+			return
+		}
+		defer unlock()
+		tok, _ := b.Load(ctx, k)
+		got <- tok
+	}()
+	select {
+	case tok := <-got:
+		t.Fatalf("b took the lock before a's save, and loaded %+v", tok)
+	case <-time.After(500 * time.Millisecond):
+	}
+	next := storetest.Token(k, "lin", 1)
+	if err := a.Save(ctx, k, old, next); err != nil {
+		t.Fatalf("a's save after the restart: %v", err)
+	}
+	if tok := <-got; tok == nil || tok.Generation != 1 {
+		t.Fatalf("b loaded %+v under the lock, want a's generation 1", tok)
+	}
+	if err := a.CheckWrite(ctx, k, 100); err == nil {
+		t.Fatal("CheckWrite on a lock lost with its connection succeeded")
+	}
+}

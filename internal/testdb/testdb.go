@@ -6,6 +6,7 @@ package testdb
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Password is the password of the PostgreSQL and Redis servers started
@@ -52,17 +55,25 @@ type Postgres struct {
 	pgCtl   string
 	t       testing.TB
 	running bool
+	durable bool
 }
 
 // StartPostgres runs initdb and pg_ctl in a temporary directory. As root
-// (initdb refuses root) the server runs as the postgres user.
-func StartPostgres(t testing.TB) *Postgres {
+// (initdb refuses root) the server runs as the postgres user. It does not
+// fsync, which tests need not pay for.
+func StartPostgres(t testing.TB) *Postgres { return startPostgres(t, false) }
+
+// StartDurablePostgres is StartPostgres with fsync on, as a credential
+// store is deployed: what benchmarks measure.
+func StartDurablePostgres(t testing.TB) *Postgres { return startPostgres(t, true) }
+
+func startPostgres(t testing.TB, durable bool) *Postgres {
 	t.Helper()
 	initdb, pgCtl := pgBin("initdb"), pgBin("pg_ctl")
 	if initdb == "" || pgCtl == "" {
 		t.Skip("PostgreSQL is not installed (Debian package postgresql)")
 	}
-	p := &Postgres{t: t, pgCtl: pgCtl, port: freePort(t)}
+	p := &Postgres{t: t, pgCtl: pgCtl, port: freePort(t), durable: durable}
 	base, err := os.MkdirTemp("", "latch-pg-")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +120,10 @@ func (p *Postgres) run(prog string, args ...string) {
 // Start starts the server (again).
 func (p *Postgres) Start() {
 	p.t.Helper()
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", p.port, filepath.Dir(p.dir))
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", p.port, filepath.Dir(p.dir))
+	if !p.durable {
+		opts += " -c fsync=off"
+	}
 	p.run(p.pgCtl, "-D", p.dir, "-o", opts, "-l", filepath.Join(filepath.Dir(p.dir), "log"), "-w", "-t", "60", "start")
 	p.running = true
 }
@@ -131,12 +145,20 @@ type Redis struct {
 	Addr string
 	cmd  *exec.Cmd
 	t    testing.TB
+	bin  string
 	args []string
 }
 
 // StartRedis runs redis-server on a free loopback port with a password
 // and no persistence.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis { return startRedis(t, false) }
+
+// StartDurableRedis is StartRedis keeping every acknowledged write (an
+// append-only file, fsync always), as a credential store should be
+// configured, so that it can be killed and started again (Start).
+func StartDurableRedis(t testing.TB) *Redis { return startRedis(t, true) }
+
+func startRedis(t testing.TB, durable bool) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -144,24 +166,35 @@ func StartRedis(t testing.TB) *Redis {
 	}
 	port := freePort(t)
 	dir := t.TempDir()
-	r := &Redis{t: t, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	r := &Redis{t: t, bin: bin, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	r.URL = fmt.Sprintf("redis://:%s@%s/0", Password, r.Addr)
-	r.args = []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--requirepass", Password,
-		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes"}
-	r.cmd = exec.Command(bin, r.args...)
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
+	aof := []string{"--appendonly", "no"}
+	if durable {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
 	}
+	r.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--requirepass", Password,
+		"--save", "", "--dir", dir, "--protected-mode", "yes"}, aof...)
 	t.Cleanup(r.Stop)
+	r.Start()
+	return r
+}
+
+// Start starts the server (again, after Stop) and waits until it listens.
+func (r *Redis) Start() {
+	r.t.Helper()
+	r.cmd = exec.Command(r.bin, r.args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", r.Addr)
 		if err == nil {
 			c.Close()
-			return r
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not listen on %s", r.Addr)
+			r.t.Fatalf("redis-server did not listen on %s", r.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -174,4 +207,102 @@ func (r *Redis) Stop() {
 		r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// PgBouncer is a running pgbouncer in front of a Postgres, pooling its
+// server connections in session mode.
+type PgBouncer struct {
+	URL string // postgres://latch:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
+	cmd *exec.Cmd
+}
+
+// StartPgBouncer runs pgbouncer (Debian package pgbouncer) in session
+// pooling mode in front of p, with SCRAM for its own clients, so that a
+// client's connection reuses a server connection instead of starting a
+// PostgreSQL backend. Session mode keeps latch's session advisory lock
+// on one server connection; DISCARD ALL releases it when the client goes.
+func StartPgBouncer(t testing.TB, p *Postgres) *PgBouncer {
+	t.Helper()
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		if _, err = os.Stat("/usr/sbin/pgbouncer"); err != nil {
+			t.Skip("pgbouncer is not installed (Debian package pgbouncer)")
+		}
+		bin = "/usr/sbin/pgbouncer"
+	}
+	dir := filepath.Join(filepath.Dir(p.dir), "pgbouncer")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	ini := fmt.Sprintf(`[databases]
+postgres = host=127.0.0.1 port=%d dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = %s
+pool_mode = session
+server_reset_query = DISCARD ALL
+server_login_retry = 1
+max_client_conn = 500
+default_pool_size = 40
+logfile = %s
+`, p.port, port, filepath.Join(dir, "users"), filepath.Join(dir, "log"))
+	// The server's own SCRAM verifier: pgbouncer checks a client's proof
+	// without running PBKDF2 for every connection, and logs in to the
+	// server with the client key that proof reveals (SCRAM pass-through).
+	verifier, err := p.verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"pgbouncer.ini": ini, "users": fmt.Sprintf("%q %q\n", "latch", verifier)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.asUser != nil {
+		for _, f := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "users")} {
+			if err := os.Chown(f, int(p.asUser.Uid), int(p.asUser.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b := &PgBouncer{URL: fmt.Sprintf("postgres://latch:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port)}
+	b.cmd = exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.asUser}
+	var out bytes.Buffer
+	b.cmd.Stdout, b.cmd.Stderr = &out, &out
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.cmd.Process.Kill(); b.cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return b
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Fatalf("pgbouncer did not listen on %d:\n%s%s", port, out.String(), log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// verifier returns the latch role's SCRAM verifier from pg_authid.
+func (p *Postgres) verifier() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close(ctx)
+	var v string
+	err = c.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = 'latch'`).Scan(&v)
+	return v, err
 }
