@@ -193,12 +193,38 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.BoolVar(&a.flags.plaintextStore, "insecure-store-plaintext", false, "let a fleet store keep tokens unencrypted (else "+EnvStoreKeyFile+" is required)")
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	a.registerCompletions(root)
 
 	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(), a.newProxyCmd(), a.newCredentialCmd(), a.newVersionCmd())
 	root.Version = versionLine()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.newDevCmd()...)
 	return root
+}
+
+// registerCompletions completes the global flags' values, not file names.
+func (a *App) registerCompletions(root *cobra.Command) {
+	fixed := func(vals ...string) cobra.CompletionFunc {
+		return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return vals, cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	_ = root.RegisterFlagCompletionFunc("credential-store", fixed(
+		"auto\tthe keyring when it works, else a 0600 file",
+		"keyring\tthe system keyring (Secret Service, Keychain, Credential Manager)",
+		"file\ta 0600 file in the config directory",
+		"postgres://\ta fleet store on PostgreSQL",
+		"redis://\ta fleet store on Redis"))
+	_ = root.RegisterFlagCompletionFunc("org", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return a.orgNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = root.RegisterFlagCompletionFunc("host", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		cf, err := a.config()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return cf.HostNames(), cobra.ShellCompDirectiveNoFileComp
+	})
 }
 
 // groupRun is the RunE of commands that only group others: bare, it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,32 +16,48 @@ import (
 	"github.com/latchdev/latch/internal/config"
 )
 
+// logoutOptions are the flags of `latch auth logout`.
+type logoutOptions struct {
+	all    bool
+	strict bool
+}
+
 func (a *App) newLogoutCmd() *cobra.Command {
-	var all bool
+	o := &logoutOptions{}
 	c := &cobra.Command{
 		Use:   "logout",
 		Short: "Revoke the credential at the server and delete it here",
-		Long: `Revoke the refresh token and then the access token at the server
-(RFC 7009, best effort), and delete the local credential, which always
-happens. Both outcomes are reported. --org picks the organization; --all
-logs out of every host and organization in the config file.`,
+		Long: `Delete the local credential, which always happens, and revoke its refresh
+and access tokens at the server (RFC 7009, both at once, best effort).
+Both outcomes are reported. --org picks the organization; --all logs out
+of every host and organization in the config file. With --strict, a
+revocation the server did not confirm makes the exit status 1 (the local
+credential is still deleted).`,
+		Example: `  latch auth logout
+  latch auth logout --org acme --strict
+  latch auth logout --all`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if all && a.flagSet("org") {
+			if o.all && a.flagSet("org") {
 				return usageError(errors.New("--org and --all cannot be used together"))
 			}
-			return a.logout(cmd.Context(), all)
+			return a.logout(cmd.Context(), o)
 		},
 	}
-	c.Flags().BoolVar(&all, "all", false, "log out of every host and organization")
+	c.Flags().BoolVar(&o.all, "all", false, "log out of every host and organization")
+	c.Flags().BoolVar(&o.strict, "strict", false, "exit 1 when the server did not confirm a revocation")
 	return c
 }
+
+// errNotRevoked is --strict's answer to a revocation the server did not
+// confirm: the local credential is gone, but a token may still work.
+var errNotRevoked = &ExitError{Code: ExitAPI, Err: errors.New("logged out here, but the server did not confirm the revocation (see above): a token may still work until it expires")}
 
 // revokeTimeout bounds the revocation requests of one logout.
 const revokeTimeout = 10 * time.Second
 
-func (a *App) logout(ctx context.Context, all bool) error {
-	if !all {
+func (a *App) logout(ctx context.Context, o *logoutOptions) error {
+	if !o.all {
 		host, err := a.Host()
 		if err != nil {
 			return err
@@ -48,7 +66,7 @@ func (a *App) logout(ctx context.Context, all bool) error {
 		if err != nil {
 			return err
 		}
-		return a.logoutOne(ctx, sc, host, a.key(ctx, host, a.Org(host)))
+		return a.logoutOne(ctx, sc, host, a.key(ctx, host, a.Org(host)), o.strict)
 	}
 	targets, err := a.logoutTargets(ctx)
 	if err != nil {
@@ -60,7 +78,7 @@ func (a *App) logout(ctx context.Context, all bool) error {
 	}
 	var errs []error
 	for _, t := range targets {
-		if err := a.logoutOne(ctx, t.sc, t.host, t.key); err != nil {
+		if err := a.logoutOne(ctx, t.sc, t.host, t.key, o.strict); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -142,8 +160,9 @@ func (a *App) key(_ context.Context, host, org string) latch.Key {
 // logoutOne deletes the credential under its lock, so that a refresher
 // holding the lock saves first and its rotated set is the one removed
 // (no logged-out credential comes back), then revokes both tokens at the
-// server concurrently (RFC 7009 §2.1), best effort and bounded.
-func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key latch.Key) error {
+// server concurrently (RFC 7009 §2.1), best effort and bounded; strict
+// makes an unconfirmed revocation an error.
+func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key latch.Key, strict bool) error {
 	name := host + orgSuffix(key.Account)
 	var tok *latch.Token
 	// The local delete runs even if the user interrupts the command.
@@ -152,7 +171,11 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	if err != nil {
 		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
 	}
+	selected := a.hostEntry(host).Org
 	a.forget(context.WithoutCancel(ctx), host, key.Account)
+	if selected != "" && selected == key.Account {
+		defer fmt.Fprintln(a.Stderr, a.selectedNow(host, key.Account))
+	}
 	if tok == nil {
 		fmt.Fprintf(a.Stderr, "Not logged in to %s; nothing to remove.\n", name)
 		return nil
@@ -165,14 +188,17 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	}
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
+	var failed atomic.Bool
 	revoke := func(tokValue, hint string) string {
 		switch {
 		case tokValue == "":
 			return "none held"
 		case cfgErr != nil:
+			failed.Store(true)
 			return "not revoked (" + oneLine(cfgErr.Error()) + ")"
 		}
 		if err := cfg.Revoke(rctx, tokValue, hint); err != nil {
+			failed.Store(true)
 			return "not revoked (" + oneLine(err.Error()) + ")"
 		}
 		return "revoked"
@@ -184,7 +210,37 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	wg.Wait()
 	fmt.Fprintf(a.Stderr, "Server: refresh token %s; access token %s.\n", rt, at)
 	fmt.Fprintf(a.Stderr, "Logged out of %s.\n", name)
+	if strict && failed.Load() {
+		return errNotRevoked
+	}
 	return nil
+}
+
+// selectedNow says what is selected on host after the selected org was
+// logged out of.
+func (a *App) selectedNow(host, gone string) string {
+	var others []string
+	defaultIn := false
+	for _, o := range a.hostEntry(host).Orgs {
+		if o == "" {
+			defaultIn = true
+		} else {
+			others = append(others, o)
+		}
+	}
+	msg := fmt.Sprintf("Org %s was the selected one on %s; ", gone, host)
+	switch {
+	case defaultIn:
+		msg += "the default account is selected now"
+	case len(others) > 0:
+		return msg + "no org is selected now: pick one with latch auth switch ORG (" + strings.Join(others, ", ") + ")."
+	default:
+		return msg + "nothing is logged in there now."
+	}
+	if len(others) > 0 {
+		msg += " (latch auth switch ORG for " + strings.Join(others, ", ") + ")"
+	}
+	return msg + "."
 }
 
 // forget drops org from host in the config file; best effort, since the
