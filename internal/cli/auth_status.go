@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/keyring"
 )
 
@@ -54,6 +55,9 @@ which store holds it and the keyring's health. Tokens are masked. Exit code
 			if err != nil {
 				return err
 			}
+			if len(entries) == 0 && !asJSON {
+				return a.notLoggedIn()
+			}
 			if asJSON {
 				if entries == nil {
 					entries = []statusEntry{} // "[]", not "null"
@@ -77,13 +81,32 @@ which store holds it and the keyring's health. Tokens are masked. Exit code
 						Err: fmt.Errorf("the credential for %s%s cannot be used: %w", e.Host, orgSuffix(e.Org), e.err)}
 				}
 			}
-			return &ExitError{Code: ExitAuth, Err: errors.New("not logged in to the selected host; " + loginHint), Silent: asJSON}
+			err = a.notLoggedIn()
+			if asJSON {
+				err = &ExitError{Code: ExitAuth, Err: err, Silent: true}
+			}
+			return err
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
+// notLoggedIn is status's one answer when the selected host has no
+// usable credential: the login command to run, with the flags in force.
+func (a *App) notLoggedIn() error {
+	host, err := a.Host()
+	if err != nil {
+		return err // no host at all: errNoHost names --host URL
+	}
+	org := a.Org(host)
+	return &latch.LoginRequiredError{Key: latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org}, Hint: a.loginHintFor(org)}
+}
+
+// status lists every configured host and org, or only the host given by
+// --host or LATCH_HOST. A given host that is not configured is listed
+// only when its store holds a credential (a fleet store another machine
+// logged in to): never a phantom "not logged in" entry.
 func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 	cf, err := a.config()
 	if err != nil {
@@ -98,8 +121,9 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 		})
 	}
 	hosts := cf.HostNames()
-	if hostErr == nil && !slices.Contains(hosts, selHost) {
-		hosts = append(hosts, selHost)
+	given := hostErr == nil && a.inputs().Pick("host", EnvHost, "") != ""
+	if given {
+		hosts = []string{selHost}
 	}
 	now := time.Now()
 	for _, host := range hosts {
@@ -137,6 +161,12 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 			tok, err := sc.store.Load(ctx, key)
 			switch {
 			case errors.Is(err, latch.ErrNotFound):
+				if cf.Get(host) == nil {
+					continue // the given host, not configured, holds nothing
+				}
+				if sc.kind == credstore.KindFile {
+					e.Location = "" // no file to name
+				}
 			case err != nil:
 				e.Error, e.err = oneLine(err.Error()), err
 			default:
@@ -163,10 +193,6 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 }
 
 func (a *App) printStatus(entries []statusEntry) {
-	if len(entries) == 0 {
-		fmt.Fprintln(a.Stdout, "No hosts configured; run `latch auth login --host URL`.")
-		return
-	}
 	now := time.Now()
 	w := a.Stdout
 	for _, e := range entries {
@@ -217,7 +243,11 @@ func (a *App) printStatus(entries []statusEntry) {
 				fmt.Fprintf(w, "    refreshable: no\n")
 			}
 		}
-		fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)
+		if e.Location != "" {
+			fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)
+		} else {
+			fmt.Fprintf(w, "    store: %s\n", e.Store)
+		}
 		if e.KeyringHealth != "" {
 			fmt.Fprintf(w, "    keyring: %s\n", e.KeyringHealth)
 		}
