@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // DefaultMaxReplay is how much of a request body without GetBody the
@@ -86,7 +88,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if !replayable {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, redactURL(req), ErrBodyNotReplayable)
+		return nil, fmt.Errorf("%s %s: %w", req.Method, redact.URL(req.URL), ErrBodyNotReplayable)
 	}
 	if getBody != nil {
 		if body, err = getBody(); err != nil {
@@ -197,12 +199,4 @@ func closeBody(req *http.Request) {
 func drain(resp *http.Response) {
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-}
-
-// redactURL returns req's URL without its query or user info, which may
-// carry secrets.
-func redactURL(req *http.Request) string {
-	u := *req.URL
-	u.RawQuery, u.User, u.Fragment = "", nil, ""
-	return u.String()
 }
