@@ -1,6 +1,7 @@
 package gitcred
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -38,7 +39,7 @@ var helperFlags = map[string]bool{"host": true, "org": true, "client-id": true, 
 // same arguments and input to `latch credential git`, which holds the
 // refresh transaction. It returns the exit code.
 func Helper(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	input, err := io.ReadAll(io.LimitReader(stdin, MaxInput+1))
+	input, err := readInput(stdin)
 	if err != nil || len(input) > MaxInput {
 		return delegate(args, input, stdout, stderr)
 	}
@@ -50,6 +51,26 @@ func Helper(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return 0
 	}
 	return delegate(args, input, stdout, stderr)
+}
+
+// readInput reads git's request as ReadRequest does: up to its blank
+// line or EOF (a person typing one gets the answer at the blank line),
+// at most MaxInput+1 bytes.
+func readInput(r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, MaxInput+1))
+	var buf []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		buf = append(buf, line...)
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			return buf, nil
+		}
+	}
 }
 
 // fastAnswer returns the answer when the request can be served without

@@ -132,3 +132,18 @@ func TestSameOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The helper answers at the blank line, as latch does, without waiting
+// for the end of its input.
+func TestReadInputStopsAtBlankLine(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString("protocol=https\r\nhost=x\r\n\r\nnot read\n")
+	got, err := readInput(r)
+	if err != nil || string(got) != "protocol=https\r\nhost=x\r\n\r\n" {
+		t.Fatalf("readInput = %q, %v", got, err)
+	}
+}
