@@ -22,9 +22,6 @@ import (
 	"github.com/latchdev/latch/keyring"
 )
 
-// EnvMode names the environment variable that selects the Mode.
-const EnvMode = "LATCH_CREDENTIAL_STORE"
-
 // Mode selects the credential store.
 type Mode string
 
@@ -54,9 +51,10 @@ const (
 
 // Options configure Open. Zero fields take defaults.
 type Options struct {
-	// Mode; "" means $LATCH_CREDENTIAL_STORE, else Auto.
+	// Mode; "" means Auto.
 	Mode Mode
-	// Dir holds credential files and lock files; "" means filestore.DefaultDir().
+	// Dir holds credential files and lock files; "" means
+	// filestore.DefaultDir(Service).
 	Dir string
 	// Service is the keyring service name; "" means "latch".
 	Service string
@@ -102,25 +100,19 @@ type Choice struct {
 // Notice. In Keyring mode an unusable keyring is an error matching
 // latch.ErrStoreUnavailable that names the reason.
 func Open(ctx context.Context, opts Options) (*Choice, error) {
-	mode := opts.Mode
-	if mode == "" {
-		var err error
-		if mode, err = ParseMode(os.Getenv(EnvMode)); err != nil {
-			return nil, fmt.Errorf("open credential store: %s: %w", EnvMode, err)
-		}
-	} else if _, err := ParseMode(string(mode)); err != nil {
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
 		return nil, fmt.Errorf("open credential store: %w", err)
-	}
-	dir := opts.Dir
-	if dir == "" {
-		var err error
-		if dir, err = filestore.DefaultDir(); err != nil {
-			return nil, fmt.Errorf("open credential store: %w", err)
-		}
 	}
 	service := opts.Service
 	if service == "" {
 		service = "latch"
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = filestore.DefaultDir(service); err != nil {
+			return nil, fmt.Errorf("open credential store: %w", err)
+		}
 	}
 	krLockDir := opts.KeyringLockDir
 	if krLockDir == "" {
@@ -191,7 +183,7 @@ func DefaultKeyringLockDir(service string) (string, error) {
 type UnavailableError struct{ Health keyring.Health }
 
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("open keyring: %s; set %s=file to keep credentials in a file", e.Health.Message, EnvMode)
+	return "open keyring: " + e.Health.Message
 }
 
 // Unwrap makes e match latch.ErrStoreUnavailable.

@@ -62,7 +62,7 @@ func TestAutoFallsBack(t *testing.T) {
 			_, err = Open(ctx, opts)
 			var ue *UnavailableError
 			if !errors.As(err, &ue) || !errors.Is(err, latch.ErrStoreUnavailable) || ue.Health.Reason != tc.reason ||
-				!strings.Contains(err.Error(), EnvMode+"=file") {
+				!strings.Contains(err.Error(), "open keyring: ") {
 				t.Fatalf("mode keyring: got %v, want *UnavailableError(%s)", err, tc.reason)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,22 +63,20 @@ func TestFileMode(t *testing.T) {
 	}
 }
 
-func TestModeFromEnv(t *testing.T) {
+// The library reads no environment: the program names its mode, its
+// directory and its service; the defaults are Auto and the user's config
+// directory joined with the service.
+func TestDefaultsReadNoEnvironment(t *testing.T) {
 	noKeyring(t)
-	t.Setenv(EnvMode, "file")
-	c, err := Open(ctx, Options{Dir: t.TempDir()})
-	if err != nil || c.Kind != KindFile || c.Mode != File || c.Fallback {
-		t.Fatalf("%s=file: got %+v, %v", EnvMode, c, err)
+	t.Setenv("LATCH_CREDENTIAL_STORE", "file")
+	t.Setenv("LATCH_CONFIG_DIR", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	c, err := Open(ctx, Options{Service: "my-cli"})
+	if err != nil || c.Mode != Auto || c.Path != filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "my-cli") {
+		t.Fatalf("defaults: got %+v, %v; want auto in $XDG_CONFIG_HOME/my-cli", c, err)
 	}
-	t.Setenv(EnvMode, "vault")
-	if _, err := Open(ctx, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), EnvMode) {
-		t.Fatalf("%s=vault: got %v, want an error naming %s", EnvMode, err, EnvMode)
-	}
-	t.Setenv(EnvMode, "")
-	t.Setenv(filestore.EnvDir, t.TempDir())
-	c, err = Open(ctx, Options{})
-	if err != nil || c.Mode != Auto || c.Path != os.Getenv(filestore.EnvDir) {
-		t.Fatalf("defaults: got %+v, %v; want auto in $%s", c, err, filestore.EnvDir)
+	if _, err := Open(ctx, Options{Mode: "vault", Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"vault"`) {
+		t.Fatalf("mode vault: got %v, want an error naming it", err)
 	}
 }
 

@@ -30,20 +30,16 @@ import (
 	"github.com/latchdev/latch/filelock"
 )
 
-// EnvDir names the environment variable that overrides DefaultDir.
-const EnvDir = "LATCH_CONFIG_DIR"
-
-// DefaultDir returns $LATCH_CONFIG_DIR if set, else the user's config
-// directory (XDG_CONFIG_HOME, ~/.config, …) joined with "latch".
-func DefaultDir() (string, error) {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d, nil
-	}
+// DefaultDir returns the user's config directory (os.UserConfigDir:
+// XDG_CONFIG_HOME or ~/.config on Unix, Application Support on macOS,
+// AppData on Windows) joined with app, the program's name. A program
+// that lets its users choose a directory passes it to New instead.
+func DefaultDir(app string) (string, error) {
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("find config directory: %w (set %s)", err, EnvDir)
+		return "", fmt.Errorf("find config directory: %w", err)
 	}
-	return filepath.Join(d, "latch"), nil
+	return filepath.Join(d, app), nil
 }
 
 // Store is a latch.Store over files in one directory. It also implements

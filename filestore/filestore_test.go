@@ -81,15 +81,12 @@ func TestRoundTripListDelete(t *testing.T) {
 	}
 }
 
+// DefaultDir is the program's own directory, and reads no LATCH_ variable.
 func TestDefaultDir(t *testing.T) {
-	t.Setenv(EnvDir, "/custom/latch")
-	if d, err := DefaultDir(); err != nil || d != "/custom/latch" {
-		t.Fatalf("with %s: got %q, %v", EnvDir, d, err)
-	}
-	t.Setenv(EnvDir, "")
+	t.Setenv("LATCH_CONFIG_DIR", "/custom/latch")
 	t.Setenv("XDG_CONFIG_HOME", "/xdg")
-	if d, err := DefaultDir(); err != nil || d != "/xdg/latch" {
-		t.Fatalf("without %s: got %q, %v; want /xdg/latch", EnvDir, d, err)
+	if d, err := DefaultDir("my-cli"); err != nil || d != "/xdg/my-cli" {
+		t.Fatalf("DefaultDir(my-cli) = %q, %v; want /xdg/my-cli", d, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -86,6 +87,10 @@ func (a *App) openStoreMode(ctx context.Context, mode credstore.Mode, probe bool
 	c, err := credstore.Open(ctx, credstore.Options{Mode: mode, Dir: dir, Service: keyringService,
 		NoProbe:  !probe,
 		OnNotice: func(msg string) { fmt.Fprintln(a.Stderr, "latch: "+msg) }})
+	var ue *credstore.UnavailableError
+	if errors.As(err, &ue) {
+		return nil, fmt.Errorf("%w; to keep credentials in a 0600 file instead, pass --credential-store file (or auto) or set %s=file", err, EnvStore)
+	}
 	if err != nil {
 		return nil, err
 	}
