@@ -121,12 +121,13 @@ func Open(ctx context.Context, opts Options) (*Choice, error) {
 			return nil, fmt.Errorf("open credential store: %w", err)
 		}
 	}
-	fileLock := filelock.Locker{Dir: dir, Timeout: opts.LockTimeout}
+	fs := filestore.New(dir, filestore.LockTimeout(opts.LockTimeout))
+	fileLock := fs.Locker()
 	krLock := filelock.Locker{Dir: krLockDir, Timeout: opts.LockTimeout}
 	kr := keyring.New(service)
 	kr.Timeout = opts.Timeout
 	kr.IndexLock = krLock
-	s := &Store{kr: kr, fs: filestore.New(dir), lock: fileLock, onNotice: opts.OnNotice}
+	s := &Store{kr: kr, fs: fs, lock: fileLock, onNotice: opts.OnNotice}
 	c := &Choice{Store: s, Mode: mode, Path: dir}
 	useKeyring := func() {
 		s.kind, c.Kind = KindKeyring, KindKeyring

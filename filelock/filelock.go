@@ -5,12 +5,8 @@ package filelock
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -18,6 +14,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/credfile"
 )
 
 // DefaultTimeout bounds how long Lock waits for another process: longer
@@ -55,19 +52,10 @@ func (e *TimeoutError) Error() string {
 // Unwrap makes e match latch.ErrLockTimeout.
 func (e *TimeoutError) Unwrap() error { return latch.ErrLockTimeout }
 
-// Name returns the lock file name for k: a hash of the key, so that no
-// issuer or account text reaches the file system.
-func Name(k latch.Key) string { return KeyHash(k) + ".lock" }
-
-// KeyHash returns a stable, file-name-safe hash of k.
-func KeyHash(k latch.Key) string {
-	b, _ := json.Marshal(k) // a struct of strings always marshals
-	sum := sha256.Sum256(b)
-	return "cred-" + hex.EncodeToString(sum[:12])
-}
-
 // Path returns the lock file path for k.
-func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, Name(k)) }
+// The name is the credential's hash (credfile.Hash), so no issuer or
+// account text reaches the file system.
+func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, credfile.Hash(k)+".lock") }
 
 // procLocks holds one semaphore per lock path, shared by every Locker in
 // the process: flock(2) excludes per open file, but not every platform's
@@ -91,7 +79,7 @@ func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	if err := EnsureDir(l.Dir); err != nil {
+	if err := credfile.EnsureDir(l.Dir); err != nil {
 		return nil, fmt.Errorf("lock credential: %w", err)
 	}
 	path := l.Path(k)
@@ -132,25 +120,4 @@ func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			<-sem
 		})
 	}, nil
-}
-
-// EnsureDir creates dir with mode 0700 if it does not exist. The mode is
-// set explicitly, so the umask cannot widen it. An existing directory is
-// left as it is, but refused if it is a symbolic link, or another user
-// owns it or may write to it (a lock directory under /tmp could be made
-// by anyone).
-func EnsureDir(dir string) error {
-	if fi, err := os.Lstat(dir); err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("use directory %s: not a directory", dir)
-		}
-		return checkDir(dir, fi)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory: %w", err)
-	}
-	return nil
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filelock"
+	"github.com/latchdev/latch/internal/credfile"
 )
 
 // DefaultDir returns the user's config directory (os.UserConfigDir:
@@ -59,16 +60,30 @@ var (
 
 // New returns a Store in dir. Nothing is touched until first use; the
 // directory is created with mode 0700 on the first write.
-func New(dir string) *Store {
-	return &Store{dir: dir, lock: filelock.Locker{Dir: dir}}
+func New(dir string, opts ...Option) *Store {
+	s := &Store{dir: dir, lock: filelock.Locker{Dir: dir}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option configures New.
+type Option func(*Store)
+
+// LockTimeout bounds how long Lock waits for another process; 0 means
+// filelock.DefaultTimeout.
+func LockTimeout(d time.Duration) Option { return func(s *Store) { s.lock.Timeout = d } }
+
+// Locker returns the store's one lock: lock files beside the credentials.
+func (s *Store) Locker() filelock.Locker { return s.lock }
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
 // Path returns the file that holds k's credential.
 func (s *Store) Path(k latch.Key) string {
-	return filepath.Join(s.dir, filelock.KeyHash(k)+".json")
+	return filepath.Join(s.dir, credfile.Hash(k)+".json")
 }
 
 // file is the on-disk form: the key, so a file is self-describing and a
@@ -240,7 +255,7 @@ func checkPrivate(path string, fi fs.FileInfo, dir bool) error {
 
 // prepareDir creates the directory (0700) and refuses one others can write.
 func (s *Store) prepareDir() error {
-	if err := filelock.EnsureDir(s.dir); err != nil {
+	if err := credfile.EnsureDir(s.dir); err != nil {
 		return err
 	}
 	fi, err := os.Stat(s.dir)
