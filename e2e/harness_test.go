@@ -47,18 +47,15 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	latchBin = filepath.Join(dir, "latch")
-	build := exec.Command("go", "build", "-o", latchBin, "github.com/latchdev/latch/cmd/latch")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build latch:", err)
-		return 1
-	}
-	// Beside latch, as go install puts it: setup-git then uses it.
-	build = exec.Command("go", "build", "-o", filepath.Join(dir, "git-credential-latch"), "github.com/latchdev/latch/cmd/git-credential-latch")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build git-credential-latch:", err)
-		return 1
+	// git-credential-latch beside latch, as go install puts it: setup-git
+	// then uses it.
+	for _, name := range []string{"latch", "git-credential-latch"} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/latchdev/latch/cmd/"+name)
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build "+name+":", err)
+			return 1
+		}
 	}
 	return m.Run()
 }

@@ -146,10 +146,9 @@ func TestGitCredentialHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := "credential." + base + ".helper"
-	fetch := exec.Command("git", "-c", key+"=", "-c", key+"=!"+lone+" --url "+base, "fetch", "-q")
-	fetch.Dir = work
-	fetch.Env = append(slices.Clip(e.environ), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=", "PATH="+filepath.Dir(gitPath))
-	if r := runCmd(t, fetch); r.code != 0 {
+	alone := *e
+	alone.environ = append(slices.Clip(e.environ), "PATH="+filepath.Dir(gitPath))
+	if r := alone.git(t, work, "-c", key+"=", "-c", key+"=!"+lone+" --url "+base, "fetch", "-q"); r.code != 0 {
 		t.Fatalf("fetch with git-credential-latch alone: %v", r)
 	}
 

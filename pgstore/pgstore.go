@@ -458,30 +458,27 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return nil, s.err("lock", err)
 	}
+	// fail closes the connection, which ends any lock it holds (one may
+	// have been granted as a wait was cancelled), and says what the
+	// wait ran out on.
+	fail := func(err error, waitedFor string) error {
+		_ = conn.Hijack().Close(context.Background())
+		switch {
+		case ctx.Err() == context.DeadlineExceeded:
+			return fmt.Errorf("lock credential %s in %s: %s %s: %w", k, s.where, waitedFor, s.timeout, latch.ErrLockTimeout)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return s.err("lock", err)
+	}
 	id := lockID(s.table, k)
 	// A blocking pg_advisory_lock wakes the moment the holder lets go;
 	// the context's deadline cancels the wait.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		// The lock may have been granted as the wait was cancelled:
-		// close the connection, which ends any lock it holds.
-		_ = conn.Hijack().Close(context.Background())
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, s.err("lock", err)
+		return nil, fail(err, "held by another process for")
 	}
 	if err := s.awaitFence(ctx, conn, k); err != nil {
-		_ = conn.Hijack().Close(context.Background()) // releases the lock
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("lock credential %s in %s: a refresh was in flight when the database restarted; its save did not come within %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, s.err("lock", err)
+		return nil, fail(err, "a refresh was in flight when the database restarted; its save did not come within")
 	}
 	h := &heldConn{conn: conn}
 	s.mu.Lock()

@@ -328,11 +328,10 @@ func (a *App) updateConfig(ctx context.Context, fn func(*config.File) error) err
 // selected host in the config file. It must be https unless loopback
 // (RFC 8252 §8.3).
 func (a *App) Host() (string, error) {
-	cf, err := a.config()
-	if err != nil {
+	if _, err := a.config(); err != nil {
 		return "", err
 	}
-	h := settings.Inputs{Flag: a.flagValue, Getenv: a.Getenv, Config: cf}.Host()
+	h := a.inputs().Host()
 	if h == "" {
 		// Nothing configured: not logged in anywhere (exit 4), which
 		// auth login turns into a usage error of its own.

@@ -18,6 +18,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/gitcred"
+	"github.com/latchdev/latch/internal/settings"
 )
 
 // selfPath is how other programs should run this latch: the path it was
@@ -107,7 +108,7 @@ func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
 	// git runs its helper for nearly every request: use the small one
 	// when it was installed with this latch.
 	fast := filepath.Join(filepath.Dir(self), gitcred.HelperName)
-	small := isExecutable(fast)
+	small := settings.IsExecutable(fast)
 	parts := []string{shellQuote(self)}
 	if small {
 		parts = []string{shellQuote(fast)}

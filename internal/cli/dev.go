@@ -2,11 +2,10 @@ package cli
 
 import (
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch/internal/settings"
 )
 
 // DevBinary is the separate program that holds the dev server and the
@@ -43,25 +42,11 @@ func (a *App) newDevCmd() []*cobra.Command {
 // execDev replaces this process with latch-dev, so that signals such as
 // Ctrl-C reach the dev server directly.
 func (a *App) execDev(args []string) error {
-	path := ""
-	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), DevBinary); isExecutable(p) {
-			path = p
-		}
-	}
-	if path == "" {
-		p, err := exec.LookPath(DevBinary)
-		if err != nil {
-			return usageError(errors.New("the dev server and demo are in a separate program, " + DevBinary +
-				", which was not found beside latch or on PATH; in a clone of latch, install both with " +
-				"`go install ./cmd/...` (and put $(go env GOPATH)/bin on PATH), or run `go run ./cmd/latch-dev`"))
-		}
-		path = p
+	path, err := settings.Program(DevBinary)
+	if err != nil {
+		return usageError(errors.New("the dev server and demo are in a separate program, " + DevBinary +
+			", which was not found beside latch or on PATH; in a clone of latch, install both with " +
+			"`go install ./cmd/...` (and put $(go env GOPATH)/bin on PATH), or run `go run ./cmd/latch-dev`"))
 	}
 	return execProcess(path, append([]string{DevBinary}, args...))
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -194,16 +192,9 @@ func delegate(args []string, input []byte, stdout, stderr io.Writer) int {
 	return code
 }
 
-// latchPath finds latch next to this program (installed together), else
-// on PATH.
+// latchPath finds latch beside this program, else on PATH.
 func latchPath() (string, error) {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "latch")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("latch")
+	p, err := settings.Program("latch")
 	if err != nil {
 		return "", errors.New("latch is not installed beside it nor on PATH: install both (CGO_ENABLED=0 go install ./cmd/... in a clone of latch)")
 	}

@@ -2,10 +2,13 @@
 // client, organization, credential store, API URL and credential key —
 // from the global flags it was given, the environment and the config
 // file, in that order. latch and git-credential-latch both pick through
-// it, so the two always hand out the same credential.
+// it, so the two always hand out the same credential. It also finds
+// latch's other programs (Program).
 package settings
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -133,3 +136,29 @@ func RejectedMark(configDir, accessToken string) string {
 
 // RejectedDir holds the rejected marks.
 func RejectedDir(configDir string) string { return filepath.Join(configDir, "rejected") }
+
+// Program finds one of latch's programs: beside this one (go install puts
+// them together), else on PATH.
+func Program(name string) (string, error) {
+	if p, ok := Beside(name); ok {
+		return p, nil
+	}
+	return exec.LookPath(name)
+}
+
+// Beside returns the path of name in this program's directory, and
+// whether an executable file is there.
+func Beside(name string) (string, bool) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", false
+	}
+	p := filepath.Join(filepath.Dir(self), name)
+	return p, IsExecutable(p)
+}
+
+// IsExecutable reports whether p is an executable file.
+func IsExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}

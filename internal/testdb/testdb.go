@@ -186,17 +186,8 @@ func (r *Redis) Start() {
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", r.Addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not listen on %s", r.Addr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !listening(r.Addr) {
+		r.t.Fatalf("redis-server did not listen on %s", r.Addr)
 	}
 }
 
@@ -278,16 +269,23 @@ logfile = %s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.cmd.Process.Kill(); b.cmd.Wait() })
+	if !listening(fmt.Sprintf("127.0.0.1:%d", port)) {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("pgbouncer did not listen on %d:\n%s%s", port, out.String(), log)
+	}
+	return b
+}
+
+// listening waits up to 10 s for a server to accept connections at addr.
+func listening(addr string) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return b
+			return true
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("pgbouncer did not listen on %d:\n%s%s", port, out.String(), log)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
