@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,14 +34,10 @@ type Refresher interface {
 // one from an environment variable. It is authoritative: it is never
 // refreshed, never stored and never replaced after a 401.
 func StaticToken(accessToken string) TokenSource {
-	t := &Token{AccessToken: accessToken, TokenType: "Bearer"}
-	return staticSource{t, bearerValue(t)}
+	return staticSource{withAuthorization(&Token{AccessToken: accessToken, TokenType: "Bearer"})}
 }
 
-type staticSource struct {
-	t      *Token
-	bearer []string
-}
+type staticSource struct{ t *Token }
 
 func (s staticSource) Token(context.Context) (*Token, error) { return s.t, nil }
 
@@ -114,8 +109,7 @@ type Source struct {
 
 	loadMu sync.Mutex // serialises the first store read
 	mu     sync.Mutex
-	cur    *Token
-	bearer []string // "Bearer <cur.AccessToken>", computed once per token
+	cur    *Token // carries its Authorization value (withAuthorization)
 	flight *flight
 	dead   error // why cur was dropped: its grant died and its token was rejected
 }
@@ -147,64 +141,52 @@ func (s *Source) skew() time.Duration {
 // refreshes within Skew of expiry, and keeps a still-valid token when that
 // early refresh fails transiently.
 func (s *Source) Token(ctx context.Context) (*Token, error) {
-	t, _, err := s.token(ctx)
-	return t, err
-}
-
-// token is Token plus the cached Authorization value, for the Transport.
-func (s *Source) token(ctx context.Context) (*Token, []string, error) {
 	s.mu.Lock()
-	t, b := s.cur, s.bearer
+	t := s.cur
 	s.mu.Unlock()
 	if t != nil && !t.needsRefresh(s.now(), s.skew()) {
-		return t, b, nil
+		return t, nil
 	}
 	if t == nil {
 		var err error
 		if t, err = s.load(ctx); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if !t.needsRefresh(s.now(), s.skew()) {
-			return s.current(t)
+			return s.current(t), nil
 		}
 	}
 	if !t.Refreshable() && !t.Expired(s.now()) {
-		return s.current(t) // nothing to refresh with: use it while it lasts
+		return s.current(t), nil // nothing to refresh with: use it while it lasts
 	}
 	nt, err := s.refresh(ctx, t, true)
 	if err != nil {
 		// An early refresh that fails leaves a token that still works.
 		if !t.Expired(s.now()) {
 			s.emit(RefreshEvent{Key: s.Key, Kind: Kept, Generation: t.Generation, Err: err})
-			return s.current(t)
+			return s.current(t), nil
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return s.current(nt)
+	return s.current(nt), nil
 }
 
-// current returns t with its bearer value: the cached one when t is the
-// installed token. Only the first load and a finished flight install.
-func (s *Source) current(t *Token) (*Token, []string, error) {
+// current returns the installed token when it is t (it carries the
+// cached Authorization value), else t. Only the first load and a finished
+// flight install.
+func (s *Source) current(t *Token) *Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.Matches(t) {
-		return s.cur, s.bearer, nil
+		return s.cur
 	}
-	return t, bearerValue(t), nil
+	return t
 }
 
+// set installs t. It installs a copy, so that the Authorization value is
+// written to a Token no one else holds, whatever the Store returned.
 func (s *Source) set(t *Token) {
-	s.cur = t
-	s.bearer = bearerValue(t)
-}
-
-func bearerValue(t *Token) []string {
-	typ := t.TokenType
-	if typ == "" || strings.EqualFold(typ, "bearer") {
-		typ = "Bearer" // RFC 6750 §2.1; some servers send "bearer"
-	}
-	return []string{typ + " " + t.AccessToken}
+	s.cur = withAuthorization(t)
 }
 
 // load reads the store on first use. Concurrent first callers share one
@@ -258,25 +240,20 @@ func (s *Source) checkBinding(t *Token) error {
 // Refresh replaces stale, the token a server rejected. If the current
 // token already differs from stale, it is returned without a refresh.
 func (s *Source) Refresh(ctx context.Context, stale *Token) (*Token, error) {
-	t, _, err := s.forceRefresh(ctx, stale)
-	return t, err
-}
-
-func (s *Source) forceRefresh(ctx context.Context, stale *Token) (*Token, []string, error) {
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
 	if cur != nil && stale != nil && !sameSet(cur, stale) {
-		return s.current(cur) // another goroutine already refreshed
+		return s.current(cur), nil // another goroutine already refreshed
 	}
 	if stale == nil {
 		stale = cur
 	}
 	t, err := s.refresh(ctx, stale, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return s.current(t)
+	return s.current(t), nil
 }
 
 // Refreshing reports whether a refresh grant has been sent and its answer
@@ -324,7 +301,7 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 			case errors.Is(f.err, ErrLoginRequired):
 				// The set is dead and gone from the store: never send it
 				// again. A later login is found by the next load.
-				s.cur, s.bearer, s.dead = nil, nil, f.err
+				s.cur, s.dead = nil, f.err
 			}
 			s.flight = nil
 			s.mu.Unlock()

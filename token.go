@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,46 @@ type Token struct {
 	// answer, redacted). Such a set keeps only an access token that may
 	// still work until it expires or the server rejects it.
 	Revoked string `json:"revoked,omitempty"`
+
+	authz *authorization // set by withAuthorization; never written after
+}
+
+// authorization is a Token's Authorization header value (RFC 6750 §2.1)
+// and the fields it was made from, so a copy whose fields were changed
+// afterwards does not use a stale one.
+type authorization struct {
+	accessToken, tokenType string
+	header                 []string
+}
+
+// withAuthorization returns a copy of t that carries its Authorization
+// value, computed once, for every request that uses it.
+func withAuthorization(t *Token) *Token {
+	c := *t
+	c.authz = &authorization{t.AccessToken, t.TokenType, authorizationHeader(t)}
+	return &c
+}
+
+// Authorization returns the value of the Authorization header that sends
+// t (RFC 6750 §2.1): "Bearer " and the access token, or the server's own
+// token_type when it is not bearer.
+func (t *Token) Authorization() string { return t.header()[0] }
+
+// header is Authorization as a header's values. A Source's tokens carry
+// it ready made, so a request costs no allocation for it.
+func (t *Token) header() []string {
+	if a := t.authz; a != nil && a.accessToken == t.AccessToken && a.tokenType == t.TokenType {
+		return a.header
+	}
+	return authorizationHeader(t)
+}
+
+func authorizationHeader(t *Token) []string {
+	typ := t.TokenType
+	if typ == "" || strings.EqualFold(typ, "bearer") {
+		typ = "Bearer" // some servers send "bearer"
+	}
+	return []string{typ + " " + t.AccessToken}
 }
 
 // Key returns the key t is stored under.

@@ -37,14 +37,6 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-type bearerSource interface {
-	token(ctx context.Context) (*Token, []string, error)
-}
-
-func (s staticSource) token(context.Context) (*Token, []string, error) {
-	return s.t, s.bearer, nil
-}
-
 func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
 		return t.Base
@@ -58,7 +50,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base().RoundTrip(req)
 	}
 	ctx := req.Context()
-	tok, bearer, err := t.token(ctx)
+	tok, err := t.token(ctx)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -69,20 +61,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(clone(req, bearer, body, getBody))
+	resp, err := t.base().RoundTrip(clone(req, tok.header(), body, getBody))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !canRefresh {
 		return resp, err
 	}
 
 	// 401: the token was rejected. Refresh once, replay once.
 	drain(resp)
-	var nbearer []string
-	if src, ok := t.Source.(*Source); ok {
-		_, nbearer, err = src.forceRefresh(ctx, tok)
-	} else if ntok, rerr := rf.Refresh(ctx, tok); rerr == nil {
-		nbearer = bearerValue(ntok)
-	} else {
-		err = rerr
+	ntok, err := rf.Refresh(ctx, tok)
+	if err == nil && ntok == nil {
+		err = errors.New("latch: Refresher returned no token and no error")
 	}
 	if err != nil {
 		return nil, err
@@ -95,21 +83,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("replay request body: %w", err)
 		}
 	}
-	return t.base().RoundTrip(clone(req, nbearer, body, getBody))
+	return t.base().RoundTrip(clone(req, ntok.header(), body, getBody))
 }
 
-func (t *Transport) token(ctx context.Context) (*Token, []string, error) {
-	if bs, ok := t.Source.(bearerSource); ok {
-		return bs.token(ctx)
-	}
+func (t *Transport) token(ctx context.Context) (*Token, error) {
 	if t.Source == nil {
-		return nil, nil, errors.New("latch: Transport has no Source")
+		return nil, errors.New("latch: Transport has no Source")
 	}
 	tok, err := t.Source.Token(ctx)
-	if err != nil {
-		return nil, nil, err
+	if err == nil && tok == nil {
+		err = errors.New("latch: TokenSource returned no token and no error")
 	}
-	return tok, bearerValue(tok), nil
+	return tok, err
 }
 
 // authorize reports whether req may carry the token: its origin is

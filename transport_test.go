@@ -317,3 +317,96 @@ func TestTransportConcurrent401OneRefresh(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// otherRefresher is a Refresher that is not a *Source: the Transport
+// must treat it exactly as it treats a Source.
+type otherRefresher struct {
+	mu        sync.Mutex
+	tok       *latch.Token
+	refreshes int
+}
+
+func (r *otherRefresher) Token(context.Context) (*latch.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tok, nil
+}
+
+func (r *otherRefresher) Refresh(_ context.Context, stale *latch.Token) (*latch.Token, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tok == stale {
+		r.refreshes++
+		r.tok = &latch.Token{AccessToken: "at-2", TokenType: "bearer"}
+	}
+	return r.tok, nil
+}
+
+func TestTransportAnyRefresher(t *testing.T) {
+	rs := newAuthServer(t, "at-2")
+	src := &otherRefresher{tok: &latch.Token{AccessToken: "at-1"}}
+	tr := &latch.Transport{Source: src}
+	for i := range 2 {
+		req, _ := http.NewRequest("POST", rs.URL, strings.NewReader("body"))
+		req.GetBody = nil // buffered for the replay
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
+	}
+	if src.refreshes != 1 {
+		t.Errorf("refreshes = %d, want 1", src.refreshes)
+	}
+	want := []string{"Bearer at-1", "Bearer at-2", "Bearer at-2"}
+	if !reflect.DeepEqual(rs.auths, want) {
+		t.Errorf("Authorization sent = %q, want %q", rs.auths, want)
+	}
+	if string(rs.bodies[1]) != "body" {
+		t.Errorf("replayed body = %q", rs.bodies[1])
+	}
+}
+
+type nilSource struct{}
+
+func (nilSource) Token(context.Context) (*latch.Token, error) { return nil, nil }
+
+func TestTransportSourceWithoutToken(t *testing.T) {
+	tr := &latch.Transport{Source: nilSource{}, Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Fatal("request sent without a token")
+		return nil, nil
+	})}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
+	if _, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "no token") {
+		t.Fatalf("err = %v, want one that says the source gave no token", err)
+	}
+}
+
+func TestTokenAuthorization(t *testing.T) {
+	for _, tc := range []struct{ typ, want string }{
+		{"", "Bearer at"}, {"bearer", "Bearer at"}, {"Bearer", "Bearer at"}, {"DPoP", "DPoP at"},
+	} {
+		tok := &latch.Token{AccessToken: "at", TokenType: tc.typ}
+		if got := tok.Authorization(); got != tc.want {
+			t.Errorf("TokenType %q: Authorization() = %q, want %q", tc.typ, got, tc.want)
+		}
+	}
+	// A Source's token carries its value ready made; a copy whose access
+	// token was changed afterwards must not send the old one.
+	st := &latch.MemoryStore{}
+	tok := &latch.Token{AccessToken: "at-1", Issuer: "https://as", ClientID: "c"}
+	st.Save(context.Background(), tok.Key(), nil, tok)
+	src := &latch.Source{Store: st, Key: tok.Key()}
+	got, err := src.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *got
+	c.AccessToken = "at-2"
+	if a := c.Authorization(); a != "Bearer at-2" {
+		t.Errorf("changed copy: Authorization() = %q, want %q", a, "Bearer at-2")
+	}
+	if a := got.Authorization(); a != "Bearer at-1" {
+		t.Errorf("Authorization() = %q", a)
+	}
+}

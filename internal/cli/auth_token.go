@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -27,11 +26,7 @@ failure; the credential was kept).`,
 				return err
 			}
 			if header {
-				typ := tok.TokenType
-				if typ == "" || strings.EqualFold(typ, "bearer") {
-					typ = "Bearer"
-				}
-				fmt.Fprintf(a.Stdout, "Authorization: %s %s\n", typ, tok.AccessToken)
+				fmt.Fprintf(a.Stdout, "Authorization: %s\n", tok.Authorization())
 				return nil
 			}
 			fmt.Fprintln(a.Stdout, tok.AccessToken)

@@ -94,7 +94,7 @@ func (a *App) exec(ctx context.Context, o *execOptions) error {
 	}
 	env := withEnv(os.Environ(), o.env, tok.AccessToken)
 	if o.headerEnv != "" {
-		env = withEnv(env, o.headerEnv, "Authorization: Bearer "+tok.AccessToken)
+		env = withEnv(env, o.headerEnv, "Authorization: "+tok.Authorization())
 	}
 	// Anything else of this process (a refresh) is finished: the token
 	// was saved before Token returned.
