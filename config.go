@@ -18,8 +18,8 @@ import (
 	"github.com/latchdev/latch/internal/redact"
 )
 
-// MaxTokenResponse is the most of a token-endpoint answer that is read.
-const MaxTokenResponse = 1 << 20
+// maxAnswer is the most of an authorization server's answer that is read.
+const maxAnswer = 1 << 20
 
 // DefaultTokenTimeout bounds a token-endpoint call when Config.Timeout is 0,
 // even when the caller's context has no deadline.
@@ -87,24 +87,16 @@ func (c *Config) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 
 // Grant sends one token request (RFC 6749 §4.1.3, §6; RFC 8628 §3.4) and
 // parses the answer (RFC 6749 §5). It is sent exactly once, never follows a
-// redirect, reads at most MaxTokenResponse bytes and is bounded by Timeout.
+// redirect, reads at most 1 MiB and is bounded by Timeout.
 // An error answer is a *TokenError, even with status 200; an answer that is
 // not valid JSON is a *ResponseError.
 func (c *Config) Grant(ctx context.Context, form url.Values) (*Token, error) {
 	if c.Endpoint.TokenURL == "" {
 		return nil, errors.New("token request: no token endpoint configured")
 	}
-	resp, err := c.post(ctx, c.Endpoint.TokenURL, form)
+	resp, body, err := c.call(ctx, c.Endpoint.TokenURL, form)
 	if err != nil {
 		return nil, fmt.Errorf("token request: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("token request: read answer: %w", err)
-	}
-	if len(body) > MaxTokenResponse {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, Reason: "answer larger than 1 MiB"}
 	}
 	t, err := c.parseToken(resp, body)
 	var te *TokenError
@@ -137,14 +129,12 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, err := c.post(ctx, c.RevocationURL, form)
+	resp, body, err := c.call(ctx, c.RevocationURL, form)
+	if resp != nil && resp.StatusCode == http.StatusOK {
+		return nil // whatever the body says (RFC 7009 §2.2)
+	}
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse))
-	if resp.StatusCode == http.StatusOK {
-		return nil
 	}
 	if te := parseTokenError(resp.StatusCode, body); te != nil {
 		te.hide(token, c.ClientSecret)
@@ -153,13 +143,28 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	return fmt.Errorf("revoke token: %w", responseError(resp, "unexpected status"))
 }
 
-// PostForm sends an authenticated form POST to an endpoint of this server
-// (such as RFC 8628's device authorization endpoint) with the token
-// endpoint's rules: no redirects, the Timeout, client authentication.
-// The caller closes the body and should read at most MaxTokenResponse.
-func (c *Config) PostForm(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
-	return c.post(ctx, endpoint, form)
+// call posts form to an endpoint of this server (post) and reads the
+// answer, at most 1 MiB of it. A larger answer is a *ResponseError; it and
+// a failed read are returned with resp.
+func (c *Config) call(ctx context.Context, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	resp, err := c.post(ctx, endpoint, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return resp, nil, fmt.Errorf("read answer: %w", err)
+	}
+	if len(body) > maxAnswer {
+		return resp, nil, responseError(resp, "answer larger than 1 MiB")
+	}
+	return resp, body, nil
 }
+
+// post sends an authenticated form POST to an endpoint of this server
+// with the token endpoint's rules: no redirects, the Timeout, client
+// authentication, Params.
 
 func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
 	v := make(url.Values, len(form)+len(c.Params)+2)
@@ -320,14 +325,14 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		IssuedAt:     now,
 		Lineage:      NewLineage(),
 	}
-	exp, err := seconds(tj.ExpiresIn)
+	exp, err := seconds(tj.ExpiresIn, 10*365*24*time.Hour)
 	if err != nil {
 		return nil, malformed("expires_in " + err.Error())
 	}
 	if exp > 0 {
 		t.Expiry = now.Add(exp)
 	}
-	rexp, err := seconds(tj.RefreshTokenExpiresIn)
+	rexp, err := seconds(tj.RefreshTokenExpiresIn, 10*365*24*time.Hour)
 	if err != nil {
 		return nil, malformed("refresh_token_expires_in " + err.Error())
 	}
@@ -363,7 +368,9 @@ type malformed string
 
 func (m malformed) Error() string { return string(m) }
 
-func seconds(n json.Number) (time.Duration, error) {
+// seconds parses a JSON number of seconds, such as expires_in, capped at
+// limit; absent is 0.
+func seconds(n json.Number, limit time.Duration) (time.Duration, error) {
 	if n == "" {
 		return 0, nil
 	}
@@ -374,8 +381,8 @@ func seconds(n json.Number) (time.Duration, error) {
 	if f < 0 {
 		return 0, errors.New("is negative")
 	}
-	if f > 10*365*24*3600 {
-		f = 10 * 365 * 24 * 3600
+	if f >= limit.Seconds() {
+		return limit, nil
 	}
 	return time.Duration(f * float64(time.Second)), nil
 }

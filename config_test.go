@@ -187,7 +187,7 @@ func TestGrantDeadlineWithoutCallerDeadline(t *testing.T) {
 func TestGrantAnswerTooLarge(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"access_token":"` + strings.Repeat("a", latch.MaxTokenResponse) + `"}`))
+		w.Write([]byte(`{"access_token":"` + strings.Repeat("a", 1<<20) + `"}`))
 	}))
 	defer srv.Close()
 	c := &latch.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}

@@ -7,17 +7,16 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/device"
 )
 
 // deviceLogin runs the device authorization grant (RFC 8628 §3.1–3.5):
-// it shows the user code and verification URL, then polls; the device
-// package handles authorization_pending and slow_down.
+// it shows the user code and verification URL, then polls
+// (Config.DeviceAccessToken handles authorization_pending and slow_down).
 func (a *App) deviceLogin(ctx context.Context, cfg *latch.Config, timeout time.Duration) (*latch.Token, error) {
 	if cfg.Endpoint.DeviceAuthURL == "" {
 		return nil, usageError(errors.New("device login: the server has no device_authorization_endpoint; pass --device-url if it has one, or run `latch auth login` without --device"))
 	}
-	code, err := device.Start(ctx, cfg)
+	code, err := cfg.DeviceAuth(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("device login: %w", err)
 	}
@@ -28,11 +27,11 @@ func (a *App) deviceLogin(ctx context.Context, cfg *latch.Config, timeout time.D
 	fmt.Fprintf(a.Stderr, "Waiting for approval (code expires %s)...\n", when(code.Expiry, time.Now()))
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tok, err := device.Poll(wctx, cfg, code)
+	tok, err := cfg.DeviceAccessToken(wctx, code)
 	switch {
-	case errors.Is(err, device.ErrAccessDenied):
+	case errors.Is(err, latch.ErrDeviceDenied):
 		return nil, fmt.Errorf("device login: %w", err)
-	case errors.Is(err, device.ErrExpired):
+	case errors.Is(err, latch.ErrDeviceExpired):
 		return nil, fmt.Errorf("device login: %w; run `latch auth login --device` again", err)
 	case err != nil && ctx.Err() == nil && wctx.Err() != nil:
 		return nil, fmt.Errorf("device login: no approval within %s", timeout)

@@ -1,18 +1,18 @@
-package device_test
+package latch_test
 
 import (
 	"errors"
 	"testing"
 
-	"github.com/latchdev/latch/device"
+	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/oauthtest"
 )
 
-// TestDevServer runs the device grant against the dev server, which
+// TestDeviceDevServer runs the device grant against the dev server, which
 // approves after two pending polls. The poll sleeps for real: the server
 // answers slow_down to early polls.
-func TestDevServer(t *testing.T) {
+func TestDeviceDevServer(t *testing.T) {
 	srv := oauthtest.NewServer(oauthtest.Options{DeviceApproveAfter: 2})
 	defer srv.Close()
 	m, err := discovery.Fetch(t.Context(), nil, srv.URL)
@@ -20,14 +20,14 @@ func TestDevServer(t *testing.T) {
 		t.Fatalf("Fetch: %v", err)
 	}
 	cfg := m.Config("latch-cli", []string{"offline_access"})
-	code, err := device.Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	if code.UserCode == "" || code.VerificationURI == "" || code.Interval <= 0 {
 		t.Fatalf("code = %s", code)
 	}
-	tok, err := device.Poll(t.Context(), cfg, code)
+	tok, err := cfg.DeviceAccessToken(t.Context(), code)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -40,8 +40,8 @@ func TestDevServer(t *testing.T) {
 	}
 }
 
-// TestDevServerDenied: the person denies the code on the server.
-func TestDevServerDenied(t *testing.T) {
+// TestDeviceDevServerDenied: the person denies the code on the server.
+func TestDeviceDevServerDenied(t *testing.T) {
 	srv := oauthtest.NewServer(oauthtest.Options{})
 	defer srv.Close()
 	m, err := discovery.Fetch(t.Context(), nil, srv.URL)
@@ -49,15 +49,15 @@ func TestDevServerDenied(t *testing.T) {
 		t.Fatalf("Fetch: %v", err)
 	}
 	cfg := m.Config("latch-cli", nil)
-	code, err := device.Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	if err := srv.DenyDevice(code.UserCode); err != nil {
 		t.Fatalf("DenyDevice: %v", err)
 	}
-	_, err = device.Poll(t.Context(), cfg, code)
-	if !errors.Is(err, device.ErrAccessDenied) {
-		t.Fatalf("got %v, want device.ErrAccessDenied", err)
+	_, err = cfg.DeviceAccessToken(t.Context(), code)
+	if !errors.Is(err, latch.ErrDeviceDenied) {
+		t.Fatalf("got %v, want latch.ErrDeviceDenied", err)
 	}
 }

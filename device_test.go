@@ -1,4 +1,4 @@
-package device
+package latch_test
 
 import (
 	"context"
@@ -22,35 +22,35 @@ import (
 const deviceCode = "dc-SECRET-0123456789abcdef"
 
 // answer is one scripted token-endpoint answer.
-type answer struct {
+type devAnswer struct {
 	status int
 	ctype  string
 	body   string
 }
 
-func pending() answer { return oauthErr("authorization_pending") }
-func oauthErr(code string) answer {
-	return answer{400, "application/json", `{"error":"` + code + `"}`}
+func pending() devAnswer { return oauthErr("authorization_pending") }
+func oauthErr(code string) devAnswer {
+	return devAnswer{400, "application/json", `{"error":"` + code + `"}`}
 }
-func approved() answer {
-	return answer{200, "application/json", `{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","expires_in":3600}`}
+func approved() devAnswer {
+	return devAnswer{200, "application/json", `{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer","expires_in":3600}`}
 }
 
-// fakeAS has a device authorization endpoint and a token endpoint that
+// deviceAS has a device authorization endpoint and a token endpoint that
 // plays answers in order, repeating the last.
-type fakeAS struct {
+type deviceAS struct {
 	*httptest.Server
 	t         *testing.T
 	deviceDoc string
 
 	mu      sync.Mutex
-	answers []answer
+	answers []devAnswer
 	forms   []url.Values // token requests seen
 	devForm url.Values
 }
 
-func newFakeAS(t *testing.T, answers ...answer) *fakeAS {
-	f := &fakeAS{t: t, answers: answers}
+func newDeviceAS(t *testing.T, answers ...devAnswer) *deviceAS {
+	f := &deviceAS{t: t, answers: answers}
 	f.deviceDoc = `{"device_code":"` + deviceCode + `","user_code":"WDJB-MJHT","verification_uri":"https://as.example/device",
 		"verification_uri_complete":"https://as.example/device?user_code=WDJB-MJHT","expires_in":600,"interval":5}`
 	mux := http.NewServeMux()
@@ -82,28 +82,28 @@ func newFakeAS(t *testing.T, answers ...answer) *fakeAS {
 	return f
 }
 
-func (f *fakeAS) tokenCalls() int {
+func (f *deviceAS) tokenCalls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.forms)
 }
 
 // clock is a fake clock; its Sleep advances it and records the wait.
-type clock struct {
+type devClock struct {
 	mu    sync.Mutex
 	now   time.Time
 	slept []time.Duration
 }
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newDevClock() *devClock { return &devClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
 
-func (c *clock) Now() time.Time {
+func (c *devClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+func (c *devClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -114,13 +114,13 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-func (c *clock) sleeps() []time.Duration {
+func (c *devClock) sleeps() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]time.Duration(nil), c.slept...)
 }
 
-func (f *fakeAS) config(c *clock) *latch.Config {
+func (f *deviceAS) config(c *devClock) *latch.Config {
 	return &latch.Config{
 		Issuer:   f.URL,
 		ClientID: "cli",
@@ -134,14 +134,14 @@ func (f *fakeAS) config(c *clock) *latch.Config {
 	}
 }
 
-func TestStart(t *testing.T) {
-	as := newFakeAS(t, pending())
-	c := newClock()
-	code, err := Start(t.Context(), as.config(c))
+func TestDeviceAuth(t *testing.T) {
+	as := newDeviceAS(t, pending())
+	c := newDevClock()
+	code, err := as.config(c).DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	want := Code{
+	want := latch.DeviceAuthResponse{
 		DeviceCode:              deviceCode,
 		UserCode:                "WDJB-MJHT",
 		VerificationURI:         "https://as.example/device",
@@ -172,7 +172,7 @@ func TestStart(t *testing.T) {
 	}
 }
 
-func TestStartErrors(t *testing.T) {
+func TestDeviceAuthErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		status int
@@ -212,7 +212,7 @@ func TestStartErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			cfg := &latch.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{DeviceAuthURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
-			code, err := Start(t.Context(), cfg)
+			code, err := cfg.DeviceAuth(t.Context())
 			if err == nil {
 				t.Fatalf("Start = %s, want error", code)
 			}
@@ -224,27 +224,27 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-func TestStartDefaults(t *testing.T) {
-	as := newFakeAS(t)
+func TestDeviceAuthDefaults(t *testing.T) {
+	as := newDeviceAS(t)
 	as.deviceDoc = `{"device_code":"d","user_code":"U","verification_url":"https://as.example/device"}`
-	code, err := Start(t.Context(), as.config(newClock()))
+	code, err := as.config(newDevClock()).DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if code.Interval != DefaultInterval || code.ExpiresIn != DefaultExpiresIn || code.VerificationURI != "https://as.example/device" {
+	if code.Interval != 5*time.Second || code.ExpiresIn != 15*time.Minute || code.VerificationURI != "https://as.example/device" {
 		t.Errorf("got %s, want default interval and expiry, verification_url accepted", code)
 	}
 }
 
-func TestPollPendingSlowDownApproved(t *testing.T) {
-	as := newFakeAS(t, pending(), oauthErr("slow_down"), pending(), approved())
-	c := newClock()
+func TestDevicePollPendingSlowDownApproved(t *testing.T) {
+	as := newDeviceAS(t, pending(), oauthErr("slow_down"), pending(), approved())
+	c := newDevClock()
 	cfg := as.config(c)
-	code, err := Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	tok, err := (&Poller{Sleep: c.Sleep}).Poll(t.Context(), cfg, code)
+	tok, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -263,29 +263,29 @@ func TestPollPendingSlowDownApproved(t *testing.T) {
 		t.Fatalf("token calls = %d, want 4", len(as.forms))
 	}
 	f := as.forms[0]
-	if f.Get("grant_type") != GrantType || f.Get("device_code") != deviceCode || f.Get("client_id") != "cli" {
+	if f.Get("grant_type") != latch.DeviceGrantType || f.Get("device_code") != deviceCode || f.Get("client_id") != "cli" {
 		t.Errorf("token form = %v", f)
 	}
 }
 
-func TestPollFails(t *testing.T) {
+func TestDevicePollFails(t *testing.T) {
 	tests := []struct {
 		name    string
-		answers []answer
+		answers []devAnswer
 		is      error
 		calls   int
 		check   func(t *testing.T, err error)
 	}{
-		{name: "denied", answers: []answer{pending(), oauthErr("access_denied")}, is: ErrAccessDenied, calls: 2},
-		{name: "expired_token", answers: []answer{pending(), oauthErr("expired_token")}, is: ErrExpired, calls: 2},
+		{name: "denied", answers: []devAnswer{pending(), oauthErr("access_denied")}, is: latch.ErrDeviceDenied, calls: 2},
+		{name: "expired_token", answers: []devAnswer{pending(), oauthErr("expired_token")}, is: latch.ErrDeviceExpired, calls: 2},
 		{
 			// expires_in 600 with a 5s interval: 120 polls, then the
 			// local expiry ends it without asking again.
-			name: "expiry passes", answers: []answer{pending()}, is: ErrExpired, calls: 119,
+			name: "expiry passes", answers: []devAnswer{pending()}, is: latch.ErrDeviceExpired, calls: 119,
 		},
 		{
 			name: "unknown error echoing the device code",
-			answers: []answer{{400, "application/json",
+			answers: []devAnswer{{400, "application/json",
 				`{"error":"invalid_request","error_description":"bad device_code ` + deviceCode + `"}`}},
 			calls: 1,
 			check: func(t *testing.T, err error) {
@@ -297,8 +297,8 @@ func TestPollFails(t *testing.T) {
 		},
 		{
 			name:    "transient until expiry",
-			answers: []answer{{503, "text/html", "<html>" + deviceCode + "</html>"}},
-			is:      ErrExpired,
+			answers: []devAnswer{{503, "text/html", "<html>" + deviceCode + "</html>"}},
+			is:      latch.ErrDeviceExpired,
 			check: func(t *testing.T, err error) {
 				var re *latch.ResponseError
 				if !errors.As(err, &re) || re.StatusCode != 503 {
@@ -309,14 +309,14 @@ func TestPollFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			as := newFakeAS(t, tt.answers...)
-			c := newClock()
+			as := newDeviceAS(t, tt.answers...)
+			c := newDevClock()
 			cfg := as.config(c)
-			code, err := Start(t.Context(), cfg)
+			code, err := cfg.DeviceAuth(t.Context())
 			if err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			tok, err := (&Poller{Sleep: c.Sleep}).Poll(t.Context(), cfg, code)
+			tok, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep)
 			if err == nil {
 				t.Fatalf("Poll = %+v, want error", tok)
 			}
@@ -336,19 +336,19 @@ func TestPollFails(t *testing.T) {
 	}
 }
 
-func TestPollTransientBacksOff(t *testing.T) {
-	as := newFakeAS(t,
-		answer{503, "text/html", "<html>down</html>"},
-		answer{500, "application/json", `{"error":"server_error"}`},
+func TestDevicePollTransientBacksOff(t *testing.T) {
+	as := newDeviceAS(t,
+		devAnswer{503, "text/html", "<html>down</html>"},
+		devAnswer{500, "application/json", `{"error":"server_error"}`},
 		pending(),
 		approved())
-	c := newClock()
+	c := newDevClock()
 	cfg := as.config(c)
-	code, err := Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if _, err := (&Poller{Sleep: c.Sleep}).Poll(t.Context(), cfg, code); err != nil {
+	if _, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep); err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
 	// Doubling after each transient error, back to the interval after a
@@ -359,11 +359,11 @@ func TestPollTransientBacksOff(t *testing.T) {
 	}
 }
 
-func TestPollNetworkErrorKeepsPolling(t *testing.T) {
-	as := newFakeAS(t, pending(), approved())
-	c := newClock()
+func TestDevicePollNetworkErrorKeepsPolling(t *testing.T) {
+	as := newDeviceAS(t, pending(), approved())
+	c := newDevClock()
 	cfg := as.config(c)
-	code, err := Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -379,7 +379,7 @@ func TestPollNetworkErrorKeepsPolling(t *testing.T) {
 		}
 		return c.Sleep(ctx, d)
 	}
-	tok, err := (&Poller{Sleep: sleep}).Poll(t.Context(), cfg, code)
+	tok, err := latch.PollDevice(t.Context(), cfg, code, sleep)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -391,11 +391,11 @@ func TestPollNetworkErrorKeepsPolling(t *testing.T) {
 	}
 }
 
-func TestPollHonoursContext(t *testing.T) {
-	as := newFakeAS(t, pending())
-	c := newClock()
+func TestDevicePollHonoursContext(t *testing.T) {
+	as := newDeviceAS(t, pending())
+	c := newDevClock()
 	cfg := as.config(c)
-	code, err := Start(t.Context(), cfg)
+	code, err := cfg.DeviceAuth(t.Context())
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -406,7 +406,7 @@ func TestPollHonoursContext(t *testing.T) {
 		}
 		return c.Sleep(ctx, d)
 	}
-	_, err = (&Poller{Sleep: sleep}).Poll(ctx, cfg, code)
+	_, err = latch.PollDevice(ctx, cfg, code, sleep)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -415,19 +415,19 @@ func TestPollHonoursContext(t *testing.T) {
 	}
 }
 
-func TestPollRealTimer(t *testing.T) {
-	as := newFakeAS(t, pending(), approved())
-	cfg := as.config(newClock())
+func TestDevicePollRealTimer(t *testing.T) {
+	as := newDeviceAS(t, pending(), approved())
+	cfg := as.config(newDevClock())
 	cfg.Now = nil
-	code := &Code{DeviceCode: deviceCode, Interval: time.Millisecond, Expiry: time.Now().Add(time.Hour)}
-	tok, err := Poll(t.Context(), cfg, code)
+	code := &latch.DeviceAuthResponse{DeviceCode: deviceCode, Interval: time.Millisecond, Expiry: time.Now().Add(time.Hour)}
+	tok, err := cfg.DeviceAccessToken(t.Context(), code)
 	if err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("Poll = %v, %v", tok, err)
 	}
 }
 
-func TestPollNoCode(t *testing.T) {
-	_, err := Poll(t.Context(), &latch.Config{}, &Code{})
+func TestDevicePollNoCode(t *testing.T) {
+	_, err := (&latch.Config{}).DeviceAccessToken(t.Context(), &latch.DeviceAuthResponse{})
 	if err == nil || !strings.Contains(err.Error(), "no device code") {
 		t.Errorf("got %v, want no device code", err)
 	}
