@@ -18,7 +18,7 @@ func BenchmarkKeyringLoad(b *testing.B) {
 	}
 }
 
-// BenchmarkKeyringSave measures one Save (write, read back, index check).
+// BenchmarkKeyringSave measures one rotation's Save (compare, write, read back).
 func BenchmarkKeyringSave(b *testing.B) {
 	s := realStore(b)
 	t := token(strings.Repeat("a", 2048), 1)

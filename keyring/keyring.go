@@ -103,8 +103,11 @@ func (e *Error) Unwrap() []error {
 func (e *Error) Health() Health { return Health{Reason: e.Reason, Message: e.Msg} }
 
 // Store is a latch.Store in the OS keyring under one service name. It also
-// implements latch.Lister through an index item. It is safe for
-// concurrent use. Set fields before first use.
+// implements latch.Lister through an index item, since keyrings cannot be
+// searched portably: a key is added to it before the first set of a
+// credential is written, so List names every credential stored here
+// (rotations do not touch it). It is safe for concurrent use. Set fields
+// before first use.
 type Store struct {
 	service string
 	// Timeout bounds each keyring call; zero means DefaultTimeout.
@@ -112,7 +115,8 @@ type Store struct {
 	// MaxSize, when positive, caps the item size below the platform's
 	// limit; a larger set is refused with ErrTooLarge.
 	MaxSize int
-	// IndexLock, when set, serialises index updates across processes.
+	// IndexLock, when set, serialises index updates across processes. It
+	// is taken with IndexKey(service), the key of no credential.
 	IndexLock latch.Locker
 
 	mu sync.Mutex // serialises index updates in the process
@@ -126,6 +130,13 @@ var (
 
 // New returns a Store for service, e.g. "latch".
 func New(service string) *Store { return &Store{service: service} }
+
+// IndexKey is the key an IndexLock is taken with: the index's own, which
+// no credential has (its issuer is not a URL). It is the one earlier
+// versions took, so that they share the lock.
+func IndexKey(service string) latch.Key {
+	return latch.Key{Issuer: "latch:keyring-index", ClientID: service}
+}
 
 // Service returns the keyring service name.
 func (s *Store) Service() string { return s.service }
@@ -233,7 +244,9 @@ func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 // Save stores t as k's item, if the item still holds old (latch.Store's
 // compare-and-swap; the caller holds k's lock), and reads it back. A set
 // too large for the platform is refused with an error matching
-// ErrTooLarge, leaving the old item in place.
+// ErrTooLarge, leaving the old item in place. A first set (nil old) is
+// listed in the index before it is written; a rotation costs no index
+// call.
 func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	if t == nil {
 		return errors.New("keyring save: nil token")
@@ -245,16 +258,18 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 	if err != nil {
 		return fmt.Errorf("keyring save: %w", err)
 	}
-	if err := s.set(ctx, "save", User(k), string(b)); err != nil {
-		return err
-	}
-	s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
-		if slices.Contains(keys, k) {
-			return nil
+	if old == nil {
+		err := s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
+			if slices.Contains(keys, k) {
+				return nil
+			}
+			return append(keys, k)
+		})
+		if err != nil {
+			return fmt.Errorf("keyring save: list the credential: %w", err)
 		}
-		return append(keys, k)
-	})
-	return nil
+	}
+	return s.set(ctx, "save", User(k), string(b))
 }
 
 // compare checks that k's item holds old (nil: nothing usable).
@@ -273,12 +288,13 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 }
 
 // Remove deletes k's item whatever it holds: for a copy that no longer
-// counts, such as one the file store has replaced.
+// counts, such as one the file store has replaced. It then drops k from
+// the index; if that fails, List may name k until the next Remove.
 func (s *Store) Remove(ctx context.Context, k latch.Key) error {
 	if err := s.del(ctx, "delete", User(k)); err != nil {
 		return err
 	}
-	s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
+	_ = s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
 		i := slices.Index(keys, k)
 		if i < 0 {
 			return nil
@@ -301,9 +317,9 @@ func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
 	return s.del(ctx, "check write", user)
 }
 
-// List returns the keys recorded in the index item. The index is updated
-// after each Save and Delete, best effort: a credential saved while the
-// index could not be written is still stored but not listed.
+// List returns the keys recorded in the index item: every credential
+// saved through a Store of this service, and perhaps one whose removal
+// could not update the index.
 func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 	keys, err := s.index(ctx)
 	if err != nil {
@@ -328,26 +344,26 @@ func (s *Store) index(ctx context.Context) ([]latch.Key, error) {
 }
 
 // updateIndex applies edit to the index; edit returns nil for no change.
-func (s *Store) updateIndex(ctx context.Context, edit func([]latch.Key) []latch.Key) {
+func (s *Store) updateIndex(ctx context.Context, edit func([]latch.Key) []latch.Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.IndexLock != nil {
-		unlock, err := s.IndexLock.Lock(ctx, latch.Key{Issuer: "latch:keyring-index", ClientID: s.service})
+		unlock, err := s.IndexLock.Lock(ctx, IndexKey(s.service))
 		if err != nil {
-			return
+			return err
 		}
 		defer unlock()
 	}
 	keys, err := s.index(ctx)
 	if err != nil {
-		return
+		return err
 	}
 	next := edit(keys)
 	if next == nil {
-		return
+		return nil
 	}
 	b, _ := json.Marshal(next)
-	_ = s.set(ctx, "save index", indexUser, string(b))
+	return s.set(ctx, "save index", indexUser, string(b))
 }
 
 // classify turns a go-keyring or D-Bus error into an *Error, or a

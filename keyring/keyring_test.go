@@ -117,3 +117,34 @@ func TestErrorMatching(t *testing.T) {
 		}
 	}
 }
+
+type failingLocker struct{}
+
+func (failingLocker) Lock(context.Context, latch.Key) (func(), error) {
+	return nil, errors.New("index lock unavailable")
+}
+
+// TestIndexIsHonest: List names every stored credential, because a first
+// Save that cannot list its key writes nothing; a rotation's Save does
+// not touch the index at all.
+func TestIndexIsHonest(t *testing.T) {
+	s := realStore(t)
+	s.IndexLock = failingLocker{}
+	if err := s.Save(ctx, key, nil, token("first", 1)); err == nil || !strings.Contains(err.Error(), "index lock unavailable") {
+		t.Fatalf("first Save with the index unwritable: got %v, want its error", err)
+	}
+	if _, err := s.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("after the failed first Save: Load got %v, want ErrNotFound (nothing stored unlisted)", err)
+	}
+	s.IndexLock = nil
+	if err := s.Save(ctx, key, nil, token("first", 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.IndexLock = failingLocker{}
+	if err := s.Save(ctx, key, token("first", 1), token("second", 2)); err != nil {
+		t.Fatalf("rotation with the index unwritable: %v (a rotation must not need the index)", err)
+	}
+	if keys, err := s.List(ctx); err != nil || !slices.Equal(keys, []latch.Key{key}) {
+		t.Fatalf("List = %v, %v; want [%v]", keys, err, key)
+	}
+}
