@@ -213,7 +213,7 @@ func (s *Source) load(ctx context.Context) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load credential: %w", err)
 	}
-	if err := s.checkBinding(t); err != nil {
+	if t, err = s.bound(t); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -224,17 +224,19 @@ func (s *Source) load(ctx context.Context) (*Token, error) {
 	return t, nil
 }
 
-// checkBinding refuses a credential minted by another issuer or client, so
-// a refresh token is only ever sent to the server that issued it.
-func (s *Source) checkBinding(t *Token) error {
-	if s.Config == nil {
-		return nil
+// bound returns the stored t bound to s.Key (see Bind), and refuses a
+// credential minted by another issuer or client than s.Config's, so a
+// refresh token is only ever sent to the server that issued it.
+func (s *Source) bound(t *Token) (*Token, error) {
+	t, err := Bind(s.Key, t)
+	if err != nil {
+		return nil, fmt.Errorf("load credential: %w; refusing to use it", err)
 	}
-	if (t.Issuer != "" && t.Issuer != s.Config.Issuer) || (t.ClientID != "" && t.ClientID != s.Config.ClientID) {
-		return fmt.Errorf("credential was issued by %s to client %s, not %s to %s; refusing to use it",
+	if s.Config != nil && ((t.Issuer != "" && t.Issuer != s.Config.Issuer) || (t.ClientID != "" && t.ClientID != s.Config.ClientID)) {
+		return nil, fmt.Errorf("credential was issued by %s to client %s, not %s to %s; refusing to use it",
 			t.Issuer, t.ClientID, s.Config.Issuer, s.Config.ClientID)
 	}
-	return nil
+	return t, nil
 }
 
 // Refresh replaces stale, the token a server rejected. If the current
@@ -368,7 +370,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: reload credential: %w", err)
 	}
-	if err := s.checkBinding(base); err != nil {
+	if base, err = s.bound(base); err != nil {
 		return nil, err
 	}
 	if stale != nil && !sameSet(base, stale) {

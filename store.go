@@ -11,6 +11,9 @@ import (
 // after a crash a Load sees the old set or the new one, never a mix.
 // Load returns an error matching ErrNotFound when nothing is stored.
 //
+// The set saved under k is bound to k (t.Key() == k): Update and Source
+// see to it (Bind).
+//
 // Save and Delete are compare-and-swap: old is the set the write was
 // derived from (nil: nothing usable was stored, that is nothing or a
 // credential that fails with ErrUnusable), and the write happens only if
@@ -51,9 +54,10 @@ type Lister interface {
 
 // Update runs the locked read-modify-write of one credential: it takes
 // k's lock from lk, loads the current set (nil when none or unusable), calls fn, and
-// saves what fn returns over it with the compare-and-swap Save, or
-// deletes it when fn returns nil. fn returning an error aborts the write.
-// It returns the set that was current when fn ran.
+// saves what fn returns, bound to k (Bind), over it with the
+// compare-and-swap Save, or deletes it when fn returns nil. fn returning
+// an error, or a set bound to another key, aborts the write. It returns
+// the set that was current when fn ran.
 func Update(ctx context.Context, st Store, lk Locker, k Key, fn func(cur *Token) (*Token, error)) (*Token, error) {
 	unlock, err := lk.Lock(ctx, k)
 	if err != nil {
@@ -76,6 +80,9 @@ func Update(ctx context.Context, st Store, lk Locker, k Key, fn func(cur *Token)
 			return nil, nil
 		}
 		return cur, st.Delete(ctx, k, cur)
+	}
+	if next, err = Bind(k, next); err != nil {
+		return cur, fmt.Errorf("save credential: %w", err)
 	}
 	return cur, st.Save(ctx, k, cur, next)
 }

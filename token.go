@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -108,8 +109,25 @@ func authorizationHeader(t *Token) []string {
 	return []string{typ + " " + t.AccessToken}
 }
 
-// Key returns the key t is stored under.
+// Key returns the key t is bound to, and stored under.
 func (t *Token) Key() Key { return Key{Issuer: t.Issuer, ClientID: t.ClientID, Account: t.Account} }
+
+// Bind returns t bound to k: t itself when t.Key() is k, else a copy with
+// k's issuer, client and account where t has none. A credential's
+// identity is its Key; Update (so Put) and Source bind every set they
+// write or use, so a set never says one identity and is stored under
+// another. A token bound to another issuer, client or account is refused.
+func Bind(k Key, t *Token) (*Token, error) {
+	if t.Key() == k {
+		return t, nil
+	}
+	if (t.Issuer != "" && t.Issuer != k.Issuer) || (t.ClientID != "" && t.ClientID != k.ClientID) || (t.Account != "" && t.Account != k.Account) {
+		return nil, fmt.Errorf("token set of %s cannot be the credential %s", t.Key(), k)
+	}
+	c := *t
+	c.Issuer, c.ClientID, c.Account = k.Issuer, k.ClientID, k.Account
+	return &c, nil
+}
 
 // Refreshable reports whether t carries a refresh token.
 func (t *Token) Refreshable() bool { return t != nil && t.RefreshToken != "" }
