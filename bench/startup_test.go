@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkHelperStartup(b *testing.B) {
 	host := "http://127.0.0.1:1" // never contacted: the token is valid
 	cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
 		Store: "file", Orgs: []string{""},
-		Metadata: &config.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
+		Metadata: &discovery.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
 		Scopes:   []string{"openid", "offline_access"},
 	}}}
 	raw, _ := json.Marshal(cf)

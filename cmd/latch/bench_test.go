@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/keyring"
 )
@@ -40,7 +41,7 @@ func BenchmarkStartupAuthToken(b *testing.B) {
 			host := "http://127.0.0.1:1" // never contacted: the token is valid
 			cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
 				Store: v.store, Orgs: []string{""},
-				Metadata: &config.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
+				Metadata: &discovery.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
 			}}}
 			raw, _ := json.Marshal(cf)
 			if err := os.WriteFile(filepath.Join(dir, config.FileName), raw, 0o600); err != nil {
@@ -102,7 +103,7 @@ func BenchmarkStartupAuthTokenAB(b *testing.B) {
 	host := "http://127.0.0.1:1"
 	cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
 		Store: "file", Orgs: []string{""},
-		Metadata: &config.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
+		Metadata: &discovery.Metadata{Issuer: host, TokenEndpoint: host + "/token"},
 		Scopes:   []string{"openid", "offline_access"},
 	}}}
 	raw, _ := json.Marshal(cf)

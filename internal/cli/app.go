@@ -552,7 +552,7 @@ func (a *App) oauthConfig(ctx context.Context, host string) (*latch.Config, erro
 		if err != nil {
 			return nil, err
 		}
-		md = cachedMetadata(m)
+		md = m
 		// A cache; failing to keep it costs a round trip next time.
 		_ = a.updateConfig(ctx, func(cf *config.File) error {
 			cf.Ensure(host).Metadata = md
@@ -587,30 +587,10 @@ func authStyle(method string) oauth2.AuthStyle {
 	return oauth2.AuthStyleInParams
 }
 
-// cachedMetadata is the part of m the config file keeps.
-func cachedMetadata(m *discovery.Metadata) *config.Metadata {
-	return &config.Metadata{
-		Issuer:                      m.Issuer,
-		AuthorizationEndpoint:       m.AuthorizationEndpoint,
-		TokenEndpoint:               m.TokenEndpoint,
-		DeviceAuthorizationEndpoint: m.DeviceAuthorizationEndpoint,
-		RevocationEndpoint:          m.RevocationEndpoint,
-		UserinfoEndpoint:            m.UserinfoEndpoint,
-		JWKSURI:                     m.JWKSURI,
-		RegistrationEndpoint:        m.RegistrationEndpoint,
-	}
-}
-
 // clientConfig builds the latch.Config for host's client from md.
-func (a *App) clientConfig(host string, md *config.Metadata, scopes []string, params url.Values) (*latch.Config, error) {
-	m := discovery.Metadata{
-		Issuer:                      config.Normalize(md.Issuer),
-		AuthorizationEndpoint:       md.AuthorizationEndpoint,
-		TokenEndpoint:               md.TokenEndpoint,
-		DeviceAuthorizationEndpoint: md.DeviceAuthorizationEndpoint,
-		RevocationEndpoint:          md.RevocationEndpoint,
-	}
-	c := m.Config(a.ClientID(host), scopes)
+func (a *App) clientConfig(host string, md *discovery.Metadata, scopes []string, params url.Values) (*latch.Config, error) {
+	c := md.Config(a.ClientID(host), scopes)
+	c.Issuer = config.Normalize(md.Issuer)
 	c.Params = params
 	c.HTTPClient = &http.Client{Transport: a.baseTransport()}
 	if v := a.Getenv(EnvTokenTimeout); v != "" {

@@ -238,11 +238,11 @@ func scopeHint(k string) string {
 // loginConfig finds the host's endpoints (discovery, unless the explicit
 // ones suffice), with the explicit endpoints over them, and the scopes:
 // as given, or openid and offline_access as far as the server lists them.
-func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *config.Metadata, []string, error) {
-	var md *config.Metadata
+func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *discovery.Metadata, []string, error) {
+	var md *discovery.Metadata
 	var supported, methods []string
 	if e.TokenURL != "" && (e.AuthURL != "" || e.DeviceURL != "") {
-		md = &config.Metadata{Issuer: host}
+		md = &discovery.Metadata{Issuer: host}
 	} else {
 		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
 		var se *discovery.StatusError
@@ -256,7 +256,7 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 		case err != nil:
 			return nil, nil, nil, err
 		}
-		md, supported, methods = cachedMetadata(m), m.ScopesSupported, m.TokenEndpointAuthMethodsSupported
+		md, supported, methods = m, m.ScopesSupported, m.TokenEndpointAuthMethodsSupported
 	}
 	for _, p := range []struct {
 		dst *string
@@ -583,7 +583,7 @@ func (a *App) hostFromResource(ctx context.Context, o *loginOptions) error {
 // client ID is configured and the server has a registration endpoint (or
 // --registration-url names one). The client is remembered for the host
 // and reused by every later login. It returns nil when it did not register.
-func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOptions, host string, cfg *latch.Config, md *config.Metadata) (*config.Registration, error) {
+func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOptions, host string, cfg *latch.Config, md *discovery.Metadata) (*config.Registration, error) {
 	endpoint := md.RegistrationEndpoint
 	if cmd.Flags().Changed("registration-url") {
 		if err := discovery.CheckURL(o.registrationURL); err != nil {
@@ -632,7 +632,7 @@ func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOp
 // the issuer's keys, else from the userinfo endpoint; "" when neither
 // says. It never fails a login: the name is for display only, and a
 // warning says why it is missing when something was wrong.
-func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *config.Metadata, e config.Endpoints, tok *latch.Token) string {
+func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *discovery.Metadata, e config.Endpoints, tok *latch.Token) string {
 	hc := &http.Client{Transport: a.baseTransport()}
 	if tok.IDToken != "" && md.JWKSURI != "" {
 		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, cfg.Issuer, cfg.ClientID, md.JWKSURI, time.Now())
@@ -675,7 +675,7 @@ func (a *App) validateURL(ctx context.Context, v string) (string, error) {
 // checkToken checks a pasted token before it is stored: at the userinfo
 // endpoint when there is one (OIDC Core §5.3), else at --validate-url. It
 // returns where it checked, or "" when there was nowhere to.
-func (a *App) checkToken(ctx context.Context, host string, md *config.Metadata, e config.Endpoints, tok *latch.Token) (string, error) {
+func (a *App) checkToken(ctx context.Context, host string, md *discovery.Metadata, e config.Endpoints, tok *latch.Token) (string, error) {
 	hc := &http.Client{Transport: a.baseTransport()}
 	var u string
 	var err error

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchdev/latch/discovery"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,7 +69,7 @@ type Host struct {
 	Store string `json:"store,omitempty"`
 	// Metadata caches the server's endpoints (RFC 8414 §2), so a command
 	// whose token is valid needs no network round trip.
-	Metadata *Metadata `json:"metadata,omitempty"`
+	Metadata *discovery.Metadata `json:"metadata,omitempty"`
 
 	// Login settings, given once to `auth login` and used by every later
 	// command and login for this host.
@@ -116,18 +117,6 @@ type Endpoints struct {
 	// ValidateURL is where `auth login --with-token` checks a token when
 	// the host has no userinfo endpoint: a URL, or a path on the API URL.
 	ValidateURL string `json:"validate_url,omitempty"`
-}
-
-// Metadata is the cached part of RFC 8414 §2 metadata.
-type Metadata struct {
-	Issuer                      string `json:"issuer"`
-	AuthorizationEndpoint       string `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint               string `json:"token_endpoint"`
-	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
-	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
-	UserinfoEndpoint            string `json:"userinfo_endpoint,omitempty"`
-	JWKSURI                     string `json:"jwks_uri,omitempty"`
-	RegistrationEndpoint        string `json:"registration_endpoint,omitempty"`
 }
 
 // Load reads the file in dir. A missing file is an empty File.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/settings"
 )
@@ -24,7 +25,7 @@ func helperDir(t *testing.T, expiry time.Time) string {
 	dir := t.TempDir()
 	cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
 		Store: "file", Orgs: []string{"", "acme"}, APIURL: "https://api.example.com",
-		Metadata: &config.Metadata{Issuer: host + "/", TokenEndpoint: host + "/token"},
+		Metadata: &discovery.Metadata{Issuer: host + "/", TokenEndpoint: host + "/token"},
 	}}}
 	raw, _ := json.Marshal(cf)
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), raw, 0o600); err != nil {
