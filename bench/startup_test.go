@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/config"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/settings"
 )
