@@ -80,13 +80,6 @@ type App struct {
 		debug, plaintextStore                          bool
 	}
 
-	// probeKeyring makes openStore check the keyring's health even in
-	// keyring mode (login and status set it); chooseStore makes it choose
-	// afresh, ignoring the kind recorded at the last login (login sets it).
-	probeKeyring, chooseStore bool
-	// waiting is the line printed once the browser is asked to open.
-	waiting string
-
 	cfg    *config.File
 	client *http.Client // the refresh-aware client, built once
 	src    latch.TokenSource
@@ -511,7 +504,7 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 	if err != nil {
 		return nil, nil, err
 	}
-	sc, err := a.openStore(ctx, host)
+	sc, err := a.openStore(ctx, host, storeRecorded)
 	if err != nil {
 		return nil, nil, err
 	}

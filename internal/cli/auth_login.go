@@ -351,8 +351,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		}
 	}
 	cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, authStyle(method)
-	a.chooseStore, a.probeKeyring = true, true
-	sc, err := a.openStore(ctx, host)
+	sc, err := a.openStore(ctx, host, storeChosen)
 	if err != nil {
 		return err
 	}
@@ -367,8 +366,8 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	case useDevice:
 		tok, err = a.deviceLogin(ctx, cfg, timeout)
 	default:
-		a.waiting = fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", timeout)
-		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.openURL, Timeout: timeout, RedirectURI: redirectURI})
+		waiting := fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", timeout)
+		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.browserOpener(waiting), Timeout: timeout, RedirectURI: redirectURI})
 		if errors.Is(err, authcode.ErrTimeout) {
 			a.printTimeoutCauses(cfg, redirectURI)
 			err = fmt.Errorf("%w; the likely causes are listed above", err)

@@ -62,7 +62,7 @@ func (a *App) logout(ctx context.Context, o *logoutOptions) error {
 		if err != nil {
 			return err
 		}
-		sc, err := a.openStore(ctx, host)
+		sc, err := a.openStore(ctx, host, storeRecorded)
 		if err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (a *App) logoutTargets(ctx context.Context) ([]logoutTarget, error) {
 		return issuer
 	}
 	for _, h := range cf.HostNames() {
-		sc, err := a.openStore(ctx, h)
+		sc, err := a.openStore(ctx, h, storeRecorded)
 		if err != nil {
 			return nil, err
 		}

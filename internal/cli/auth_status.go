@@ -40,8 +40,13 @@ type statusEntry struct {
 	err error // why the credential cannot be used, for the exit code
 }
 
+// statusOptions holds the flags of `latch auth status`.
+type statusOptions struct {
+	json bool
+}
+
 func (a *App) newStatusCmd() *cobra.Command {
-	var asJSON bool
+	o := &statusOptions{}
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show each host and organization, and whether its token is usable",
@@ -50,46 +55,50 @@ token is stored and valid, when it expires, whether it refreshes itself,
 which store holds it and the keyring's health. Tokens are masked. Exit code
 4 when the selected host has no usable credential.`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := a.status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(entries) == 0 && !asJSON {
-				return a.notLoggedIn()
-			}
-			if asJSON {
-				if entries == nil {
-					entries = []statusEntry{} // "[]", not "null"
-				}
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(entries); err != nil {
-					return err
-				}
-			} else {
-				a.printStatus(entries)
-			}
-			for _, e := range entries {
-				if e.Selected && (e.Valid || e.Refreshable) {
-					return nil
-				}
-				if e.Selected && e.err != nil {
-					// Not "not logged in": a login would replace a
-					// credential that may only need a chmod.
-					return &ExitError{Code: exitCode(e.err), Silent: asJSON,
-						Err: fmt.Errorf("the credential for %s%s cannot be used: %w", e.Host, orgSuffix(e.Org), e.err)}
-				}
-			}
-			err = a.notLoggedIn()
-			if asJSON {
-				err = &ExitError{Code: ExitAuth, Err: err, Silent: true}
-			}
-			return err
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), a) },
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return c
+}
+
+// run prints the entries and returns the exit status the selected host's
+// credential gives: nil when usable.
+func (o *statusOptions) run(ctx context.Context, a *App) error {
+	entries, err := a.status(ctx)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 && !o.json {
+		return a.notLoggedIn()
+	}
+	if o.json {
+		if entries == nil {
+			entries = []statusEntry{} // "[]", not "null"
+		}
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(entries); err != nil {
+			return err
+		}
+	} else {
+		a.printStatus(entries)
+	}
+	for _, e := range entries {
+		if e.Selected && (e.Valid || e.Refreshable) {
+			return nil
+		}
+		if e.Selected && e.err != nil {
+			// Not "not logged in": a login would replace a
+			// credential that may only need a chmod.
+			return &ExitError{Code: exitCode(e.err), Silent: o.json,
+				Err: fmt.Errorf("the credential for %s%s cannot be used: %w", e.Host, orgSuffix(e.Org), e.err)}
+		}
+	}
+	err = a.notLoggedIn()
+	if o.json {
+		err = &ExitError{Code: ExitAuth, Err: err, Silent: true}
+	}
+	return err
 }
 
 // notLoggedIn is status's one answer when the selected host has no
@@ -135,8 +144,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 		if host == selHost && !slices.Contains(orgs, selOrg) {
 			orgs = append(orgs, selOrg)
 		}
-		a.probeKeyring = true
-		sc, err := a.openStore(ctx, host)
+		sc, err := a.openStore(ctx, host, storeProbed)
 		if err != nil {
 			return nil, err
 		}

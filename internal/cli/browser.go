@@ -9,11 +9,18 @@ import (
 	"strings"
 )
 
-// openURL prints the URL and opens it with $BROWSER when set, as gh does,
-// else the system opener. A browser that cannot be started is reported,
-// not fatal: the printed URL still works. It returns when the browser
-// command exits or ctx is done; the browser is never killed.
-func (a *App) openURL(ctx context.Context, u string) error {
+// browserOpener returns an authcode OpenURL that prints the URL and opens
+// it with $BROWSER when set, as gh does, else the system opener, then
+// prints waiting (what login waits for, so that a server that shows an
+// error page instead of redirecting back is not a silent wait). A browser
+// that cannot be started is reported, not fatal: the printed URL still
+// works. It returns when the browser command exits or ctx is done; the
+// browser is never killed.
+func (a *App) browserOpener(waiting string) func(ctx context.Context, u string) error {
+	return func(ctx context.Context, u string) error { return a.openURL(ctx, u, waiting) }
+}
+
+func (a *App) openURL(ctx context.Context, u, waiting string) error {
 	fmt.Fprintf(a.Stderr, "Open this URL in your browser to log in:\n  %s\n", u)
 	argv := strings.Fields(a.Getenv("BROWSER"))
 	quiet := false
@@ -23,7 +30,7 @@ func (a *App) openURL(ctx context.Context, u string) error {
 		argv, quiet = systemOpener(), true
 	}
 	if len(argv) == 0 {
-		a.printWaiting()
+		fmt.Fprintln(a.Stderr, waiting)
 		return nil
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], u)...)
@@ -34,10 +41,10 @@ func (a *App) openURL(ctx context.Context, u string) error {
 	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(a.Stderr, "Could not start the browser (%s); open the URL yourself.\n", err)
-		a.printWaiting()
+		fmt.Fprintln(a.Stderr, waiting)
 		return nil
 	}
-	a.printWaiting()
+	fmt.Fprintln(a.Stderr, waiting)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -61,12 +68,4 @@ func systemOpener() []string {
 		return []string{"xdg-open"}
 	}
 	return nil
-}
-
-// printWaiting says what login waits for, so a server that shows an error
-// page instead of redirecting back is not a silent wait.
-func (a *App) printWaiting() {
-	if a.waiting != "" {
-		fmt.Fprintln(a.Stderr, a.waiting)
-	}
 }

@@ -43,38 +43,39 @@ func (sc *storeChoice) describe(k latch.Key) string {
 	return filestore.New(sc.dir).Path(k)
 }
 
-// storeMode returns the requested store: --credential-store,
-// LATCH_CREDENTIAL_STORE, then the kind recorded for host at login, so
-// that only login and status pay for a keyring probe.
-func (a *App) storeMode(host string) (credstore.Mode, error) {
-	k := a.inputs().Pick("credential-store", EnvStore, "")
-	if !a.chooseStore {
-		k = a.inputs().Store(host)
-	}
-	m, err := credstore.ParseMode(k)
-	if err != nil {
-		return "", usageError(err)
-	}
-	return m, nil
-}
+// storeUse says how a command opens its credential store.
+type storeUse int
+
+const (
+	// storeRecorded: the store asked for, else the kind recorded for the
+	// host at login, with no keyring probe (every command but these two).
+	storeRecorded storeUse = iota
+	// storeProbed: the same, with the keyring's health probed (status).
+	storeProbed
+	// storeChosen: the store asked for, else chosen afresh with a probe,
+	// ignoring the kind recorded at the last login (login).
+	storeChosen
+)
 
 // openStore opens the credential store for host (credstore: keyring when
-// it works, else a 0600 file, and says so).
-func (a *App) openStore(ctx context.Context, host string) (*storeChoice, error) {
+// it works, else a 0600 file, and says so): --credential-store,
+// LATCH_CREDENTIAL_STORE, then as use says.
+func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeChoice, error) {
 	raw := a.inputs().Pick("credential-store", EnvStore, "")
 	if kind := fleetKind(raw); kind != "" {
 		return a.openFleetStore(ctx, kind, raw)
 	}
-	if raw == "" && host != "" && !a.chooseStore {
+	if use != storeChosen && raw == "" && host != "" {
 		if kind := a.hostEntry(host).Store; kind == kindPostgres || kind == kindRedis {
 			return nil, usageError(fmt.Errorf("the credentials for %s are in a %s store: set %s (or --credential-store) to its URL", host, kind, EnvStore))
 		}
+		raw = a.inputs().Store(host)
 	}
-	mode, err := a.storeMode(host)
+	mode, err := credstore.ParseMode(raw)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
-	return a.openStoreMode(ctx, mode, a.probeKeyring)
+	return a.openStoreMode(ctx, mode, use != storeRecorded)
 }
 
 // openStoreMode opens the credential store in mode; probe runs the
