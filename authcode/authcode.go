@@ -114,34 +114,13 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 	if opts.OpenURL == nil {
 		return nil, errors.New("login: Options.OpenURL is nil")
 	}
-	host, port, path := opts.Host, strconv.Itoa(opts.Port), CallbackPath
-	if opts.RedirectURI != "" {
-		var err error
-		if host, port, path, err = ParseRedirectURI(opts.RedirectURI); err != nil {
-			return nil, err
-		}
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("login: listen host %q is not a loopback IP address (RFC 8252 §7.3)", host)
-	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	ln, path, redirectURI, err := listen(opts)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("login: port %s of the redirect URI is in use (another login still waiting, or another program); end it or register another port", port)
-		}
-		return nil, fmt.Errorf("login: listen for callback: %w", err)
-	}
-	redirectURI := "http://" + ln.Addr().String() + path
-	if opts.RedirectURI != "" {
-		redirectURI = opts.RedirectURI // sent exactly as registered
+		return nil, err
 	}
 	state, err := randomString()
 	if err != nil {
@@ -155,54 +134,91 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 		return nil, err
 	}
 
-	cb := newCallback(opts, path)
-	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln) // http.ErrServerClosed after Shutdown
-	}()
-	openCtx, cancelOpen := context.WithCancel(ctx)
-	opened := make(chan error, 1)
-	go func() { opened <- opts.OpenURL(openCtx, authURL) }()
-	openReturned, answered := false, false
-	defer func() {
-		// Release a callback still waiting for an outcome, let its page
-		// reach the browser, stop the server, then wait for OpenURL.
-		cb.finish(errors.New("login ended"))
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if srv.Shutdown(sctx) != nil {
-			srv.Close()
-		}
-		cancel()
-		<-served
-		if !openReturned && answered {
-			// A browser driven by OpenURL may still be reading the
-			// page; cancelling now would cut it off.
-			select {
-			case <-opened:
-				openReturned = true
-			case <-time.After(openGrace):
-			}
-		}
-		cancelOpen()
-		if !openReturned {
-			<-opened
-		}
-	}()
+	w := startWait(ctx, opts, ln, path, authURL)
+	defer w.stop(ctx)
+	q, err := w.callback(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := finish(ctx, cfg, q, state, verifier, redirectURI)
+	w.cb.finish(err)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	return tok, nil
+}
 
+// listen opens the loopback listener for the redirect (RFC 8252 §7.3):
+// on opts.RedirectURI's host, port and path when given, else on an
+// ephemeral port of 127.0.0.1 (or opts.Host and opts.Port).
+func listen(opts Options) (ln net.Listener, path, redirectURI string, err error) {
+	host, port, path := opts.Host, strconv.Itoa(opts.Port), CallbackPath
+	if opts.RedirectURI != "" {
+		if host, port, path, err = ParseRedirectURI(opts.RedirectURI); err != nil {
+			return nil, "", "", err
+		}
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, "", "", fmt.Errorf("login: listen host %q is not a loopback IP address (RFC 8252 §7.3)", host)
+	}
+	ln, err = net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", "", fmt.Errorf("login: port %s of the redirect URI is in use (another login still waiting, or another program); end it or register another port", port)
+		}
+		return nil, "", "", fmt.Errorf("login: listen for callback: %w", err)
+	}
+	redirectURI = "http://" + ln.Addr().String() + path
+	if opts.RedirectURI != "" {
+		redirectURI = opts.RedirectURI // sent exactly as registered
+	}
+	return ln, path, redirectURI, nil
+}
+
+// wait is one login's wait for the browser: the callback server and the
+// OpenURL call, both running until stop.
+type wait struct {
+	cb           *callback
+	srv          *http.Server
+	served       chan struct{}
+	opened       chan error // OpenURL's result
+	cancelOpen   context.CancelFunc
+	openReturned bool
+	answered     bool // the callback brought an answer
+}
+
+func startWait(ctx context.Context, opts Options, ln net.Listener, path, authURL string) *wait {
+	w := &wait{cb: newCallback(opts, path), served: make(chan struct{}), opened: make(chan error, 1)}
+	w.srv = &http.Server{Handler: w.cb, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(w.served)
+		_ = w.srv.Serve(ln) // http.ErrServerClosed after Shutdown
+	}()
+	var openCtx context.Context
+	openCtx, w.cancelOpen = context.WithCancel(ctx)
+	go func() { w.opened <- opts.OpenURL(openCtx, authURL) }()
+	return w
+}
+
+// callback waits up to timeout for the redirect's query. OpenURL
+// returning nil does not end the wait; its error does.
+func (w *wait) callback(ctx context.Context, timeout time.Duration) (url.Values, error) {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var q url.Values
-	for q == nil {
-		oc := opened
-		if openReturned {
+	for {
+		oc := w.opened
+		if w.openReturned {
 			oc = nil
 		}
 		select {
-		case q = <-cb.params:
+		case q := <-w.cb.params:
+			w.answered = true
+			return q, nil
 		case err := <-oc:
-			openReturned = true
+			w.openReturned = true
 			if err != nil {
 				return nil, fmt.Errorf("login: open browser: %w", err)
 			}
@@ -213,14 +229,31 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 			return nil, fmt.Errorf("login: %w after %s", ErrTimeout, timeout)
 		}
 	}
+}
 
-	answered = true
-	tok, err := finish(ctx, cfg, q, state, verifier, redirectURI)
-	cb.finish(err)
-	if err != nil {
-		return nil, fmt.Errorf("login: %w", err)
+// stop releases a callback still waiting for an outcome, lets its page
+// reach the browser, stops the server, then waits for OpenURL.
+func (w *wait) stop(ctx context.Context) {
+	w.cb.finish(errors.New("login ended"))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if w.srv.Shutdown(sctx) != nil {
+		w.srv.Close()
 	}
-	return tok, nil
+	cancel()
+	<-w.served
+	if !w.openReturned && w.answered {
+		// A browser driven by OpenURL may still be reading the page;
+		// cancelling now would cut it off.
+		select {
+		case <-w.opened:
+			w.openReturned = true
+		case <-time.After(openGrace):
+		}
+	}
+	w.cancelOpen()
+	if !w.openReturned {
+		<-w.opened
+	}
 }
 
 // finish checks the callback (RFC 6749 §4.1.2, RFC 9207 §2.4) and redeems

@@ -187,6 +187,32 @@ func (o *apiOptions) prepare(ctx context.Context, env apiEnv, stdin io.Reader) (
 	if err != nil {
 		return nil, usageError(fmt.Errorf("api: %w", err))
 	}
+	params, err := o.params(stdin)
+	if err != nil {
+		return nil, err
+	}
+	r := &apiRequest{method: method, header: header, params: params, graphQL: o.path == "graphql"}
+	if !o.methodSet {
+		r.method = http.MethodGet
+		if r.graphQL || len(params) > 0 || o.input != "" {
+			r.method = http.MethodPost
+		}
+	}
+	if r.url, err = o.url(ctx, env, params); err != nil {
+		return nil, err
+	}
+	if o.paginate && !r.graphQL && r.method != http.MethodGet {
+		return nil, usageError(fmt.Errorf("api: --paginate is only supported for GET requests, not %s", r.method))
+	}
+	u, err := url.Parse(r.url)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, usageError(fmt.Errorf("api: invalid URL %q", r.url))
+	}
+	return r, nil
+}
+
+// params parses the -f and -F fields.
+func (o *apiOptions) params(stdin io.Reader) (map[string]any, error) {
 	fields := make([]apiField, 0, len(o.rawFields)+len(o.typedFields))
 	for _, f := range o.rawFields {
 		fields = append(fields, apiField{raw: f})
@@ -201,45 +227,77 @@ func (o *apiOptions) prepare(ctx context.Context, env apiEnv, stdin io.Reader) (
 	if err != nil {
 		return nil, usageError(fmt.Errorf("api: %w", err))
 	}
-	r := &apiRequest{method: method, header: header, params: params, graphQL: o.path == "graphql"}
-	if !o.methodSet {
-		r.method = http.MethodGet
-		if r.graphQL || len(params) > 0 || o.input != "" {
-			r.method = http.MethodPost
-		}
-	}
+	return params, nil
+}
 
+// url resolves PATH: the GraphQL endpoint, a full URL, or a path on the
+// REST base.
+func (o *apiOptions) url(ctx context.Context, env apiEnv, params map[string]any) (string, error) {
 	switch {
-	case r.graphQL:
-		if r.url, err = env.GraphQLURL(ctx); err != nil {
-			return nil, err
-		}
+	case o.path == "graphql":
 		if o.paginate {
 			if o.input != "" {
-				return nil, usageError(errors.New("api: --paginate with --input is not supported for graphql"))
+				return "", usageError(errors.New("api: --paginate with --input is not supported for graphql"))
 			}
 			q, _ := params["query"].(string)
 			if !endCursorVar.MatchString(q) {
-				return nil, usageError(errors.New("api: --paginate needs a GraphQL query that declares `$endCursor: String`"))
+				return "", usageError(errors.New("api: --paginate needs a GraphQL query that declares `$endCursor: String`"))
 			}
 		}
+		return env.GraphQLURL(ctx)
 	case isFullURL(o.path):
-		r.url = o.path
-	default:
-		base, err := env.APIURL(ctx)
-		if err != nil {
-			return nil, err
+		return o.path, nil
+	}
+	base, err := env.APIURL(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(o.path, "/"), nil
+}
+
+// apiBody is a request's body: size -1 when unknown, getBody to replay it.
+type apiBody struct {
+	r       io.Reader
+	size    int64
+	getBody func() (io.ReadCloser, error)
+	json    bool
+}
+
+// body picks the body of one page's request and adds the fields to u's
+// query when they go there.
+func (o *apiOptions) body(r *apiRequest, u *url.URL, cursor string, page int, stdin io.Reader) (apiBody, error) {
+	b := apiBody{size: -1}
+	var err error
+	switch {
+	case page > 0 && !r.graphQL:
+		// The next link has everything.
+	case o.input != "":
+		if b.r, b.size, b.getBody, err = openInput(o.input, stdin); err != nil {
+			return b, err
 		}
-		r.url = strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(o.path, "/")
+		if len(r.params) > 0 {
+			addQuery(u, r.params)
+		}
+	case r.graphQL:
+		params := r.params
+		if cursor != "" {
+			params = cloneMap(r.params)
+			params["endCursor"] = cursor
+		}
+		if b.r, err = graphQLBody(params); err != nil {
+			return b, usageError(fmt.Errorf("api: %w", err))
+		}
+		b.json = true
+	case len(r.params) == 0:
+	case r.method == http.MethodGet || r.method == http.MethodHead:
+		addQuery(u, r.params)
+	default:
+		if b.r, err = jsonBody(r.params); err != nil {
+			return b, err
+		}
+		b.json = true
 	}
-	if o.paginate && !r.graphQL && r.method != http.MethodGet {
-		return nil, usageError(fmt.Errorf("api: --paginate is only supported for GET requests, not %s", r.method))
-	}
-	u, err := url.Parse(r.url)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, usageError(fmt.Errorf("api: invalid URL %q", r.url))
-	}
-	return r, nil
+	return b, nil
 }
 
 // fetch sends the request and, with --paginate, every following page.
@@ -281,39 +339,11 @@ func (o *apiOptions) newRequest(ctx context.Context, r *apiRequest, target, curs
 	if err != nil {
 		return nil, fmt.Errorf("api: parse URL: %w", err)
 	}
-	var body io.Reader
-	var size int64 = -1
-	var getBody func() (io.ReadCloser, error)
-	isJSON := false
-	switch {
-	case page > 0 && !r.graphQL:
-		// The next link has everything.
-	case o.input != "":
-		if body, size, getBody, err = openInput(o.input, stdin); err != nil {
-			return nil, err
-		}
-		if len(r.params) > 0 {
-			addQuery(u, r.params)
-		}
-	case r.graphQL:
-		params := r.params
-		if cursor != "" {
-			params = cloneMap(r.params)
-			params["endCursor"] = cursor
-		}
-		if body, err = graphQLBody(params); err != nil {
-			return nil, usageError(fmt.Errorf("api: %w", err))
-		}
-		isJSON = true
-	case len(r.params) == 0:
-	case r.method == http.MethodGet || r.method == http.MethodHead:
-		addQuery(u, r.params)
-	default:
-		if body, err = jsonBody(r.params); err != nil {
-			return nil, err
-		}
-		isJSON = true
+	b, err := o.body(r, u, cursor, page, stdin)
+	if err != nil {
+		return nil, err
 	}
+	body, size, getBody, isJSON := b.r, b.size, b.getBody, b.json
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
 		if rc, ok := body.(io.Closer); ok {

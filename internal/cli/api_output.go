@@ -44,28 +44,7 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 	}
 	isJSON := graphQL || isJSONType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode >= 400 {
-		if !p.silent {
-			if err := p.body(resp.Body, isJSON); err != nil {
-				return "", err
-			}
-		}
-		text := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
-		if text == "" {
-			text = http.StatusText(resp.StatusCode)
-		}
-		fmt.Fprintf(p.errOut, "HTTP %d: %s (%s)\n", resp.StatusCode, text, safeURL(resp.Request.URL))
-		if resp.StatusCode == http.StatusUnauthorized && p.static {
-			fmt.Fprintf(p.errOut, "The token in %s was rejected; latch sends it as is and never refreshes it. Set a fresh one, or unset %s to use your login.\n", EnvToken, EnvToken)
-		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			if m := discovery.ResourceChallenge(resp.Header.Get("WWW-Authenticate")); m != "" && discovery.CheckURL(m) == nil {
-				// RFC 9728 §5.1: the API says where its tokens come from.
-				u := resp.Request.URL
-				fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s://%s\n",
-					redact.Control(m), u.Scheme, u.Host)
-			}
-		}
-		return "", &ExitError{Code: ExitAPI, Silent: true}
+		return "", p.httpError(resp, isJSON)
 	}
 	if !graphQL && p.jq == nil && !p.slurp {
 		next := nextLink(resp.Request.URL, resp.Header.Values("Link"))
@@ -79,42 +58,75 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 	if err != nil {
 		return "", fmt.Errorf("read response: %w", err)
 	}
-	var next string
+	next := nextLink(resp.Request.URL, resp.Header.Values("Link"))
 	if graphQL {
 		if msgs := graphQLErrors(b); len(msgs) > 0 {
-			if !p.silent {
-				if err := p.body(bytes.NewReader(b), true); err != nil {
-					return "", err
-				}
-			}
-			fmt.Fprintf(p.errOut, "GraphQL: %s\n", strings.Join(msgs, "; "))
-			return "", &ExitError{Code: ExitAPI, Silent: true}
+			return "", p.graphQLError(b, msgs)
 		}
 		next, _ = nextCursor(b)
-	} else {
-		next = nextLink(resp.Request.URL, resp.Header.Values("Link"))
 	}
+	return next, p.kept(ctx, b, isJSON)
+}
+
+// httpError prints an error answer (its body, unless --silent, and the
+// status on stderr, with the fix when latch knows it) and returns exit 1.
+func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
+	if !p.silent {
+		if err := p.body(resp.Body, isJSON); err != nil {
+			return err
+		}
+	}
+	text := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+	if text == "" {
+		text = http.StatusText(resp.StatusCode)
+	}
+	fmt.Fprintf(p.errOut, "HTTP %d: %s (%s)\n", resp.StatusCode, text, safeURL(resp.Request.URL))
+	if resp.StatusCode == http.StatusUnauthorized && p.static {
+		fmt.Fprintf(p.errOut, "The token in %s was rejected; latch sends it as is and never refreshes it. Set a fresh one, or unset %s to use your login.\n", EnvToken, EnvToken)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		if m := discovery.ResourceChallenge(resp.Header.Get("WWW-Authenticate")); m != "" && discovery.CheckURL(m) == nil {
+			// RFC 9728 §5.1: the API says where its tokens come from.
+			u := resp.Request.URL
+			fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s://%s\n",
+				redact.Control(m), u.Scheme, u.Host)
+		}
+	}
+	return &ExitError{Code: ExitAPI, Silent: true}
+}
+
+// graphQLError prints a GraphQL answer that carries "errors" (sent with
+// a 200 by most servers) and returns exit 1.
+func (p *apiPrinter) graphQLError(b []byte, msgs []string) error {
+	if !p.silent {
+		if err := p.body(bytes.NewReader(b), true); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(p.errOut, "GraphQL: %s\n", strings.Join(msgs, "; "))
+	return &ExitError{Code: ExitAPI, Silent: true}
+}
+
+// kept handles a page read whole: kept for --slurp, filtered by --jq, or
+// printed.
+func (p *apiPrinter) kept(ctx context.Context, b []byte, isJSON bool) error {
 	switch {
 	case p.slurp:
 		if len(bytes.TrimSpace(b)) == 0 {
-			break
+			return nil
 		}
 		var c bytes.Buffer
 		if err := json.Compact(&c, b); err != nil {
-			return "", fmt.Errorf("api: --slurp: response is not JSON: %w", err)
+			return fmt.Errorf("api: --slurp: response is not JSON: %w", err)
 		}
 		p.pages = append(p.pages, c.Bytes())
 	case p.silent:
 	case p.jq != nil:
-		if err := p.runJQ(ctx, b); err != nil {
-			return "", err
-		}
+		return p.runJQ(ctx, b)
 	default:
-		if err := p.body(bytes.NewReader(b), isJSON); err != nil {
-			return "", err
-		}
+		return p.body(bytes.NewReader(b), isJSON)
 	}
-	return next, nil
+	return nil
 }
 
 // finish prints what --slurp kept: one JSON array of all pages.

@@ -288,88 +288,152 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 	return cfg, md, methods, err
 }
 
+// loginPlan is what a login was asked to do, checked before the person
+// is asked for anything.
+type loginPlan struct {
+	host, org   string
+	cfg         *latch.Config
+	md          *discovery.Metadata
+	params      url.Values
+	endpoints   config.Endpoints
+	method      string // client authentication
+	redirectURI string
+	reg         *config.Registration
+	input       *latch.Token // --with-token's token
+	secret      string
+}
+
+// login runs `latch auth login`: plan, obtain a token, check it, store
+// it under the credential's lock, remember the host's settings, report.
 func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) error {
-	if err := a.hostFromResource(ctx, o); err != nil {
-		return err
-	}
-	host, err := a.Host()
-	if errors.Is(err, errNoHost) {
-		return usageError(errors.New("no host to log in to: pass --host URL (the authorization server) or set " + EnvHost + ", or --resource URL for an API that names its server (RFC 9728)"))
-	}
+	p, err := a.planLogin(ctx, cmd, o)
 	if err != nil {
 		return err
 	}
-	org := a.Org(host)
-	useDevice, withToken, timeout := o.device, o.withToken, o.timeout
-	scopes, params, endpoints, err := o.settings(cmd, a.hostEntry(host))
-	if err != nil {
-		return err
-	}
-	// Read stdin before any network call, so bad input fails fast.
-	var input *latch.Token
-	if withToken {
-		if input, err = readTokenInput(a.Stdin); err != nil {
-			return usageError(fmt.Errorf("--with-token: %w", err))
-		}
-	}
-	if timeout <= 0 {
-		return usageError(errors.New("--timeout must be positive"))
-	}
-	secret, err := a.clientSecret(o)
-	if err != nil {
-		return err
-	}
-	cfg, md, methods, err := a.loginConfig(ctx, host, scopes, params, endpoints)
-	if err != nil {
-		return err
-	}
-	var reg *config.Registration
-	if reg, err = a.registerClient(ctx, cmd, o, host, cfg, md); err != nil {
-		return err
-	}
-	method, err := o.clientAuthMethod(cmd, a.hostEntry(host), secret, methods)
-	if err != nil {
-		return err
-	}
-	if reg != nil {
-		method = authNone
-	}
-	for _, f := range []struct{ name, v string }{{"api-url", a.flags.apiURL}, {"graphql-url", a.flags.graphqlURL}} {
-		if a.flagSet(f.name) {
-			if err := discovery.CheckURL(f.v); err != nil {
-				return usageError(fmt.Errorf("--%s: %w", f.name, err))
-			}
-		}
-	}
-	redirectURI := a.hostEntry(host).RedirectURI
-	if cmd.Flags().Changed("redirect-uri") {
-		redirectURI = o.redirectURI
-	}
-	if redirectURI != "" {
-		if _, _, _, err := authcode.ParseRedirectURI(redirectURI); err != nil {
-			return usageError(fmt.Errorf("--redirect-uri: %w", err))
-		}
-	}
-	cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, authStyle(method)
-	sc, err := a.openStore(ctx, host, storeChosen)
+	p.cfg.ClientSecret, p.cfg.Endpoint.AuthStyle = p.secret, authStyle(p.method)
+	sc, err := a.openStore(ctx, p.host, storeChosen)
 	if err != nil {
 		return err
 	}
 	if sc.notice != "" {
 		fmt.Fprintln(a.Stderr, sc.notice)
 	}
-
-	var tok *latch.Token
+	tok, err := a.obtainToken(ctx, o, p)
+	if err != nil {
+		return err
+	}
+	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = p.cfg.Issuer, p.cfg.ClientID, p.org, p.secret
+	// A refreshable token at or near its expiry is refreshed by the first
+	// command anyway (latch.DefaultSkew); checking it says nothing.
+	checked, expired := "", o.withToken && tok.Expired(time.Now().Add(latch.DefaultSkew))
 	switch {
-	case withToken:
-		tok = input
-	case useDevice:
-		tok, err = a.deviceLogin(ctx, cfg, timeout)
+	case expired && tok.Refreshable():
+	case o.withToken:
+		// A token the server refuses is not stored (it would only fail
+		// later, far from where it was pasted).
+		if checked, err = a.checkToken(ctx, p.host, p.md, p.endpoints, tok); err != nil {
+			return err
+		}
 	default:
-		waiting := fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", timeout)
-		tok, err = authcode.Login(ctx, cfg, authcode.Options{OpenURL: a.browserOpener(waiting), Timeout: timeout, RedirectURI: redirectURI})
+		tok.User = a.whoIs(ctx, p.cfg, p.md, p.endpoints, tok)
+	}
+	if tok.Lineage == "" {
+		tok.Lineage = latch.NewLineage()
+	}
+	// Under the credential's lock, like every write: a refresher of the
+	// old session that holds it saves first, and is then replaced; one
+	// that comes after sees a new login and adopts it.
+	if err := latch.Put(context.WithoutCancel(ctx), sc.store, tok.Key(), tok); err != nil {
+		return fmt.Errorf("save credential: %w", err)
+	}
+	settings := config.Host{Scopes: p.cfg.Scopes, Params: p.params, Metadata: p.md, ClientAuth: p.method, RedirectURI: p.redirectURI, Registration: p.reg}
+	if p.endpoints != (config.Endpoints{}) {
+		settings.Endpoints = &p.endpoints
+	}
+	if err := a.remember(context.WithoutCancel(ctx), p.host, p.cfg, p.org, sc.kind, settings); err != nil {
+		return err
+	}
+	a.printLoggedIn(p, sc, tok, o.withToken, checked, expired)
+	return nil
+}
+
+// planLogin checks the login's flags and input and finds the server's
+// endpoints and client, registering one when asked.
+func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions) (*loginPlan, error) {
+	if err := a.hostFromResource(ctx, o); err != nil {
+		return nil, err
+	}
+	host, err := a.Host()
+	if errors.Is(err, errNoHost) {
+		return nil, usageError(errors.New("no host to log in to: pass --host URL (the authorization server) or set " + EnvHost + ", or --resource URL for an API that names its server (RFC 9728)"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &loginPlan{host: host, org: a.Org(host)}
+	var scopes []string
+	if scopes, p.params, p.endpoints, err = o.settings(cmd, a.hostEntry(host)); err != nil {
+		return nil, err
+	}
+	// Read stdin before any network call, so bad input fails fast.
+	if o.withToken {
+		if p.input, err = readTokenInput(a.Stdin); err != nil {
+			return nil, usageError(fmt.Errorf("--with-token: %w", err))
+		}
+	}
+	if o.timeout <= 0 {
+		return nil, usageError(errors.New("--timeout must be positive"))
+	}
+	if p.secret, err = a.clientSecret(o); err != nil {
+		return nil, err
+	}
+	var methods []string
+	if p.cfg, p.md, methods, err = a.loginConfig(ctx, host, scopes, p.params, p.endpoints); err != nil {
+		return nil, err
+	}
+	if p.reg, err = a.registerClient(ctx, cmd, o, host, p.cfg, p.md); err != nil {
+		return nil, err
+	}
+	if p.method, err = o.clientAuthMethod(cmd, a.hostEntry(host), p.secret, methods); err != nil {
+		return nil, err
+	}
+	if p.reg != nil {
+		p.method = authNone
+	}
+	for _, f := range []struct{ name, v string }{{"api-url", a.flags.apiURL}, {"graphql-url", a.flags.graphqlURL}} {
+		if a.flagSet(f.name) {
+			if err := discovery.CheckURL(f.v); err != nil {
+				return nil, usageError(fmt.Errorf("--%s: %w", f.name, err))
+			}
+		}
+	}
+	p.redirectURI = a.hostEntry(host).RedirectURI
+	if cmd.Flags().Changed("redirect-uri") {
+		p.redirectURI = o.redirectURI
+	}
+	if p.redirectURI != "" {
+		if _, _, _, err := authcode.ParseRedirectURI(p.redirectURI); err != nil {
+			return nil, usageError(fmt.Errorf("--redirect-uri: %w", err))
+		}
+	}
+	return p, nil
+}
+
+// obtainToken gets the token set: the pasted one, by the device grant or
+// by the browser. An error that a login setting must fix is exit 2.
+func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*latch.Token, error) {
+	var tok *latch.Token
+	var err error
+	switch {
+	case o.withToken:
+		tok = p.input
+	case o.device:
+		tok, err = a.deviceLogin(ctx, p.cfg, o.timeout)
+	default:
+		waiting := fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", o.timeout)
+		tok, err = authcode.Login(ctx, p.cfg, authcode.Options{OpenURL: a.browserOpener(waiting), Timeout: o.timeout, RedirectURI: p.redirectURI})
 		if errors.Is(err, authcode.ErrTimeout) {
-			a.printTimeoutCauses(cfg, redirectURI)
+			a.printTimeoutCauses(p.cfg, p.redirectURI)
 			err = fmt.Errorf("%w; the likely causes are listed above", err)
 		}
 	}
@@ -377,55 +441,24 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if errors.As(err, &ae) && ae.Code != "access_denied" && ae.Code != "server_error" && ae.Code != "temporarily_unavailable" {
 		// invalid_request, invalid_scope, unauthorized_client…: a login
 		// setting to fix (RFC 6749 §4.1.2.1), exit 2.
-		return usageError(fmt.Errorf("%w; check --scopes, --audience, --resource and --param for what the server asks", err))
+		return nil, usageError(fmt.Errorf("%w; check --scopes, --audience, --resource and --param for what the server asks", err))
 	}
 	var te *latch.TokenError
 	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials") {
 		// The client, not the person: a setting to fix (exit 2).
-		return usageError(fmt.Errorf("%w; check the client ID (--client-id %s), its secret (%s or --client-secret-file) and --client-auth basic|post|none", err, cfg.ClientID, EnvClientSecret))
+		return nil, usageError(fmt.Errorf("%w; check the client ID (--client-id %s), its secret (%s or --client-secret-file) and --client-auth basic|post|none", err, p.cfg.ClientID, EnvClientSecret))
 	}
-	if err != nil {
-		return err
-	}
-	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = cfg.Issuer, cfg.ClientID, org, secret
-	// A refreshable token at or near its expiry is refreshed by the first
-	// command anyway (latch.DefaultSkew); checking it says nothing.
-	checked, expired := "", withToken && tok.Expired(time.Now().Add(latch.DefaultSkew))
-	switch {
-	case expired && tok.Refreshable():
-	case withToken:
-		// A token the server refuses is not stored (it would only fail
-		// later, far from where it was pasted).
-		if checked, err = a.checkToken(ctx, host, md, endpoints, tok); err != nil {
-			return err
-		}
-	default:
-		tok.User = a.whoIs(ctx, cfg, md, endpoints, tok)
-	}
-	if tok.Lineage == "" {
-		tok.Lineage = latch.NewLineage()
-	}
-	key := tok.Key()
-	// Under the credential's lock, like every write: a refresher of the
-	// old session that holds it saves first, and is then replaced; one
-	// that comes after sees a new login and adopts it.
-	if err := latch.Put(context.WithoutCancel(ctx), sc.store, key, tok); err != nil {
-		return fmt.Errorf("save credential: %w", err)
-	}
-	settings := config.Host{Scopes: cfg.Scopes, Params: params, Metadata: md, ClientAuth: method, RedirectURI: redirectURI, Registration: reg}
-	if endpoints != (config.Endpoints{}) {
-		settings.Endpoints = &endpoints
-	}
-	if err := a.remember(context.WithoutCancel(ctx), host, cfg, org, sc.kind, settings); err != nil {
-		return err
-	}
+	return tok, err
+}
 
+// printLoggedIn tells the person what was stored where, and for how long.
+func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, withToken bool, checked string, expired bool) {
 	now := time.Now()
 	as := ""
 	if tok.User != "" {
 		as = " as " + tok.User
 	}
-	fmt.Fprintf(a.Stderr, "Logged in to %s%s with client %s%s.\n", cfg.Issuer, as, cfg.ClientID, orgSuffix(org))
+	fmt.Fprintf(a.Stderr, "Logged in to %s%s with client %s%s.\n", p.cfg.Issuer, as, p.cfg.ClientID, orgSuffix(p.org))
 	if withToken {
 		switch {
 		case checked != "":
@@ -436,7 +469,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 			fmt.Fprintln(a.Stderr, "The token was NOT checked: the host has no userinfo endpoint. Pass --userinfo-url or --validate-url PATH to check it before it is stored.")
 		}
 	}
-	fmt.Fprintf(a.Stderr, "Credential stored in the %s store: %s\n", sc.kind, sc.describe(key))
+	fmt.Fprintf(a.Stderr, "Credential stored in the %s store: %s\n", sc.kind, sc.describe(tok.Key()))
 	fmt.Fprintf(a.Stderr, "Access token expires: %s\n", when(tok.Expiry, now))
 	if tok.Refreshable() {
 		if !tok.RefreshExpiry.IsZero() {
@@ -446,7 +479,6 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	} else {
 		fmt.Fprintln(a.Stderr, "No refresh token was issued: log in again when the access token expires.")
 	}
-	return nil
 }
 
 // remember records the login in the config file and selects it.

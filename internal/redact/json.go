@@ -117,28 +117,13 @@ type frame struct {
 func spliceJSON(body []byte) (out []byte, err error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // numbers come back as json.Number, so secret numbers are caught
-	var stack []frame
-	values := 0
+	var sp splicer
 	last := 0 // input offset after the last complete token
 	out = make([]byte, 0, len(body))
-	secretHere := func() (string, bool) {
-		if len(stack) == 0 {
-			return "", false
-		}
-		top := stack[len(stack)-1]
-		return top.key, top.secret || top.object && Sensitive(top.key)
-	}
-	done := func() { // a value ended
-		if len(stack) == 0 {
-			values++
-		} else if top := &stack[len(stack)-1]; top.object {
-			top.wantKey = true
-		}
-	}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			if len(stack) != 0 || values == 0 {
+			if len(sp.stack) != 0 || sp.values == 0 {
 				return out, errTruncated
 			}
 			return append(out, body[last:]...), nil
@@ -147,59 +132,92 @@ func spliceJSON(body []byte) (out []byte, err error) {
 			return out, err
 		}
 		end := int(dec.InputOffset())
-		start := last
-		for start < end && strings.IndexByte(" \t\r\n,:", body[start]) >= 0 {
-			start++
+		if repl, ok := sp.next(tok); ok {
+			start := last // the token itself starts after separators
+			for start < end && strings.IndexByte(" \t\r\n,:", body[start]) >= 0 {
+				start++
+			}
+			out = append(append(out, body[last:start]...), repl...)
+		} else {
+			out = append(out, body[last:end]...)
 		}
-		var value string // the scalar's text, when it may be replaced
-		isScalar, isString := false, false
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				key, secret := secretHere()
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].wantKey = true // after the container
-				}
-				stack = append(stack, frame{object: t == '{', wantKey: t == '{', key: key, secret: secret})
-			default:
-				stack = stack[:len(stack)-1]
-				if len(stack) == 0 {
-					values++
-				}
-			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-				stack[n-1].key, stack[n-1].wantKey = t, false
-			} else {
-				value, isScalar, isString = t, true, true
-			}
-		case json.Number:
-			value, isScalar = string(t), true
-		default: // bool, nil: nothing to hide
-			done()
-		}
-		if isScalar {
-			key, secret := secretHere()
-			done()
-			if secret {
-				out = append(out, body[last:start]...)
-				out = strconv.AppendQuote(out, mark(key, value))
-				last = end
-				continue
-			}
-			if isString {
-				if inner, ok := nestedJSON(value); ok {
-					out = append(out, body[last:start]...)
-					q, _ := json.Marshal(inner)
-					out = append(out, q...)
-					last = end
-					continue
-				}
-			}
-		}
-		out = append(out, body[last:end]...)
 		last = end
+	}
+}
+
+// splicer is spliceJSON's place in the document.
+type splicer struct {
+	stack  []frame
+	values int // complete top-level values
+}
+
+// next moves past tok and returns what replaces it, when it is a secret
+// scalar or a string holding JSON with secrets.
+func (sp *splicer) next(tok json.Token) ([]byte, bool) {
+	var value string
+	isString := false
+	switch t := tok.(type) {
+	case json.Delim:
+		sp.delim(t)
+		return nil, false
+	case string:
+		if n := len(sp.stack); n > 0 && sp.stack[n-1].object && sp.stack[n-1].wantKey {
+			sp.stack[n-1].key, sp.stack[n-1].wantKey = t, false
+			return nil, false
+		}
+		value, isString = t, true
+	case json.Number:
+		value = string(t)
+	default: // bool, nil: nothing to hide
+		sp.done()
+		return nil, false
+	}
+	key, secret := sp.secretHere()
+	sp.done()
+	if secret {
+		return strconv.AppendQuote(nil, mark(key, value)), true
+	}
+	if isString {
+		if inner, ok := nestedJSON(value); ok {
+			q, _ := json.Marshal(inner)
+			return q, true
+		}
+	}
+	return nil, false
+}
+
+func (sp *splicer) delim(t json.Delim) {
+	switch t {
+	case '{', '[':
+		key, secret := sp.secretHere()
+		if len(sp.stack) > 0 && sp.stack[len(sp.stack)-1].object {
+			sp.stack[len(sp.stack)-1].wantKey = true // after the container
+		}
+		sp.stack = append(sp.stack, frame{object: t == '{', wantKey: t == '{', key: key, secret: secret})
+	default:
+		sp.stack = sp.stack[:len(sp.stack)-1]
+		if len(sp.stack) == 0 {
+			sp.values++
+		}
+	}
+}
+
+// secretHere returns the key the next value sits under, and whether it
+// is secret.
+func (sp *splicer) secretHere() (string, bool) {
+	if len(sp.stack) == 0 {
+		return "", false
+	}
+	top := sp.stack[len(sp.stack)-1]
+	return top.key, top.secret || top.object && Sensitive(top.key)
+}
+
+// done records that a value ended.
+func (sp *splicer) done() {
+	if len(sp.stack) == 0 {
+		sp.values++
+	} else if top := &sp.stack[len(sp.stack)-1]; top.object {
+		top.wantKey = true
 	}
 }
 
