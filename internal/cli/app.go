@@ -416,6 +416,14 @@ func (a *App) GraphQLURL(context.Context) (string, error) {
 	return strings.TrimSuffix(u, "/"), nil
 }
 
+// canPrompt reports whether latch may ask the person a question: stdin
+// and stderr are a terminal (as gh's IOStreams.CanPrompt).
+func (a *App) canPrompt() bool {
+	in, ok1 := a.Stdin.(*os.File)
+	errOut, ok2 := a.Stderr.(*os.File)
+	return ok1 && ok2 && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(errOut.Fd()))
+}
+
 // StdoutIsTTY reports whether stdout is a terminal.
 func (a *App) StdoutIsTTY() bool {
 	f, ok := a.Stdout.(*os.File)

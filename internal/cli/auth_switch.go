@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +19,8 @@ import (
 type switchOptions struct {
 	org    string
 	hasOrg bool
+	// prompt: without ORG, ask which one (stdin and stderr are a terminal).
+	prompt bool
 }
 
 func (a *App) newSwitchCmd() *cobra.Command {
@@ -26,7 +31,8 @@ func (a *App) newSwitchCmd() *cobra.Command {
 		Long: `Select ORG as the organization (account) for the current host. You must
 have logged in to it with ` + "`latch auth login --org ORG`" + `. With --host, that
 host becomes the selected host too. Without ORG, list the organizations
-logged in to on the host, the selected one marked with *.`,
+logged in to on the host, the selected one marked with *; on a terminal,
+ask which one to select.`,
 		Example: `  latch auth switch
   latch auth switch acme
   latch --host https://auth.example.com auth switch acme`,
@@ -41,6 +47,7 @@ logged in to on the host, the selected one marked with *.`,
 			if len(args) == 1 {
 				o.org, o.hasOrg = args[0], true
 			}
+			o.prompt = a.canPrompt()
 			return a.switchOrg(cmd.Context(), o)
 		},
 	}
@@ -66,6 +73,13 @@ func (a *App) switchOrg(ctx context.Context, o *switchOptions) error {
 	if err != nil {
 		return err
 	}
+	if !o.hasOrg && o.prompt && len(a.hostEntry(host).Orgs) > 1 {
+		org, ok, err := a.pickOrg(host)
+		if err != nil || !ok {
+			return err
+		}
+		return a.selectOrg(ctx, host, org)
+	}
 	if !o.hasOrg {
 		return a.listOrgs(host)
 	}
@@ -76,23 +90,79 @@ func (a *App) switchOrg(ctx context.Context, o *switchOptions) error {
 		}
 		return usageError(fmt.Errorf("an empty organization name; the organizations logged in to on %s: %s", host, known))
 	}
-	err = a.updateConfig(ctx, func(cf *config.File) error {
+	return a.selectOrg(ctx, host, o.org)
+}
+
+// selectOrg makes org, which must be logged in to, the selected one.
+func (a *App) selectOrg(ctx context.Context, host, org string) error {
+	err := a.updateConfig(ctx, func(cf *config.File) error {
 		h := cf.Get(host)
-		if h == nil || !slices.Contains(h.Orgs, o.org) {
+		if h == nil || !slices.Contains(h.Orgs, org) {
 			return &latch.LoginRequiredError{
-				Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: o.org},
-				Hint: "run `latch auth login --org " + o.org + "`",
+				Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org},
+				Hint: "run `latch auth login --org " + org + "`",
 			}
 		}
-		h.Org = o.org
+		h.Org = org
 		cf.Host = host
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stderr, "Switched to org %s on %s.\n", o.org, host)
+	if org == "" {
+		fmt.Fprintf(a.Stderr, "Switched to the default account on %s.\n", host)
+	} else {
+		fmt.Fprintf(a.Stderr, "Switched to org %s on %s.\n", org, host)
+	}
 	return nil
+}
+
+// pickOrg asks on the terminal which account to select, as gh's
+// interactive prompts do: a numbered list, the selected one marked, and
+// a number to type; an empty answer keeps the selection (ok false).
+func (a *App) pickOrg(host string) (org string, ok bool, err error) {
+	orgs := a.hostEntry(host).Orgs
+	selected := a.Org(host)
+	fmt.Fprintf(a.Stderr, "Accounts on %s:\n", host)
+	for i, o := range orgs {
+		mark := " "
+		if o == selected {
+			mark = "*"
+		}
+		fmt.Fprintf(a.Stderr, "%s %d) %s\n", mark, i+1, orgLabel(o))
+	}
+	in := bufio.NewReader(a.Stdin)
+	for {
+		fmt.Fprintf(a.Stderr, "Switch to [1-%d, Enter keeps %s]: ", len(orgs), orgLabel(selected))
+		line, err := in.ReadString('\n')
+		answer := strings.TrimSpace(line)
+		if answer == "" {
+			if err != nil && err != io.EOF {
+				return "", false, err
+			}
+			fmt.Fprintln(a.Stderr, "Kept", orgLabel(selected)+".")
+			return "", false, nil
+		}
+		if n, perr := strconv.Atoi(answer); perr == nil && n >= 1 && n <= len(orgs) {
+			return orgs[n-1], true, nil
+		}
+		if i := slices.Index(orgs, answer); i >= 0 {
+			return orgs[i], true, nil
+		}
+		if err != nil {
+			return "", false, usageError(fmt.Errorf("no account %q on %s", answer, host))
+		}
+		fmt.Fprintf(a.Stderr, "%q is not one of them.\n", answer)
+	}
+}
+
+// orgLabel names an account for a person: the org, or "(default)".
+func orgLabel(org string) string {
+	if org == "" {
+		return "(default)"
+	}
+	return org
 }
 
 // listOrgs prints the accounts logged in to on host, one per line, the
@@ -104,14 +174,11 @@ func (a *App) listOrgs(host string) error {
 	}
 	selected := a.Org(host)
 	for _, org := range h.Orgs {
-		mark, name := "  ", org
+		mark := "  "
 		if org == selected {
 			mark = "* "
 		}
-		if org == "" {
-			name = "(default)"
-		}
-		fmt.Fprintln(a.Stdout, mark+name)
+		fmt.Fprintln(a.Stdout, mark+orgLabel(org))
 	}
 	if len(a.orgNames()) == 0 {
 		return nil
