@@ -359,7 +359,7 @@ func vschars(s string) bool {
 type TokenTypeError struct{ Type string }
 
 func (e *TokenTypeError) Error() string {
-	return fmt.Sprintf("token_type %q is not supported: latch sends Bearer tokens only (RFC 6750); "+
+	return fmt.Sprintf("token_type %q is not supported: this client sends Bearer tokens only (RFC 6750); "+
 		"ask the server's administrator for a client that is issued Bearer tokens", redact.Tokens(e.Type[:min(len(e.Type), 64)]))
 }
 

@@ -86,7 +86,7 @@ h1{font-size:1.5rem}</style></head>
 `
 
 var (
-	defaultSuccess = fmt.Sprintf(page, "Logged in", "You are logged in to latch",
+	defaultSuccess = fmt.Sprintf(page, "Logged in", "You are logged in",
 		"You can close this tab and return to the terminal.")
 	defaultFailure = fmt.Sprintf(page, "Login failed", "Login did not complete",
 		"Return to the terminal to see what went wrong. You can close this tab.")

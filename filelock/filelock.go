@@ -43,8 +43,8 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("wait for refresh lock: another latch process has held %s for %s; "+
-		"if no latch process is running, find the holder with `fuser -v %s` "+
+	return fmt.Sprintf("wait for refresh lock: another process has held %s for %s; "+
+		"if no other run of this program is going, find the holder with `fuser -v %s` "+
 		"(the kernel releases the lock when it exits; do not delete the file)",
 		e.Path, e.Waited.Round(time.Millisecond), e.Path)
 }

@@ -76,7 +76,7 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 	if !errors.As(err, &te) || te.Path != l.Path(key) {
 		t.Fatalf("got %#v, want *TimeoutError for %s", err, l.Path(key))
 	}
-	for _, want := range []string{l.Path(key), "if no latch process is running", "fuser"} {
+	for _, want := range []string{l.Path(key), "if no other run of this program is going", "fuser"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err, want)
 		}

@@ -25,8 +25,12 @@ const EnvDir = "LATCH_CONFIG_DIR"
 // FileName is the configuration file's name inside the config directory.
 const FileName = "config.json"
 
-// Dir returns $LATCH_CONFIG_DIR if set, else the user's config directory
-// joined with "latch". getenv reads the environment.
+// Dir returns $LATCH_CONFIG_DIR if set, else $XDG_CONFIG_HOME/latch, else
+// ~/.config/latch, on every Unix including macOS, as gh does: the place
+// terminal users keep dotfiles. This is the CLI's rule, and the CLI hands
+// the directory to the libraries (credstore.Options.Dir); their own
+// default for other programs, filestore.DefaultDir, is
+// os.UserConfigDir's. getenv reads the environment.
 func Dir(getenv func(string) string) (string, error) {
 	if d := getenv(EnvDir); d != "" {
 		return d, nil
