@@ -2,11 +2,11 @@ package latch
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // Key names one credential: the issuer that minted it, the client it was
@@ -183,10 +183,4 @@ func NewLineage() string { return rand.Text()[:16] }
 
 // Fingerprint returns a short, non-reversible tag for a secret, so that a
 // person can tell two tokens apart without seeing either. It returns "" for "".
-func Fingerprint(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:4])
-}
+func Fingerprint(secret string) string { return redact.Fingerprint(secret) }

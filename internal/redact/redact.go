@@ -94,9 +94,13 @@ func Sensitive(name string) bool {
 	return false
 }
 
-// fingerprint matches latch.Fingerprint; it is repeated here so that the
-// root package may import redact without a cycle.
-func fingerprint(secret string) string {
+// Fingerprint returns a short, non-reversible tag for a secret, so that a
+// person can tell two secrets apart without seeing either; "" for "".
+// latch.Fingerprint is this one.
+func Fingerprint(secret string) string {
+	if secret == "" {
+		return ""
+	}
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:4])
 }
@@ -106,7 +110,7 @@ func mark(name, value string) string {
 	if len(value) < minFingerprintLen || strings.Contains(strings.ToLower(name), "passw") {
 		return Marker
 	}
-	return "[redacted fp:" + fingerprint(value) + "]"
+	return "[redacted fp:" + Fingerprint(value) + "]"
 }
 
 // Header returns a copy of h with the values of secret-bearing headers

@@ -47,7 +47,7 @@ func TestHeader(t *testing.T) {
 	}
 	orig := h.Clone()
 	got := Header(h)
-	fp := "[redacted fp:" + fingerprint(long) + "]"
+	fp := "[redacted fp:" + Fingerprint(long) + "]"
 	for k, want := range map[string]string{
 		"Authorization":       "Bearer " + fp,
 		"Content-Type":        "application/json",
@@ -72,10 +72,10 @@ func TestHeader(t *testing.T) {
 func TestAuthorizationShapes(t *testing.T) {
 	for in, want := range map[string]string{
 		"Bearer short":       "Bearer [redacted]",
-		"token " + long:      "token [redacted fp:" + fingerprint(long) + "]",
-		long:                 "[redacted fp:" + fingerprint(long) + "]",
+		"token " + long:      "token [redacted fp:" + Fingerprint(long) + "]",
+		long:                 "[redacted fp:" + Fingerprint(long) + "]",
 		"Basic Zm9vOmJhcg==": "Basic [redacted]",
-		"bad/scheme " + long: "[redacted fp:" + fingerprint("bad/scheme "+long) + "]",
+		"bad/scheme " + long: "[redacted fp:" + Fingerprint("bad/scheme "+long) + "]",
 	} {
 		if got := authorization(in); got != want {
 			t.Errorf("authorization(%q) = %q, want %q", in, got, want)
@@ -84,7 +84,7 @@ func TestAuthorizationShapes(t *testing.T) {
 }
 
 func TestForm(t *testing.T) {
-	fp := "[redacted+fp:" + fingerprint(long) + "]"
+	fp := "[redacted+fp:" + Fingerprint(long) + "]"
 	for _, tc := range []struct{ in, want string }{
 		{"grant_type=refresh_token&refresh_token=" + long + "&client_id=cli",
 			"grant_type=refresh_token&refresh_token=" + fp + "&client_id=cli"},
@@ -106,7 +106,7 @@ func TestForm(t *testing.T) {
 }
 
 func TestJSON(t *testing.T) {
-	fp := `"[redacted fp:` + fingerprint(long) + `]"`
+	fp := `"[redacted fp:` + Fingerprint(long) + `]"`
 	for _, tc := range []struct{ in, want string }{
 		{`{"access_token": "` + long + `", "token_type": "Bearer", "expires_in": 3600, "z": 1, "a": 2}`,
 			`{"access_token": ` + fp + `, "token_type": "Bearer", "expires_in": 3600, "z": 1, "a": 2}`},
@@ -166,7 +166,7 @@ func TestBodyPrefix(t *testing.T) {
 }
 
 func TestURL(t *testing.T) {
-	fp := "[redacted+fp:" + fingerprint(long) + "]"
+	fp := "[redacted+fp:" + Fingerprint(long) + "]"
 	for _, tc := range []struct{ in, want string }{
 		{"https://h.example/p?access_token=" + long + "&page=2", "https://h.example/p?access_token=" + fp + "&page=2"},
 		{"https://bob:" + long + "@h.example/", "https://bob:redacted@h.example/"},
