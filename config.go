@@ -165,7 +165,6 @@ func (c *Config) call(ctx context.Context, endpoint string, form url.Values) (*h
 // post sends an authenticated form POST to an endpoint of this server
 // with the token endpoint's rules: no redirects, the Timeout, client
 // authentication, Params.
-
 func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*http.Response, error) {
 	v := make(url.Values, len(form)+len(c.Params)+2)
 	for k, vs := range form {
