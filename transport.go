@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -162,9 +163,9 @@ type readCloser struct {
 func clone(req *http.Request, bearer []string, body io.ReadCloser, getBody func() (io.ReadCloser, error)) *http.Request {
 	r := new(http.Request)
 	*r = *req
-	h := make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		h[k] = v
+	h := maps.Clone(req.Header) // shallow: the values are not changed
+	if h == nil {
+		h = make(http.Header, 1)
 	}
 	h["Authorization"] = bearer
 	r.Header = h
