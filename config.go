@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchdev/latch/internal/jsonobj"
 	"github.com/latchdev/latch/internal/redact"
 )
 
@@ -263,7 +264,7 @@ func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
 		}
 		return nil, responseError(resp, "")
 	}
-	if !isJSON(resp.Header.Get("Content-Type")) && !looksJSON(body) {
+	if !isJSON(resp.Header.Get("Content-Type")) && !jsonobj.Looks(body) {
 		return nil, responseError(resp, "answer is not JSON")
 	}
 	t, err := ParseTokenResponse(body, c.now())
@@ -289,7 +290,7 @@ func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
 // expires_in that is negative or not a number.
 func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 	var tj tokenJSON
-	if !looksJSON(body) || json.Unmarshal(body, &tj) != nil {
+	if !jsonobj.Looks(body) || json.Unmarshal(body, &tj) != nil {
 		return nil, malformed("not valid JSON")
 	}
 	if tj.Error != "" {
@@ -389,7 +390,7 @@ func seconds(n json.Number, limit time.Duration) (time.Duration, error) {
 // parseTokenError returns the RFC 6749 §5.2 error in body, or nil.
 func parseTokenError(status int, body []byte) *TokenError {
 	var tj tokenJSON
-	if !looksJSON(body) || json.Unmarshal(body, &tj) != nil || tj.Error == "" {
+	if !jsonobj.Looks(body) || json.Unmarshal(body, &tj) != nil || tj.Error == "" {
 		return nil
 	}
 	return &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI, StatusCode: status}
@@ -443,17 +444,4 @@ func formAsJSON(body []byte) []byte {
 func isJSON(ct string) bool {
 	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
-
-func looksJSON(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		}
-		return false
-	}
-	return false
 }

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/latchdev/latch/internal/jsonobj"
 )
 
 // DeviceGrantType is the device code grant type (RFC 8628 §3.4).
@@ -93,7 +95,7 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 		return nil, err
 	}
 	var dj deviceJSON
-	if !looksJSON(body) || json.Unmarshal(body, &dj) != nil {
+	if !jsonobj.Looks(body) || json.Unmarshal(body, &dj) != nil {
 		if resp.StatusCode/100 != 2 {
 			return nil, responseError(resp, "")
 		}

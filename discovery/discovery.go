@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/jsonobj"
 	"github.com/latchdev/latch/internal/redact"
 )
 
@@ -293,7 +294,7 @@ func getDocument(ctx context.Context, hc *http.Client, u string) ([]byte, error)
 	if len(body) > MaxDocument {
 		return nil, fmt.Errorf("read %s: document larger than 1 MiB", u)
 	}
-	if !looksJSONObject(body) {
+	if !jsonobj.Looks(body) {
 		// Many servers answer any path with an HTML page and 200.
 		return nil, &StatusError{URL: u, StatusCode: resp.StatusCode, ContentType: ct, Reason: "not a JSON object"}
 	}
@@ -358,7 +359,7 @@ func errorDescription(r io.Reader) string {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	if !looksJSONObject(b) || json.Unmarshal(b, &e) != nil || e.Error == "" && e.Description == "" {
+	if !jsonobj.Looks(b) || json.Unmarshal(b, &e) != nil || e.Error == "" && e.Description == "" {
 		return ""
 	}
 	s := e.Error
@@ -369,19 +370,6 @@ func errorDescription(r io.Reader) string {
 		s += e.Description
 	}
 	return redact.Server(s)
-}
-
-func looksJSONObject(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		}
-		return false
-	}
-	return false
 }
 
 func unwrapURL(err error) error {
