@@ -432,3 +432,53 @@ func TestDevicePollNoCode(t *testing.T) {
 		t.Errorf("got %v, want no device code", err)
 	}
 }
+
+// FuzzDeviceAnswers: whatever the device authorization and token
+// endpoints answer, no error and no printed DeviceAuthResponse holds the
+// device code (RFC 8628 §3.2: it is a secret), and nothing panics.
+func FuzzDeviceAnswers(f *testing.F) {
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x"}`, 400, `{"error":"access_denied"}`)
+	f.Add(400, `{"error":"invalid_client","error_description":"bad `+deviceCode+`","device_code":"`+deviceCode+`"}`, 200, `{}`)
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x","interval":"x"}`, 200, `null`)
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x","expires_in":1e300}`, 400, `{"error":"bad `+deviceCode+`"}`)
+	f.Add(503, `<html>`+deviceCode+`</html>`, 500, `{"error":"server_error","error_description":"`+deviceCode+`"}`)
+	f.Fuzz(func(t *testing.T, devStatus int, devBody string, tokStatus int, tokBody string) {
+		if devStatus < 100 || devStatus > 599 || tokStatus < 100 || tokStatus > 599 {
+			return
+		}
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			status, body := devStatus, devBody
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				status, body = tokStatus, tokBody
+			}
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		})
+		c := newDevClock()
+		cfg := &latch.Config{Issuer: "https://as.example", ClientID: "cli", Now: c.Now, HTTPClient: &http.Client{Transport: rt},
+			Endpoint: oauth2.Endpoint{DeviceAuthURL: "https://as.example/device", TokenURL: "https://as.example/token", AuthStyle: oauth2.AuthStyleInParams}}
+		da, err := cfg.DeviceAuth(t.Context())
+		if err != nil {
+			if strings.Contains(err.Error(), deviceCode) {
+				t.Fatalf("DeviceAuth error holds the device code: %v", err)
+			}
+			return
+		}
+		if shown := da.String() + fmt.Sprintf("%#v", da); strings.Contains(shown, deviceCode) &&
+			!strings.Contains(da.UserCode+da.VerificationURI+da.VerificationURIComplete, deviceCode) {
+			t.Fatalf("printed DeviceAuthResponse holds the device code: %s", shown)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		polls := 0
+		_, err = latch.PollDevice(ctx, cfg, da, func(ctx context.Context, d time.Duration) error {
+			if polls++; polls > 3 {
+				cancel() // a few polls are enough
+			}
+			return c.Sleep(ctx, d)
+		})
+		if err != nil && strings.Contains(err.Error(), deviceCode) {
+			t.Fatalf("poll error holds the device code: %v", err)
+		}
+	})
+}
