@@ -16,8 +16,8 @@ func (a *App) newAuthCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ArbitraryArgs),
 		RunE:  groupRun,
 	}
-	c.AddCommand(a.newLoginCmd(), a.newStatusCmd(), a.newTokenCmd(), a.newLogoutCmd(), a.newSwitchCmd(),
-		a.newSetupGitCmd(), a.newSetupDockerCmd(), a.newSetupKubectlCmd())
+	c.AddCommand(a.newLoginCmd(nil), a.newStatusCmd(nil), a.newTokenCmd(nil), a.newLogoutCmd(nil), a.newSwitchCmd(nil),
+		a.newSetupGitCmd(nil), a.newSetupDockerCmd(nil), a.newSetupKubectlCmd(nil))
 	return c
 }
 

@@ -48,7 +48,9 @@ type loginOptions struct {
 	registrationURL string
 }
 
-func (a *App) newLoginCmd() *cobra.Command {
+// newLoginCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newLoginCmd(runF func(*loginOptions) error) *cobra.Command {
 	var o loginOptions
 	c := &cobra.Command{
 		Use:   "login",
@@ -79,6 +81,9 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.device && o.withToken {
 				return usageError(errors.New("--device and --with-token cannot be used together"))
+			}
+			if runF != nil {
+				return runF(&o)
 			}
 			return a.login(cmd.Context(), cmd, &o)
 		},

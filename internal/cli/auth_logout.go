@@ -22,7 +22,9 @@ type logoutOptions struct {
 	strict bool
 }
 
-func (a *App) newLogoutCmd() *cobra.Command {
+// newLogoutCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newLogoutCmd(runF func(*logoutOptions) error) *cobra.Command {
 	o := &logoutOptions{}
 	c := &cobra.Command{
 		Use:   "logout",
@@ -40,6 +42,9 @@ credential is still deleted).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.all && a.flagSet("org") {
 				return usageError(errors.New("--org and --all cannot be used together"))
+			}
+			if runF != nil {
+				return runF(o)
 			}
 			return a.logout(cmd.Context(), o)
 		},

@@ -58,7 +58,9 @@ type setupGitOptions struct {
 	file     string
 }
 
-func (a *App) newSetupGitCmd() *cobra.Command {
+// newSetupGitCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newSetupGitCmd(runF func(*setupGitOptions) error) *cobra.Command {
 	o := &setupGitOptions{}
 	c := &cobra.Command{
 		Use:   "setup-git [GIT_URL]",
@@ -77,6 +79,9 @@ token and hands everything else (a refresh, erase) to latch.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.url = args[0]
+			}
+			if runF != nil {
+				return runF(o)
 			}
 			return a.setupGit(cmd.Context(), o)
 		},
@@ -157,7 +162,9 @@ type setupDockerOptions struct {
 	username string
 }
 
-func (a *App) newSetupDockerCmd() *cobra.Command {
+// newSetupDockerCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newSetupDockerCmd(runF func(*setupDockerOptions) error) *cobra.Command {
 	o := &setupDockerOptions{}
 	c := &cobra.Command{
 		Use:   "setup-docker REGISTRY",
@@ -171,6 +178,9 @@ to this latch beside it, or say how to when that directory is not writable.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.registry = args[0]
+			if runF != nil {
+				return runF(o)
+			}
 			return a.setupDocker(cmd.Context(), o)
 		},
 	}
@@ -270,7 +280,9 @@ type setupKubectlOptions struct {
 	print      bool
 }
 
-func (a *App) newSetupKubectlCmd() *cobra.Command {
+// newSetupKubectlCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newSetupKubectlCmd(runF func(*setupKubectlOptions) error) *cobra.Command {
 	o := &setupKubectlOptions{}
 	c := &cobra.Command{
 		Use:   "setup-kubectl --context NAME",
@@ -287,6 +299,9 @@ instead of changing anything.`,
   latch auth setup-kubectl --context prod --print`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
 			return a.setupKubectl(o)
 		},
 	}

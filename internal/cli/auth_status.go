@@ -45,7 +45,9 @@ type statusOptions struct {
 	json bool
 }
 
-func (a *App) newStatusCmd() *cobra.Command {
+// newStatusCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newStatusCmd(runF func(*statusOptions) error) *cobra.Command {
 	o := &statusOptions{}
 	c := &cobra.Command{
 		Use:   "status",
@@ -55,7 +57,12 @@ token is stored and valid, when it expires, whether it refreshes itself,
 which store holds it and the keyring's health. Tokens are masked. Exit code
 4 when the selected host has no usable credential.`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), a) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return o.run(cmd.Context(), a)
+		},
 	}
 	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return c

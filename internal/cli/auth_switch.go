@@ -23,7 +23,9 @@ type switchOptions struct {
 	prompt bool
 }
 
-func (a *App) newSwitchCmd() *cobra.Command {
+// newSwitchCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newSwitchCmd(runF func(*switchOptions) error) *cobra.Command {
 	o := &switchOptions{}
 	return &cobra.Command{
 		Use:   "switch [ORG]",
@@ -48,6 +50,9 @@ ask which one to select.`,
 				o.org, o.hasOrg = args[0], true
 			}
 			o.prompt = a.canPrompt()
+			if runF != nil {
+				return runF(o)
+			}
 			return a.switchOrg(cmd.Context(), o)
 		},
 	}

@@ -12,7 +12,9 @@ type tokenOptions struct {
 	header bool // print an Authorization header line
 }
 
-func (a *App) newTokenCmd() *cobra.Command {
+// newTokenCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newTokenCmd(runF func(*tokenOptions) error) *cobra.Command {
 	o := &tokenOptions{}
 	c := &cobra.Command{
 		Use:   "token",
@@ -22,7 +24,12 @@ expired or is about to. It never prints an expired token: when no valid
 token can be had it fails with exit code 4 (log in again) or 5 (transient
 failure; the credential was kept).`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), a) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return o.run(cmd.Context(), a)
+		},
 	}
 	c.Flags().BoolVar(&o.header, "header", false, "print an HTTP Authorization header line instead of the bare token")
 	return c

@@ -31,7 +31,7 @@ setup-docker and setup-kubectl.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	c.AddCommand(a.newGitCredentialCmd(), a.newDockerCredentialCmd(), a.newKubectlCredentialCmd())
+	c.AddCommand(a.newGitCredentialCmd(nil), a.newDockerCredentialCmd(), a.newKubectlCredentialCmd(nil))
 	return c
 }
 

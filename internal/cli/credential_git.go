@@ -13,9 +13,12 @@ import (
 type gitCredentialOptions struct {
 	url      string // the git server this helper answers for
 	username string
+	op       string // get, store or erase
 }
 
-func (a *App) newGitCredentialCmd() *cobra.Command {
+// newGitCredentialCmd returns the command; runF, when set, gets the parsed
+// options instead of running it (for tests, as gh does).
+func (a *App) newGitCredentialCmd(runF func(*gitCredentialOptions) error) *cobra.Command {
 	o := &gitCredentialOptions{}
 	c := &cobra.Command{
 		Use:   "git get|store|erase",
@@ -38,7 +41,11 @@ says nothing for any other server, so git asks its other helpers.`,
 		Args:      usageArgs(cobra.ExactArgs(1)),
 		ValidArgs: []string{"get", "store", "erase"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.gitCredential(cmd.Context(), o, args[0])
+			o.op = args[0]
+			if runF != nil {
+				return runF(o)
+			}
+			return a.gitCredential(cmd.Context(), o, o.op)
 		},
 	}
 	c.Flags().StringVar(&o.url, "url", "", "the git server `URL` this helper answers for (default: the API URL)")

@@ -21,7 +21,9 @@ type kubectlCredentialOptions struct {
 	apiVersion string
 }
 
-func (a *App) newKubectlCredentialCmd() *cobra.Command {
+// newKubectlCredentialCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newKubectlCredentialCmd(runF func(*kubectlCredentialOptions) error) *cobra.Command {
 	o := &kubectlCredentialOptions{}
 	c := &cobra.Command{
 		Use:   "kubectl",
@@ -35,6 +37,9 @@ v1beta1), else --api-version. latch auth setup-kubectl installs it.`,
   KUBERNETES_EXEC_INFO='{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}' latch credential kubectl`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
 			return a.kubectlCredential(cmd.Context(), o)
 		},
 	}

@@ -28,7 +28,9 @@ type execOptions struct {
 	argv           []string
 }
 
-func (a *App) newExecCmd() *cobra.Command {
+// newExecCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newExecCmd(runF func(*execOptions) error) *cobra.Command {
 	o := &execOptions{}
 	c := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
@@ -55,6 +57,9 @@ for a tool that runs for hours, use latch proxy instead.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.argv = args
+			if runF != nil {
+				return runF(o)
+			}
 			return a.exec(cmd.Context(), o)
 		},
 	}

@@ -32,7 +32,9 @@ type proxyOptions struct {
 	drain      time.Duration
 }
 
-func (a *App) newProxyCmd() *cobra.Command {
+// newProxyCmd returns the command; runF, when set, gets the parsed options
+// instead of running it (for tests, as gh does).
+func (a *App) newProxyCmd(runF func(*proxyOptions) error) *cobra.Command {
 	o := &proxyOptions{}
 	c := &cobra.Command{
 		Use:   "proxy",
@@ -59,6 +61,9 @@ finishes requests in flight (up to --drain) and any refresh already sent.`,
   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=$(cat ~/.cache/latch-proxy.secret) some-sdk-tool`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
 			return a.proxy(cmd.Context(), o)
 		},
 	}
