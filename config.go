@@ -249,9 +249,19 @@ type tokenJSON struct {
 	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
 	Scope                 string      `json:"scope"`
 	IDToken               string      `json:"id_token"`
-	Error                 string      `json:"error"`
-	ErrorDescription      string      `json:"error_description"`
-	ErrorURI              string      `json:"error_uri"`
+	errorJSON
+}
+
+// errorJSON is an error answer's fields (RFC 6749 §5.2, RFC 8628 §3.5).
+type errorJSON struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorURI         string `json:"error_uri"`
+}
+
+// tokenError is e as a *TokenError from an answer with status.
+func (e errorJSON) tokenError(status int) *TokenError {
+	return &TokenError{Code: e.Error, Description: e.ErrorDescription, URI: e.ErrorURI, StatusCode: status}
 }
 
 func (c *Config) parseToken(resp *http.Response, body []byte) (*Token, error) {
@@ -294,7 +304,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		return nil, malformed("not valid JSON")
 	}
 	if tj.Error != "" {
-		te := &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI}
+		te := tj.tokenError(0)
 		te.hide()
 		return nil, te
 	}
@@ -393,7 +403,7 @@ func parseTokenError(status int, body []byte) *TokenError {
 	if !jsonobj.Looks(body) || json.Unmarshal(body, &tj) != nil || tj.Error == "" {
 		return nil
 	}
-	return &TokenError{Code: tj.Error, Description: tj.ErrorDescription, URI: tj.ErrorURI, StatusCode: status}
+	return tj.tokenError(status)
 }
 
 func responseError(resp *http.Response, reason string) *ResponseError {

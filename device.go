@@ -65,9 +65,7 @@ type deviceJSON struct {
 	VerificationURIComplete string      `json:"verification_uri_complete"`
 	ExpiresIn               json.Number `json:"expires_in"`
 	Interval                json.Number `json:"interval"`
-	Error                   string      `json:"error"`
-	ErrorDescription        string      `json:"error_description"`
-	ErrorURI                string      `json:"error_uri"`
+	errorJSON
 }
 
 // DeviceAuth asks the device authorization endpoint for a device and a
@@ -102,7 +100,7 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 		return nil, responseError(resp, "answer is not valid JSON")
 	}
 	if dj.Error != "" {
-		te := &TokenError{Code: dj.Error, Description: dj.ErrorDescription, URI: dj.ErrorURI, StatusCode: resp.StatusCode}
+		te := dj.tokenError(resp.StatusCode)
 		te.hide(dj.DeviceCode, c.ClientSecret)
 		return nil, te
 	}
@@ -129,13 +127,14 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 	if err != nil {
 		return nil, responseError(resp, "interval "+err.Error())
 	}
+	expiresIn = orDefault(expiresIn, deviceExpiresIn)
 	return &DeviceAuthResponse{
 		DeviceCode:              dj.DeviceCode,
 		UserCode:                dj.UserCode,
 		VerificationURI:         dj.VerificationURI,
 		VerificationURIComplete: dj.VerificationURIComplete,
-		ExpiresIn:               orDefault(expiresIn, deviceExpiresIn),
-		Expiry:                  c.now().Add(orDefault(expiresIn, deviceExpiresIn)),
+		ExpiresIn:               expiresIn,
+		Expiry:                  c.now().Add(expiresIn),
 		Interval:                orDefault(interval, deviceInterval),
 	}, nil
 }

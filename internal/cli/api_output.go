@@ -58,12 +58,14 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 	if err != nil {
 		return "", fmt.Errorf("read response: %w", err)
 	}
-	next := nextLink(resp.Request.URL, resp.Header.Values("Link"))
+	var next string
 	if graphQL {
 		if msgs := graphQLErrors(b); len(msgs) > 0 {
 			return "", p.graphQLError(b, msgs)
 		}
 		next, _ = nextCursor(b)
+	} else {
+		next = nextLink(resp.Request.URL, resp.Header.Values("Link"))
 	}
 	return next, p.kept(ctx, b, isJSON)
 }

@@ -315,7 +315,6 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err != nil {
 		return err
 	}
-	p.cfg.ClientSecret, p.cfg.Endpoint.AuthStyle = p.secret, authStyle(p.method)
 	sc, err := a.openStore(ctx, p.host, storeChosen)
 	if err != nil {
 		return err
@@ -363,7 +362,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 }
 
 // planLogin checks the login's flags and input and finds the server's
-// endpoints and client, registering one when asked.
+// endpoints and client, registering one when asked; p.cfg is ready to use.
 func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions) (*loginPlan, error) {
 	if err := a.hostFromResource(ctx, o); err != nil {
 		return nil, err
@@ -421,6 +420,7 @@ func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions
 			return nil, usageError(fmt.Errorf("--redirect-uri: %w", err))
 		}
 	}
+	p.cfg.ClientSecret, p.cfg.Endpoint.AuthStyle = p.secret, authStyle(p.method)
 	return p, nil
 }
 
