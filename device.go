@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchdev/latch/internal/hostile"
 	"github.com/latchdev/latch/internal/jsonobj"
 )
 
@@ -119,6 +120,11 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 			return nil, responseError(resp, "answer has no "+f.name)
 		}
 	}
+	// The user code and the URIs are printed for a person to act on: the
+	// server chose them, so they are checked (RFC 8628 §3.2, §6.1).
+	if err := checkDeviceAnswer(&dj); err != nil {
+		return nil, fmt.Errorf("device authorization at %s: %w", c.Endpoint.DeviceAuthURL, err)
+	}
 	expiresIn, err := seconds(dj.ExpiresIn, 24*time.Hour)
 	if err != nil {
 		return nil, responseError(resp, "expires_in "+err.Error())
@@ -137,6 +143,22 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 		Expiry:                  c.now().Add(expiresIn),
 		Interval:                orDefault(interval, deviceInterval),
 	}, nil
+}
+
+// checkDeviceAnswer refuses a user code that is not short and printable
+// and verification URIs that are not absolute http(s) URLs (https off
+// loopback).
+func checkDeviceAnswer(dj *deviceJSON) error {
+	if err := hostile.Check("user_code", dj.UserCode, hostile.MaxUserCode); err != nil {
+		return err
+	}
+	if err := hostile.URL("verification_uri", dj.VerificationURI); err != nil {
+		return err
+	}
+	if dj.VerificationURIComplete != "" {
+		return hostile.URL("verification_uri_complete", dj.VerificationURIComplete)
+	}
+	return nil
 }
 
 // orDefault returns d, or def when d is zero.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 
@@ -442,6 +443,9 @@ func FuzzDeviceAnswers(f *testing.F) {
 	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x","interval":"x"}`, 200, `null`)
 	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x","expires_in":1e300}`, 400, `{"error":"bad `+deviceCode+`"}`)
 	f.Add(503, `<html>`+deviceCode+`</html>`, 500, `{"error":"server_error","error_description":"`+deviceCode+`"}`)
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"A\u001b]0;x\u0007","verification_uri":"https://x"}`, 400, `{"error":"access_denied"}`)
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"javascript:alert(1)"}`, 400, `{}`)
+	f.Add(200, `{"device_code":"`+deviceCode+`","user_code":"U","verification_uri":"https://x","verification_uri_complete":"https://x\nLogged in"}`, 400, `{}`)
 	f.Fuzz(func(t *testing.T, devStatus int, devBody string, tokStatus int, tokBody string) {
 		if devStatus < 100 || devStatus > 599 || tokStatus < 100 || tokStatus > 599 {
 			return
@@ -462,7 +466,16 @@ func FuzzDeviceAnswers(f *testing.F) {
 			if strings.Contains(err.Error(), deviceCode) {
 				t.Fatalf("DeviceAuth error holds the device code: %v", err)
 			}
+			if hasControl(err.Error()) {
+				t.Fatalf("DeviceAuth error holds a control character: %q", err)
+			}
 			return
+		}
+		// What the CLI prints for the person: no control character.
+		for _, v := range []string{da.UserCode, da.VerificationURI, da.VerificationURIComplete} {
+			if hasControl(v) {
+				t.Fatalf("DeviceAuthResponse holds a control character: %q", v)
+			}
 		}
 		if shown := da.String() + fmt.Sprintf("%#v", da); strings.Contains(shown, deviceCode) &&
 			!strings.Contains(da.UserCode+da.VerificationURI+da.VerificationURIComplete, deviceCode) {
@@ -480,5 +493,15 @@ func FuzzDeviceAnswers(f *testing.F) {
 		if err != nil && strings.Contains(err.Error(), deviceCode) {
 			t.Fatalf("poll error holds the device code: %v", err)
 		}
+		if err != nil && hasControl(err.Error()) {
+			t.Fatalf("poll error holds a control character: %q", err)
+		}
 	})
+}
+
+// hasControl reports whether s holds a character that drives a terminal
+// or forges a line: C0 (newline included), DEL, C1, or a Unicode format
+// character such as a bidi override.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 }

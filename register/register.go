@@ -14,8 +14,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/latchdev/latch/internal/hostile"
 	"github.com/latchdev/latch/internal/redact"
 )
 
@@ -108,7 +110,7 @@ func Register(ctx context.Context, hc *http.Client, endpoint string, req Request
 			Description string `json:"error_description"`
 		}
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, &Error{StatusCode: resp.StatusCode, Code: redact.Server(e.Error), Description: redact.Server(e.Description)}
+			return nil, &Error{StatusCode: resp.StatusCode, Code: oneLine(e.Error), Description: oneLine(e.Description)}
 		}
 		return nil, fmt.Errorf("register client at %s: HTTP %d (%s)", endpoint, resp.StatusCode, ct)
 	}
@@ -116,5 +118,15 @@ func Register(ctx context.Context, hc *http.Client, endpoint string, req Request
 	if json.Unmarshal(b, &c) != nil || c.ClientID == "" {
 		return nil, fmt.Errorf("register client at %s: the answer has no client_id", endpoint)
 	}
+	// The client_id is stored, printed and sent on every request: the
+	// server chose it, so it is checked (RFC 6749 §A.1).
+	if err := hostile.VSCHAR("client_id", c.ClientID, hostile.MaxClientID); err != nil {
+		return nil, fmt.Errorf("register client at %s: %w", endpoint, err)
+	}
 	return &c, nil
 }
+
+// oneLine makes server text fit to show on one line: redacted, escaped
+// (redact.Server), and its line breaks folded into spaces, so it cannot
+// forge a line of latch's own.
+func oneLine(s string) string { return strings.Join(strings.Fields(redact.Server(s)), " ") }

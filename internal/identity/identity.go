@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/latchdev/latch/internal/hostile"
 	"github.com/latchdev/latch/internal/redact"
 )
 
@@ -43,10 +44,8 @@ type Claims struct {
 // preferred_username, login, email, name, then the subject.
 func (c *Claims) Display() string {
 	for _, s := range []string{c.PreferredUsername, c.Login, c.Email, c.Name, c.Subject} {
-		if s = strings.TrimSpace(redact.Control(s)); s != "" {
-			if len(s) > 200 {
-				s = s[:200]
-			}
+		// The server chose it: a name that is not fit to show is skipped.
+		if s = hostile.Name(s); s != "" {
 			return s
 		}
 	}
