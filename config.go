@@ -163,6 +163,11 @@ func (c *Config) call(ctx context.Context, endpoint string, form url.Values) (*h
 	return resp, body, nil
 }
 
+// AuthStyleNone is the Endpoint.AuthStyle of a public client
+// (token_endpoint_auth_method "none", RFC 7591 §2): client_id in the body
+// and no secret, not even one a Config or a stored credential carries.
+const AuthStyleNone oauth2.AuthStyle = -1
+
 // post sends an authenticated form POST to an endpoint of this server
 // with the token endpoint's rules: no redirects, the Timeout, client
 // authentication, Params.
@@ -176,7 +181,7 @@ func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*h
 		(c.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect && c.ClientSecret != "")
 	if !useHeader {
 		v.Set("client_id", c.ClientID)
-		if c.ClientSecret != "" {
+		if c.ClientSecret != "" && c.Endpoint.AuthStyle != AuthStyleNone {
 			v.Set("client_secret", c.ClientSecret)
 		}
 	}

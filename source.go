@@ -423,7 +423,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 // configFor returns the Config to refresh t with: s.Config, with t's
 // client secret when the Config has none.
 func (s *Source) configFor(t *Token) *Config {
-	if t.ClientSecret == "" || s.Config.ClientSecret != "" {
+	if t.ClientSecret == "" || s.Config.ClientSecret != "" || s.Config.Endpoint.AuthStyle == AuthStyleNone {
 		return s.Config
 	}
 	c := *s.Config

@@ -109,6 +109,26 @@ func resourceCovers(declared, requested string) bool {
 	return dp == rp || strings.HasPrefix(rp, dp+"/")
 }
 
+// ResourceOf returns the resource identifier whose metadata lives at
+// metadataURL, the inverse of ResourceMetadataURL (RFC 9728 §3.1): the
+// well-known path removed from between host and path. ok is false when
+// metadataURL is not at the well-known path.
+func ResourceOf(metadataURL string) (resource string, ok bool) {
+	u, err := url.Parse(metadataURL)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	rest, found := strings.CutPrefix(u.EscapedPath(), ResourcePath)
+	if !found || (rest != "" && rest[0] != '/') {
+		return "", false
+	}
+	r := u.Scheme + "://" + u.Host + rest
+	if u.RawQuery != "" {
+		r += "?" + u.RawQuery
+	}
+	return r, true
+}
+
 // ResourceChallenge returns the resource_metadata URL of a Bearer
 // challenge in a WWW-Authenticate header (RFC 9728 §5.1), or "".
 func ResourceChallenge(header string) string {

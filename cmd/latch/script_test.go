@@ -60,6 +60,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"devserver":   cmdDevserver,
 			"fakeas":      cmdFakeAS,
+			"resource":    cmdResource,
 			"storedtoken": cmdStoredToken,
 			"exits":       cmdExits,
 			"writefile":   cmdWriteFile,
@@ -233,6 +234,62 @@ func cmdStoredToken(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stored credential has no %s", args[0])
 	}
 	ts.Setenv(args[1], v)
+}
+
+// cmdResource starts a protected resource on its own origin whose RFC 9728
+// metadata names the dev server as its authorization server, and sets the
+// variable NAME to its URL. It serves PATH/user (PATH is /v1 unless given):
+// with a bearer token the dev server accepts, the dev server's user and
+// the resource's name; without, a 401 with a resource_metadata challenge.
+// Every request is logged to NAME.log as "METHOD PATH token|no-token".
+func cmdResource(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: resource NAME [PATH]")
+	}
+	name, prefix := args[0], "/v1"
+	if len(args) == 2 {
+		prefix = args[1]
+	}
+	as := ts.Value("srv").(*oauthtest.Server).URL
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := "http://" + r.Host
+		auth := r.Header.Get("Authorization")
+		tag := "no-token"
+		if auth != "" {
+			tag = "token"
+		}
+		if f, err := os.OpenFile(ts.MkAbs(name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
+			fmt.Fprintln(f, r.Method, r.URL.Path, tag)
+			f.Close()
+		}
+		switch {
+		case r.URL.Path == "/.well-known/oauth-protected-resource"+prefix:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"resource": base + prefix, "authorization_servers": []string{as}})
+		case r.URL.Path == prefix+"/user":
+			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, as+"/v2/user", nil)
+			req.Header.Set("Authorization", auth)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			if auth == "" || resp.StatusCode == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+base+"/.well-known/oauth-protected-resource"+prefix+`"`)
+				http.Error(w, "token required", http.StatusUnauthorized)
+				return
+			}
+			var u map[string]any
+			json.NewDecoder(resp.Body).Decode(&u)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"login": u["login"], "resource": name})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(name, srv.URL)
 }
 
 // cmdFakeAS starts a broken authorization server and sets $FAKEAS to its

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -89,9 +90,8 @@ func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
 	if resp.StatusCode == http.StatusUnauthorized {
 		if m := discovery.ResourceChallenge(resp.Header.Get("WWW-Authenticate")); m != "" && discovery.CheckURL(m) == nil {
 			// RFC 9728 §5.1: the API says where its tokens come from.
-			u := resp.Request.URL
-			fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s://%s\n",
-				redact.Control(m), u.Scheme, u.Host)
+			fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s\n",
+				redact.Control(m), quoteArg(challengedResource(resp.Request.URL, m)))
 		}
 	}
 	return &ExitError{Code: ExitAPI, Silent: true}
@@ -276,4 +276,26 @@ func jsonBody(params map[string]any) (io.Reader, error) {
 		return nil, fmt.Errorf("api: encode fields: %w", err)
 	}
 	return &b, nil
+}
+
+// challengedResource is the resource a resource_metadata challenge names
+// (RFC 9728 §5.1): its URL without the well-known path, so a path-scoped
+// resource such as https://host/mcp is named as itself. A challenge that
+// points off the request's origin names only the origin.
+func challengedResource(req *url.URL, metadataURL string) string {
+	origin := req.Scheme + "://" + req.Host
+	r, ok := discovery.ResourceOf(metadataURL)
+	if !ok || (r != origin && !strings.HasPrefix(r, origin+"/")) {
+		return origin
+	}
+	return r
+}
+
+// quoteArg quotes s for a POSIX shell when it holds anything but
+// characters that are safe bare.
+func quoteArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return shellQuote(s)
 }

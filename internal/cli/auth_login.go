@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -110,24 +112,39 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 }
 
 // clientSecret reads the secret from --client-secret-file or
-// LATCH_CLIENT_SECRET; "" when neither is given.
-func (a *App) clientSecret(o *loginOptions) (string, error) {
+// LATCH_CLIENT_SECRET, else from where the host's last login was given it
+// (h.ClientSecretFrom: the file's path or the variable's name, never the
+// secret). It returns the secret and where it came from; "" when there is
+// none.
+func (a *App) clientSecret(o *loginOptions, h *config.Host) (secret, from string, err error) {
 	env := a.Getenv(EnvClientSecret)
+	file := o.secretFile
 	switch {
-	case o.secretFile != "" && env != "":
-		return "", usageError(fmt.Errorf("--client-secret-file and %s are both set; use one", EnvClientSecret))
-	case o.secretFile != "":
-		b, err := os.ReadFile(o.secretFile)
-		if err != nil {
-			return "", usageError(fmt.Errorf("--client-secret-file: %w", err))
-		}
-		sec := strings.TrimSpace(string(b))
-		if sec == "" || strings.ContainsAny(sec, "\r\n") {
-			return "", usageError(fmt.Errorf("--client-secret-file %s: want one line holding the secret", o.secretFile))
-		}
-		return sec, nil
+	case file != "" && env != "":
+		return "", "", usageError(fmt.Errorf("--client-secret-file and %s are both set; use one", EnvClientSecret))
+	case env != "":
+		return strings.TrimSpace(env), "env:" + EnvClientSecret, nil
+	case file == "" && strings.HasPrefix(h.ClientSecretFrom, "file:"):
+		file = strings.TrimPrefix(h.ClientSecretFrom, "file:")
+	case file == "" && strings.HasPrefix(h.ClientSecretFrom, "env:"):
+		return "", "", usageError(fmt.Errorf("the client secret for this host was given in %s at the last login: set it again, or pass --client-secret-file",
+			strings.TrimPrefix(h.ClientSecretFrom, "env:")))
 	}
-	return strings.TrimSpace(env), nil
+	if file == "" {
+		return "", "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", usageError(fmt.Errorf("--client-secret-file: %w", err))
+	}
+	sec := strings.TrimSpace(string(b))
+	if sec == "" || strings.ContainsAny(sec, "\r\n") {
+		return "", "", usageError(fmt.Errorf("--client-secret-file %s: want one line holding the secret", file))
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	return sec, "file:" + file, nil
 }
 
 // clientAuthMethod picks the one way the client authenticates: as asked,
@@ -243,13 +260,13 @@ func scopeHint(k string) string {
 // loginConfig finds the host's endpoints (discovery, unless the explicit
 // ones suffice), with the explicit endpoints over them, and the scopes:
 // as given, or openid and offline_access as far as the server lists them.
-func (a *App) loginConfig(ctx context.Context, host string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *discovery.Metadata, []string, error) {
+func (a *App) loginConfig(ctx context.Context, host, server string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *discovery.Metadata, []string, error) {
 	var md *discovery.Metadata
 	var supported, methods []string
 	if e.TokenURL != "" && (e.AuthURL != "" || e.DeviceURL != "") {
-		md = &discovery.Metadata{Issuer: host}
+		md = &discovery.Metadata{Issuer: server}
 	} else {
-		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
+		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, server)
 		var se *discovery.StatusError
 		var me *discovery.MetadataError
 		switch {
@@ -296,16 +313,21 @@ func (a *App) loginConfig(ctx context.Context, host string, scopes []string, par
 // loginPlan is what a login was asked to do, checked before the person
 // is asked for anything.
 type loginPlan struct {
-	host, org   string
-	cfg         *latch.Config
-	md          *discovery.Metadata
-	params      url.Values
-	endpoints   config.Endpoints
-	method      string // client authentication
-	redirectURI string
-	reg         *config.Registration
-	input       *latch.Token // --with-token's token
-	secret      string
+	// host names the login's config entry: the authorization server, or
+	// for a login made for a resource (RFC 9728) the resource, whose
+	// authorization server is server.
+	host, server, org string
+	resource          string // the resource a zero-config login is for
+	cfg               *latch.Config
+	md                *discovery.Metadata
+	params            url.Values
+	endpoints         config.Endpoints
+	method            string // client authentication
+	redirectURI       string
+	reg               *config.Registration
+	input             *latch.Token // --with-token's token
+	secret            string
+	secretFrom        string // where the secret was given: file:PATH or env:NAME
 }
 
 // login runs `latch auth login`: plan, obtain a token, check it, store
@@ -326,7 +348,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if err != nil {
 		return err
 	}
-	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = p.cfg.Issuer, p.cfg.ClientID, p.org, p.secret
+	tok.Issuer, tok.ClientID, tok.Account, tok.ClientSecret = p.cfg.Issuer, p.cfg.ClientID, p.org, p.cfg.ClientSecret
 	// A refreshable token at or near its expiry is refreshed by the first
 	// command anyway (latch.DefaultSkew); checking it says nothing.
 	checked, expired := "", o.withToken && tok.Expired(time.Now().Add(latch.DefaultSkew))
@@ -351,6 +373,13 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		return fmt.Errorf("save credential: %w", err)
 	}
 	settings := config.Host{Scopes: p.cfg.Scopes, Params: p.params, Metadata: p.md, ClientAuth: p.method, RedirectURI: p.redirectURI, Registration: p.reg}
+	if p.cfg.ClientSecret != "" {
+		settings.ClientSecretFrom = p.secretFrom
+	}
+	if p.server != p.host {
+		settings.AuthServer = p.server
+	}
+	settings.Resource = p.resource
 	if p.endpoints != (config.Endpoints{}) {
 		settings.Endpoints = &p.endpoints
 	}
@@ -364,7 +393,8 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 // planLogin checks the login's flags and input and finds the server's
 // endpoints and client, registering one when asked; p.cfg is ready to use.
 func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions) (*loginPlan, error) {
-	if err := a.hostFromResource(ctx, o); err != nil {
+	named, err := a.hostFromResource(ctx, o)
+	if err != nil {
 		return nil, err
 	}
 	host, err := a.Host()
@@ -374,7 +404,11 @@ func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions
 	if err != nil {
 		return nil, err
 	}
-	p := &loginPlan{host: host, org: a.Org(host)}
+	p := &loginPlan{host: host, server: a.authServer(host), resource: a.hostEntry(host).Resource, org: a.Org(host)}
+	if named != "" {
+		p.server, p.resource = named, host
+	}
+	server := p.server
 	var scopes []string
 	if scopes, p.params, p.endpoints, err = o.settings(cmd, a.hostEntry(host)); err != nil {
 		return nil, err
@@ -388,15 +422,25 @@ func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions
 	if o.timeout <= 0 {
 		return nil, usageError(errors.New("--timeout must be positive"))
 	}
-	if p.secret, err = a.clientSecret(o); err != nil {
+	if p.secret, p.secretFrom, err = a.clientSecret(o, a.hostEntry(host)); err != nil {
 		return nil, err
+	}
+	if named != "" && p.secretFrom != "" && !a.clientNamed(host) {
+		// The user named no server and no client for this secret: it
+		// must not go to whatever server a resource named (LESSONS 26).
+		return nil, usageError(fmt.Errorf("a client secret was given (%s) for no client: the authorization server %s was named by the resource, not by you; pass --client-id with the client the secret belongs to",
+			secretOrigin(p.secretFrom), named))
 	}
 	var methods []string
-	if p.cfg, p.md, methods, err = a.loginConfig(ctx, host, scopes, p.params, p.endpoints); err != nil {
+	if p.cfg, p.md, methods, err = a.loginConfig(ctx, host, server, scopes, p.params, p.endpoints); err != nil {
 		return nil, err
 	}
-	if p.reg, err = a.registerClient(ctx, cmd, o, host, p.cfg, p.md); err != nil {
+	if p.reg, err = a.registerClient(ctx, cmd, o, host, p.cfg, p.md, p.secretFrom); err != nil {
 		return nil, err
+	}
+	if other := a.sharedWith(host, p.cfg.Key(p.org)); other != "" {
+		return nil, usageError(fmt.Errorf("this login would share its credential with the login for %s (the same authorization server, client and account); add --org NAME to keep them apart, or log out of %s first",
+			other, other))
 	}
 	if p.method, err = o.clientAuthMethod(cmd, a.hostEntry(host), p.secret, methods); err != nil {
 		return nil, err
@@ -420,7 +464,10 @@ func (a *App) planLogin(ctx context.Context, cmd *cobra.Command, o *loginOptions
 			return nil, usageError(fmt.Errorf("--redirect-uri: %w", err))
 		}
 	}
-	p.cfg.ClientSecret, p.cfg.Endpoint.AuthStyle = p.secret, authStyle(p.method)
+	p.cfg.Endpoint.AuthStyle = authStyle(p.method)
+	if p.method != authNone {
+		p.cfg.ClientSecret = p.secret
+	}
 	return p, nil
 }
 
@@ -490,6 +537,10 @@ func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, wit
 func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org, kind string, settings config.Host) error {
 	err := a.updateConfig(ctx, func(cf *config.File) error {
 		h := cf.Ensure(host)
+		h.AuthServer, h.Resource = settings.AuthServer, settings.Resource
+		if h.Resource != "" && !a.flagSet("api-url") {
+			h.APIURL = h.Resource // the API the login was made for
+		}
 		h.ClientID = cfg.ClientID
 		if cfg.ClientID == DefaultClient {
 			h.ClientID = ""
@@ -499,7 +550,7 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Store = kind
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
-		h.ClientAuth, h.RedirectURI = settings.ClientAuth, settings.RedirectURI
+		h.ClientAuth, h.RedirectURI, h.ClientSecretFrom = settings.ClientAuth, settings.RedirectURI, settings.ClientSecretFrom
 		if settings.Registration != nil {
 			h.Registration = settings.Registration
 		}
@@ -584,42 +635,49 @@ func (a *App) printTimeoutCauses(cfg *latch.Config, redirectURI string) {
 		"If no browser opened, open the URL above yourself, or log in with --device.\n", cfg.ClientID, ru, strings.Join(cfg.Scopes, " "))
 }
 
-// hostFromResource finds the host from --resource alone when no --host is
-// given: the resource's protected resource metadata names its
-// authorization server (RFC 9728 §3). A resource without metadata falls
-// back to the selected host, as a plain RFC 8707 resource indicator.
-func (a *App) hostFromResource(ctx context.Context, o *loginOptions) error {
+// hostFromResource handles --resource without --host (zero
+// configuration): the resource's protected resource metadata names its
+// authorization server (RFC 9728 §3). The login is then the resource's:
+// its config entry is named by the resource, which becomes its API, and
+// the authorization server is returned. It returns "" when --host or
+// LATCH_HOST names the server (the resource is then a plain RFC 8707
+// indicator for it) or no --resource is given.
+func (a *App) hostFromResource(ctx context.Context, o *loginOptions) (string, error) {
 	if len(o.resources) == 0 || a.flagSet("host") || a.Getenv(EnvHost) != "" {
-		return nil
+		return "", nil
 	}
 	r := o.resources[0]
 	if err := discovery.CheckURL(r); err != nil {
-		return usageError(fmt.Errorf("--resource: %w", err))
+		return "", usageError(fmt.Errorf("--resource: %w", err))
 	}
 	m, err := discovery.FetchResource(ctx, &http.Client{Transport: a.baseTransport()}, r)
 	var se *discovery.StatusError
 	var me *discovery.MetadataError
 	switch {
 	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+		hint := ""
 		if cf, cerr := a.config(); cerr == nil && cf.Host != "" {
-			return nil
+			hint = fmt.Sprintf("; to send it as an RFC 8707 resource indicator to the selected host instead: latch auth login --host %s --resource %s", quoteArg(cf.Host), quoteArg(r))
 		}
-		return usageError(fmt.Errorf("%w; the resource publishes no protected resource metadata (RFC 9728), so pass --host with its authorization server", err))
+		return "", usageError(fmt.Errorf("%w; the resource publishes no protected resource metadata (RFC 9728), so pass --host with its authorization server%s", err, hint))
 	case errors.As(err, &me), errors.As(err, &se) && se.StatusCode < 500:
-		return usageError(fmt.Errorf("%w; pass --host with the resource's authorization server", err))
+		return "", usageError(fmt.Errorf("%w; pass --host with the resource's authorization server", err))
 	case err != nil:
-		return err
+		return "", err
 	}
 	as := config.Normalize(m.AuthorizationServers[0])
 	fmt.Fprintf(a.Stderr, "The resource %s names its authorization server: %s (RFC 9728).\n", r, as)
-	return a.root.PersistentFlags().Set("host", as)
+	if err := a.root.PersistentFlags().Set("host", config.Normalize(r)); err != nil {
+		return "", err
+	}
+	return as, nil
 }
 
 // registerClient registers latch as a public client (RFC 7591) when no
 // client ID is configured and the server has a registration endpoint (or
 // --registration-url names one). The client is remembered for the host
 // and reused by every later login. It returns nil when it did not register.
-func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOptions, host string, cfg *latch.Config, md *discovery.Metadata) (*config.Registration, error) {
+func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOptions, host string, cfg *latch.Config, md *discovery.Metadata, secretFrom string) (*config.Registration, error) {
 	endpoint := md.RegistrationEndpoint
 	if cmd.Flags().Changed("registration-url") {
 		if err := discovery.CheckURL(o.registrationURL); err != nil {
@@ -627,9 +685,14 @@ func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOp
 		}
 		endpoint = o.registrationURL
 	}
-	configured := a.flagSet("client-id") || a.Getenv(EnvClientID) != "" || a.hostEntry(host).ClientID != ""
-	if endpoint == "" || configured || o.withToken {
+	if endpoint == "" || a.clientNamed(host) || o.withToken {
 		return nil, nil
+	}
+	if secretFrom != "" {
+		// A secret belongs to the client it was issued with; a client
+		// latch registers is public and carries none (LESSONS 26).
+		return nil, usageError(fmt.Errorf("a client secret was given (%s) but no client: latch would register a public client at %s, which carries no secret; pass --client-id with the client the secret belongs to",
+			secretOrigin(secretFrom), endpoint))
 	}
 	redirect := "http://127.0.0.1" + authcode.CallbackPath // any port (RFC 8252 §7.3)
 	if o.redirectURI != "" {
@@ -662,6 +725,50 @@ func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOp
 		reg.IssuedAt = time.Unix(c.ClientIDIssuedAt, 0).UTC()
 	}
 	return reg, nil
+}
+
+// sharedWith names another config entry whose login is stored under k:
+// two resources behind one authorization server, logged in to with one
+// client, would otherwise share one credential, and the second login would
+// replace the first.
+func (a *App) sharedWith(host string, k latch.Key) string {
+	cf, err := a.config()
+	if err != nil {
+		return ""
+	}
+	for _, name := range cf.HostNames() {
+		h := cf.Get(name)
+		if name == config.Normalize(host) || h.Metadata == nil || config.Normalize(h.Metadata.Issuer) != k.Issuer || !slices.Contains(h.Orgs, k.Account) {
+			continue
+		}
+		if id := cmp.Or(h.ClientID, DefaultClient); id == k.ClientID {
+			return name
+		}
+	}
+	return ""
+}
+
+// clientNamed reports whether a client ID is configured for host (flag,
+// environment or config), rather than latch's default.
+func (a *App) clientNamed(host string) bool {
+	return a.flagSet("client-id") || a.Getenv(EnvClientID) != "" || a.hostEntry(host).ClientID != ""
+}
+
+// authServer returns the authorization server of host's login: the one
+// a resource named at login (RFC 9728), else host itself.
+func (a *App) authServer(host string) string {
+	if s := a.hostEntry(host).AuthServer; s != "" {
+		return s
+	}
+	return host
+}
+
+// secretOrigin names where a secret was given, for a message.
+func secretOrigin(from string) string {
+	if f, ok := strings.CutPrefix(from, "file:"); ok {
+		return "--client-secret-file " + f
+	}
+	return strings.TrimPrefix(from, "env:")
 }
 
 // whoIs names who tok was issued to: from its id_token, verified against

@@ -19,6 +19,8 @@ import (
 type statusEntry struct {
 	Host          string     `json:"host"`
 	ClientID      string     `json:"client_id"`
+	AuthServer    string     `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
+	Resource      string     `json:"resource,omitempty"`             // the API a zero-config login is for
 	Registered    bool       `json:"client_registered,omitempty"` // latch registered the client (RFC 7591)
 	Org           string     `json:"org"`
 	Account       string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
@@ -170,6 +172,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 				Selected: host == selHost && org == selOrg && a.Getenv(EnvToken) == "",
 				Store:    sc.kind, Location: sc.describe(key), KeyringHealth: sc.health,
 			}
+			e.AuthServer, e.Resource = a.hostEntry(host).AuthServer, a.hostEntry(host).Resource
 			if r := a.hostEntry(host).Registration; r != nil && r.ClientID == key.ClientID {
 				e.Registered = true
 			}
@@ -223,6 +226,12 @@ func (a *App) printStatus(entries []statusEntry) {
 		reg := ""
 		if e.Registered {
 			reg = " (registered by latch, RFC 7591)"
+		}
+		if e.AuthServer != "" {
+			fmt.Fprintf(w, "    authorization server: %s (named by the resource, RFC 9728)\n", e.AuthServer)
+		}
+		if e.Resource != "" {
+			fmt.Fprintf(w, "    resource: %s (the API: latch api, proxy, exec and the helpers use it)\n", e.Resource)
 		}
 		fmt.Fprintf(w, "    client: %s%s\n", e.ClientID, reg)
 		if e.Account != "" {

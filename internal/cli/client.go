@@ -128,7 +128,7 @@ func (a *App) oauthConfig(ctx context.Context, host string) (*latch.Config, erro
 	h := a.hostEntry(host)
 	md := h.Metadata
 	if md == nil {
-		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, host)
+		m, err := discovery.Fetch(ctx, &http.Client{Transport: a.baseTransport()}, a.authServer(host))
 		if err != nil {
 			return nil, err
 		}
@@ -161,8 +161,11 @@ const (
 // authStyle maps a client authentication method to the one style latch
 // sends: never two, since a second try would spend the grant twice.
 func authStyle(method string) oauth2.AuthStyle {
-	if method == authBasic {
+	switch method {
+	case authBasic:
 		return oauth2.AuthStyleInHeader
+	case authNone:
+		return latch.AuthStyleNone // never a secret, not even a stored one
 	}
 	return oauth2.AuthStyleInParams
 }

@@ -68,6 +68,14 @@ type Host struct {
 	Orgs       []string `json:"orgs,omitempty"` // organizations logged in to
 	APIURL     string   `json:"api_url,omitempty"`
 	GraphQLURL string   `json:"graphql_url,omitempty"`
+	// AuthServer is the authorization server of a login made for a
+	// resource (RFC 9728), when it is not the entry's own URL: the entry
+	// is then named by the resource, and discovery and every token
+	// request go to AuthServer.
+	AuthServer string `json:"authorization_server,omitempty"`
+	// Resource is the protected resource the login was made for (RFC
+	// 9728, RFC 8707); it is the login's API.
+	Resource string `json:"resource,omitempty"`
 	// Store is the credential store kind that holds this host's
 	// credentials ("keyring" or "file").
 	Store string `json:"store,omitempty"`
@@ -89,6 +97,10 @@ type Host struct {
 	// client_secret_basic, client_secret_post or none (RFC 8414 §2). The
 	// secret itself is kept with the credential, never here.
 	ClientAuth string `json:"client_auth,omitempty"`
+	// ClientSecretFrom is where the last login was given the client
+	// secret: "file:PATH" or "env:NAME", so a re-login finds it there.
+	// The secret itself is never here.
+	ClientSecretFrom string `json:"client_secret_from,omitempty"`
 	// RedirectURI is the fixed loopback redirect URI the client is
 	// registered with; "" means 127.0.0.1 on a free port.
 	RedirectURI string `json:"redirect_uri,omitempty"`
