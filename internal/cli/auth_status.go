@@ -21,7 +21,7 @@ type statusEntry struct {
 	ClientID      string     `json:"client_id"`
 	AuthServer    string     `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
 	Resource      string     `json:"resource,omitempty"`             // the API a zero-config login is for
-	Registered    bool       `json:"client_registered,omitempty"` // latch registered the client (RFC 7591)
+	Registered    bool       `json:"client_registered,omitempty"`    // latch registered the client (RFC 7591)
 	Org           string     `json:"org"`
 	Account       string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
 	Selected      bool       `json:"selected"`
