@@ -307,3 +307,42 @@ func TestKubectlExecCredential(t *testing.T) {
 		t.Fatalf("refreshes: %d, want 1", c.RefreshSuccesses)
 	}
 }
+
+// A global credential.helper such as store must never be asked or save
+// latch's token (git before 2.46 ignores ephemeral): setup-git resets the
+// helper list for its URL. And plain http off loopback gets no token on
+// either helper path (LESSONS 30).
+func TestGitStoreHelperNeverSeesTheToken(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{})
+	base := gitServer(t, e)
+	e.login()
+	e.git(t, e.dir, "config", "--global", "credential.helper", "store")
+	if r := e.run("auth", "setup-git", base); r.code != 0 {
+		t.Fatalf("setup-git: %v", r)
+	}
+	// A global helper configured after latch's entry, too.
+	e.git(t, e.dir, "config", "--global", "--add", "credential.helper", "store")
+	work := filepath.Join(e.dir, "work")
+	if r := e.git(t, e.dir, "clone", "-q", base+"/repo.git", work); r.code != 0 {
+		t.Fatalf("clone: %v", r)
+	}
+	if r := e.git(t, work, "fetch", "-q"); r.code != 0 {
+		t.Fatalf("fetch: %v", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.dir, ".git-credentials")); err == nil {
+		t.Fatalf("git's store helper saved a credential in plaintext:\n%s", b)
+	}
+
+	for _, helper := range [][]string{
+		{latchBin, "credential", "git", "--url", "http://git.example.com", "get"},
+		{filepath.Join(filepath.Dir(latchBin), "git-credential-latch"), "--url", "http://git.example.com", "get"},
+	} {
+		cmd := exec.Command(helper[0], helper[1:]...)
+		cmd.Env = e.environ
+		cmd.Stdin = strings.NewReader("protocol=http\nhost=git.example.com\n\n")
+		r := runCmd(t, cmd)
+		if r.code != 2 || strings.Contains(r.stdout, "password=") || !strings.Contains(r.stderr, "only over https") {
+			t.Errorf("%s for plain http off loopback: %v; want exit 2, no token", filepath.Base(helper[0]), r)
+		}
+	}
+}

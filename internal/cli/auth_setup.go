@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/gitcred"
 	"github.com/latchdev/latch/internal/settings"
@@ -102,8 +102,8 @@ func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
 			return err
 		}
 	}
-	if err := discovery.CheckURL(u); err != nil {
-		return usageError(fmt.Errorf("git URL: %w", err))
+	if err := tokenDestination("git URL", u); err != nil {
+		return err
 	}
 	u = strings.TrimSuffix(u, "/")
 	self, err := selfPath()
@@ -130,28 +130,55 @@ func (a *App) setupGit(ctx context.Context, o *setupGitOptions) error {
 	}
 	helper := "!" + strings.Join(parts, " ")
 	key := "credential." + u + ".helper"
-	args := []string{"config"}
+	scope := []string{"--global"}
 	if o.file != "" {
-		args = append(args, "--file", o.file)
-	} else {
-		args = append(args, "--global")
+		scope = []string{"--file", o.file}
 	}
-	// Replace only latch's own entries for this URL (a value pattern).
-	args = append(args, "--replace-all", key, helper, `^!.*( credential git|`+gitcred.HelperName+`'?)( |$)`)
-	cmd := exec.CommandContext(ctx, "git", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return usageError(errors.New("git is not installed (or not on PATH)"))
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", append(append([]string{"config"}, scope...), args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case errors.Is(err, exec.ErrNotFound):
+			return "", usageError(errors.New("git is not installed (or not on PATH)"))
+		case errors.As(err, &ee) && (ee.ExitCode() == 1 || ee.ExitCode() == 5):
+			return "", nil // no such key, or nothing to unset
+		case err != nil:
+			return "", fmt.Errorf("git config: %v: %s", err, strings.TrimSpace(stderr.String()))
 		}
-		return fmt.Errorf("git config: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), nil
+	}
+	// The helper list for this URL: an empty helper first, which resets
+	// the list (so a global credential.helper such as store never saves
+	// latch's token in plaintext and answers with it later; git before
+	// 2.46 ignores ephemeral), then latch, then the user's own helpers
+	// for this URL. latch's old entry is replaced.
+	old, err := git("--get-all", key)
+	if err != nil {
+		return err
+	}
+	own := regexp.MustCompile(`^!.*( credential git|` + regexp.QuoteMeta(gitcred.HelperName) + `'?)( |$)`)
+	values := []string{"", helper}
+	for _, v := range strings.Split(strings.TrimSuffix(old, "\n"), "\n") {
+		if v != "" && !own.MatchString(v) {
+			values = append(values, v)
+		}
+	}
+	if _, err := git("--unset-all", key); err != nil {
+		return err
+	}
+	for _, v := range values {
+		if _, err := git("--add", key, v); err != nil {
+			return err
+		}
 	}
 	where := "your global git config"
 	if o.file != "" {
 		where = o.file
 	}
-	fmt.Fprintf(a.Stderr, "Set %s in %s.\ngit now gets a fresh token from latch (%s%s) for %s.\n", key, where, host, orgSuffix(a.Org(host)), u)
+	fmt.Fprintf(a.Stderr, "Set %s in %s, after an empty helper that resets the list for this URL, so no other helper (a global credential.helper such as store) is asked or saves the token.\ngit now gets a fresh token from latch (%s%s) for %s.\n", key, where, host, orgSuffix(a.Org(host)), u)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/gitcred"
 	"github.com/latchdev/latch/internal/settings"
 )
@@ -106,4 +107,15 @@ func pruneRejected(dir string) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// tokenDestination is the one rule for every path that hands a token out
+// for a URL or sends it there (git's and Docker's helpers, setup-git, the
+// API URL): https, or plain http to loopback only (RFC 8252 §8.3), as
+// discovery.CheckURL decides (LESSONS 30).
+func tokenDestination(what, u string) error {
+	if err := discovery.CheckURL(u); err != nil {
+		return usageError(fmt.Errorf("%s: %w; latch hands a token out only over https, or plain http on loopback", what, err))
+	}
+	return nil
 }

@@ -89,6 +89,15 @@ func (a *App) dockerCredential(ctx context.Context, op string) error {
 		return err
 	}
 	server := strings.TrimSpace(string(b))
+	if op == "get" {
+		u := server
+		if !strings.Contains(u, "://") {
+			u = "https://" + u // Docker's default for a registry
+		}
+		if err := tokenDestination("registry", u); err != nil {
+			return err
+		}
+	}
 	key := registryKey(server)
 	cf, err := a.config()
 	if err != nil {

@@ -71,6 +71,9 @@ func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op str
 			return err
 		}
 	}
+	if err := tokenDestination("--url", bound); err != nil {
+		return err
+	}
 	if !in.For(bound) {
 		return nil // not ours: git asks its other helpers
 	}
