@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,6 +40,10 @@ func ParseMode(s string) (Mode, error) {
 		return Auto, nil
 	case Auto, Keyring, File:
 		return m, nil
+	}
+	if strings.ContainsAny(s, ":/@?") {
+		// It may be a connection string with a password: never echo it.
+		return "", errors.New("parse credential store: not auto, keyring or file, and not a postgres:// or redis:// URL")
 	}
 	return "", fmt.Errorf("parse credential store %q: want auto, keyring or file", s)
 }

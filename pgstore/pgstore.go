@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/url"
 	"sync"
 	"time"
 
@@ -53,6 +52,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/internal/fleet"
+	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/internal/sealed"
 )
 
@@ -142,19 +142,9 @@ var (
 	_ latch.WriteChecker = (*Store)(nil)
 )
 
-// Redacted returns connString with any password hidden.
-func Redacted(connString string) string {
-	u, err := url.Parse(connString)
-	if err != nil || u.Scheme == "" {
-		return "postgres (connection string hidden)"
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
+// Redacted returns connString as it may be shown: scheme, user, host,
+// port, path and the harmless query parameters only (redact.StoreURL).
+func Redacted(connString string) string { return redact.StoreURL(connString, "postgres") }
 
 // Open connects to PostgreSQL at connString (a postgres:// URL) and
 // creates the table when missing. Errors never show the password.

@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/internal/fleet"
+	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/internal/sealed"
 )
 
@@ -72,14 +72,9 @@ var (
 	_ latch.Lister = (*Store)(nil)
 )
 
-// Redacted returns a redis:// URL with any password hidden.
-func Redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return "redis (connection string hidden)"
-	}
-	return u.Redacted()
-}
+// Redacted returns rawURL as it may be shown: scheme, user, host, port,
+// path and the harmless query parameters only (redact.StoreURL).
+func Redacted(rawURL string) string { return redact.StoreURL(rawURL, "redis") }
 
 // Open connects to Redis at rawURL (redis:// or rediss://).
 func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {

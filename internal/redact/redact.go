@@ -476,3 +476,35 @@ func jsonSecrets(v any, secret bool, out []string) []string {
 	}
 	return out
 }
+
+// storeQueryKeys are the query parameters of a store URL known to hold no
+// secret; StoreURL shows only these.
+var storeQueryKeys = map[string]bool{
+	"sslmode": true, "connect_timeout": true, "application_name": true, "target_session_attrs": true,
+	"search_path": true, "db": true, "protocol": true, "dial_timeout": true, "read_timeout": true,
+	"write_timeout": true, "pool_size": true, "client_name": true,
+}
+
+// StoreURL shows a credential store's connection URL (postgres://,
+// redis://): scheme, user, host, port and path, and only the query
+// parameters known to be harmless; a password anywhere (the userinfo,
+// password=, sslpassword=, PASSWORD=) is never shown (LESSONS 28). A URL
+// that does not parse is not echoed at all: kind names it instead.
+func StoreURL(raw, kind string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return kind + " (connection string hidden)"
+	}
+	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil && u.User.Username() != "" {
+		c.User = url.User(u.User.Username())
+	}
+	q := url.Values{}
+	for k, vs := range u.Query() {
+		if storeQueryKeys[k] {
+			q[k] = vs
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
+}
