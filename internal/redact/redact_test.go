@@ -230,12 +230,12 @@ func TestServerText(t *testing.T) {
 func TestStoreURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"postgres://latch:hunter2@db.example:5432/latch?sslmode=verify-full&sslpassword=hunter2": "postgres://latch@db.example:5432/latch?sslmode=verify-full",
-		"postgres://db.example/latch?PASSWORD=hunter2&application_name=ci":                      "postgres://db.example/latch?application_name=ci",
-		"redis://:hunter2@cache.example:6379/0":                                                 "redis://cache.example:6379/0",
-		"redis://cache.example:6379/0?password=hunter2&db=2":                                    "redis://cache.example:6379/0?db=2",
-		"rediss://user:hunter2@cache.example/?client_name=x&token=hunter2":                      "rediss://user@cache.example/?client_name=x",
-		"postgres://latch:hun%zzter2@db":                                                        "postgres (connection string hidden)",
-		"host=db password=hunter2":                                                              "postgres (connection string hidden)",
+		"postgres://db.example/latch?PASSWORD=hunter2&application_name=ci":                       "postgres://db.example/latch?application_name=ci",
+		"redis://:hunter2@cache.example:6379/0":                                                  "redis://cache.example:6379/0",
+		"redis://cache.example:6379/0?password=hunter2&db=2":                                     "redis://cache.example:6379/0?db=2",
+		"rediss://user:hunter2@cache.example/?client_name=x&token=hunter2":                       "rediss://user@cache.example/?client_name=x",
+		"postgres://latch:hun%zzter2@db":                                                         "postgres (connection string hidden)",
+		"host=db password=hunter2":                                                               "postgres (connection string hidden)",
 	} {
 		if got := StoreURL(in, "postgres"); got != want && !(strings.HasPrefix(in, "redis") && got == want) {
 			t.Errorf("StoreURL(%q) = %q, want %q", in, got, want)
