@@ -256,3 +256,60 @@ func TestCancelledCallerNeverAbandonsASentGrant(t *testing.T) {
 		t.Fatalf("stored %+v, %v; want the rotated set (generation 1)", got, err)
 	}
 }
+
+// TestRefusedFreshTokenIsNotRefreshedAgain: an endpoint that refuses every
+// token with 401 costs one refresh, not one per request. The token a
+// refresh after a 401 brought is refused too; that 401 is the answer, and
+// the next request's 401 for the same token is no newer reason (each
+// refresh would rotate the grant for nothing). It holds across processes:
+// the mark is saved with the set.
+func TestRefusedFreshTokenIsNotRefreshedAgain(t *testing.T) {
+	srv := newRotatingServer(t)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	st := &latch.MemoryStore{}
+	tok := srv.login()
+	src := newSource(srv, st, tok)
+	c := &http.Client{Transport: &latch.Transport{Source: src}}
+	for i := range 5 {
+		resp, err := c.Get(api.URL + "/always-401")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 401 || !strings.Contains(string(b), "no") {
+			t.Fatalf("request %d: HTTP %d %q, want the server's 401", i, resp.StatusCode, b)
+		}
+		resp.Body.Close()
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want 1", n)
+	}
+	// Another process, the same store: no refresh either.
+	other := &http.Client{Transport: &latch.Transport{Source: &latch.Source{Config: srv.config(), Store: st, Key: src.Key}}}
+	resp, err := other.Get(api.URL + "/always-401")
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("another process: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	if n := srv.calls.Load(); n != 1 {
+		t.Fatalf("token calls after another process = %d, want 1", n)
+	}
+	// Expiry is a newer reason: the next request refreshes (and the 401
+	// for that new token, once more).
+	cur, _ := st.Load(context.Background(), src.Key)
+	exp := *cur
+	exp.Expiry = time.Now().Add(-time.Second)
+	if err := st.Save(context.Background(), src.Key, cur, &exp); err != nil {
+		t.Fatal(err)
+	}
+	third := &http.Client{Transport: &latch.Transport{Source: &latch.Source{Config: srv.config(), Store: st, Key: src.Key}}}
+	if resp, err := third.Get(api.URL + "/always-401"); err == nil {
+		resp.Body.Close()
+	}
+	if n := srv.calls.Load(); n != 3 {
+		t.Fatalf("token calls after expiry = %d, want 3", n)
+	}
+}

@@ -112,6 +112,10 @@ type Source struct {
 	cur    *Token // carries its Authorization value (withAuthorization)
 	flight *flight
 	dead   error // why cur was dropped: its grant died and its token was rejected
+	// kept is a valid token whose early refresh failed; it is not tried
+	// again before keptUntil.
+	kept      *Token
+	keptUntil time.Time
 }
 
 type flight struct {
@@ -159,16 +163,41 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 	if !t.Refreshable() && !t.Expired(s.now()) {
 		return s.current(t), nil // nothing to refresh with: use it while it lasts
 	}
+	if s.keptRecently(t) {
+		return s.current(t), nil
+	}
 	nt, err := s.refresh(ctx, t, true)
 	if err != nil {
-		// An early refresh that fails leaves a token that still works.
+		// An early refresh that fails leaves a token that still works;
+		// it is tried again after keepBackoff, not on every request.
 		if !t.Expired(s.now()) {
+			s.mu.Lock()
+			s.kept, s.keptUntil = t, s.now().Add(keepBackoff)
+			s.mu.Unlock()
 			s.emit(RefreshEvent{Key: s.Key, Kind: Kept, Generation: t.Generation, Err: err})
 			return s.current(t), nil
 		}
 		return nil, err
 	}
 	return s.current(nt), nil
+}
+
+// rejectionWindow is how long after a refresh brought on by a 401 a 401
+// for the new token is passed on rather than refreshed again (see
+// Token.AfterRejection). Past it, a 401 is a newer reason: the server may
+// have revoked a token that worked meanwhile.
+const rejectionWindow = 5 * time.Minute
+
+// keepBackoff is how long a Source keeps a still-valid token after an
+// early refresh of it failed before it tries again.
+const keepBackoff = 10 * time.Second
+
+// keptRecently reports whether an early refresh of t failed less than
+// keepBackoff ago, and t is still valid.
+func (s *Source) keptRecently(t *Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kept != nil && sameSet(s.kept, t) && s.now().Before(s.keptUntil) && !t.Expired(s.now())
 }
 
 // current returns the installed token when it is t (it carries the
@@ -240,7 +269,10 @@ func (s *Source) bound(t *Token) (*Token, error) {
 }
 
 // Refresh replaces stale, the token a server rejected. If the current
-// token already differs from stale, it is returned without a refresh.
+// token already differs from stale, it is returned without a refresh. If
+// stale was itself obtained by a refresh after a 401 (AfterRejection)
+// less than rejectionWindow ago, stale is returned: there is no newer
+// token to offer, and the caller passes the server's refusal on.
 func (s *Source) Refresh(ctx context.Context, stale *Token) (*Token, error) {
 	s.mu.Lock()
 	cur := s.cur
@@ -383,6 +415,11 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 			return base, nil
 		}
 	}
+	if !early && base.AfterRejection && sameSet(base, stale) && s.now().Before(base.IssuedAt.Add(rejectionWindow)) {
+		// Refreshed because of a 401 and refused again soon after: pass
+		// the 401 on.
+		return base, nil
+	}
 	if base.RefreshToken == "" {
 		return nil, s.noGrant(saveCtx, base, early)
 	}
@@ -395,6 +432,12 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	f.sent.Store(true)
 	nt, err := s.redeemWithRetry(ctx, s.configFor(base), base.RefreshToken)
 	if err != nil {
+		if IsTerminal(err) && early && !base.Expired(s.now()) {
+			// Some servers refuse an early refresh (400) that works later,
+			// or for good: either way the access token still works. Keep
+			// the whole set; the refresh at expiry decides.
+			return nil, fmt.Errorf("refresh token early: %w", err)
+		}
 		if IsTerminal(err) {
 			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
 		}
@@ -413,6 +456,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	}
 	nt.Lineage = base.Lineage
 	nt.Generation = base.Generation + 1
+	nt.AfterRejection = !early
 	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
 		return nil, s.loginRequired(&UnsavedError{Err: err})
 	}

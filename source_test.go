@@ -142,27 +142,37 @@ func TestSourceTerminalClearsOnlyUnchanged(t *testing.T) {
 	}
 }
 
-// TestSourceTerminalKeepsValidAccessToken: an early refresh that meets
-// invalid_grant drops the refresh token but not an access token that
-// still works.
-func TestSourceTerminalKeepsValidAccessToken(t *testing.T) {
+// TestSourceEarlyRefusalClearsNothing: a server that answers an early
+// refresh with 400 invalid_grant while the access token is still valid
+// (seen in the wild) leaves the whole set in place: the access token is
+// used until it expires, the refresh token stays for the refresh at
+// expiry, which alone decides, and the server is not asked again on
+// every request meanwhile.
+func TestSourceEarlyRefusalClearsNothing(t *testing.T) {
 	srv := newRotatingServer(t)
 	st := &latch.MemoryStore{}
 	tok := srv.login()
 	tok.Expiry = time.Now().Add(10 * time.Second) // inside the skew
 	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
 	src := newSource(srv, st, tok)
+	var refused atomic.Int32
 	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		refused.Add(1)
 		writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
 		return true
 	}
-	got, err := src.Token(context.Background())
-	if err != nil || got.AccessToken != tok.AccessToken {
-		t.Fatalf("got %v, %v; want the still-valid access token", got, err)
+	for range 3 {
+		got, err := src.Token(context.Background())
+		if err != nil || got.AccessToken != tok.AccessToken {
+			t.Fatalf("got %v, %v; want the still-valid access token", got, err)
+		}
+	}
+	if n := refused.Load(); n != 1 {
+		t.Errorf("token calls = %d, want 1 (not one per request)", n)
 	}
 	stored, err := st.Load(context.Background(), src.Key)
-	if err != nil || stored.AccessToken != tok.AccessToken || stored.RefreshToken != "" {
-		t.Errorf("store holds %+v, %v; want access token kept, refresh token cleared", stored, err)
+	if err != nil || stored.AccessToken != tok.AccessToken || stored.RefreshToken != tok.RefreshToken || stored.Revoked != "" {
+		t.Errorf("store holds %+v, %v; want the whole set kept", stored, err)
 	}
 }
 

@@ -67,12 +67,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 
-	// 401: the token was rejected. Refresh once, replay once.
-	drain(resp)
+	// 401: the token was rejected. Refresh once, replay once; when the
+	// Refresher has no newer token (this one was fresh from a refresh
+	// after a 401 already), the 401 is the answer.
 	ntok, err := rf.Refresh(ctx, tok)
 	if err == nil && ntok == nil {
 		err = errors.New("latch: Refresher returned no token and no error")
 	}
+	if err == nil && sameSet(ntok, tok) && ntok.AccessToken == tok.AccessToken {
+		return resp, nil
+	}
+	drain(resp)
 	if err != nil {
 		return nil, err
 	}
