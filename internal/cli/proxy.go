@@ -191,14 +191,17 @@ func (p *proxyHandler) handler() http.Handler {
 		// of every answer, a syscall per write.
 		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
-			// Send a client that follows a redirect to the API back
-			// through the proxy, not to the API without a token.
+			// What points at the API points at the proxy, or a client
+			// walks out of it (LESSONS 29); everything else is as sent.
 			if loc := resp.Header.Get("Location"); loc != "" {
-				if u, err := resp.Request.URL.Parse(loc); err == nil && u.Scheme == p.target.Scheme && u.Host == p.target.Host &&
-					strings.HasPrefix(p.base, "http") {
-					path := strings.TrimPrefix(u.Path, strings.TrimSuffix(p.target.Path, "/"))
-					resp.Header.Set("Location", p.base+path+queryOf(u))
+				resp.Header.Set("Location", p.toProxy(resp.Request.URL, loc))
+			}
+			if links := resp.Header.Values("Link"); len(links) > 0 {
+				out := make([]string, len(links))
+				for i, l := range links {
+					out[i] = rewriteLinks(l, func(ref string) string { return p.toProxy(resp.Request.URL, ref) })
 				}
+				resp.Header["Link"] = out
 			}
 			return nil
 		},
@@ -213,6 +216,12 @@ func (p *proxyHandler) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodConnect || r.URL.IsAbs() || r.URL.Host != "" {
 			http.Error(w, "latch proxy forwards requests to its API only: send a path, not a URL", http.StatusBadRequest)
+			return
+		}
+		if hasDotSegment(r.URL.Path) {
+			// /v3/../admin, raw or percent-encoded, would reach the whole
+			// host with the token.
+			http.Error(w, "latch proxy: a path with . or .. segments is refused", http.StatusBadRequest)
 			return
 		}
 		if !p.authorized(r) {
@@ -233,9 +242,61 @@ func (p *proxyHandler) authorized(r *http.Request) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), p.secret) == 1
 }
 
-func queryOf(u *url.URL) string {
-	if u.RawQuery == "" {
-		return ""
+// toProxy returns ref, a URL in a response to a request for reqURL, as the
+// proxy's URL when it points into the API: the API's scheme and host, and
+// its path or below on a segment boundary (/v3 covers /v3 and /v3/x, not
+// /v3x). Anything else, and everything on a Unix socket, is returned
+// unchanged.
+func (p *proxyHandler) toProxy(reqURL *url.URL, ref string) string {
+	u, err := reqURL.Parse(ref)
+	if err != nil || !strings.HasPrefix(p.base, "http") || !strings.EqualFold(u.Scheme, p.target.Scheme) || !strings.EqualFold(u.Host, p.target.Host) {
+		return ref
 	}
-	return "?" + u.RawQuery
+	root := strings.TrimSuffix(p.target.EscapedPath(), "/")
+	rest, ok := strings.CutPrefix(u.EscapedPath(), root)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return ref
+	}
+	out := p.base + rest
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		out += "#" + u.EscapedFragment()
+	}
+	return out
+}
+
+// rewriteLinks applies fn to each URI-Reference of a Link header value
+// (RFC 8288 §3: <URI>; params, comma-separated), leaving quoted
+// parameters as they are.
+func rewriteLinks(v string, fn func(string) string) string {
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"' && (i == 0 || v[i-1] != '\\'):
+			quoted = !quoted
+		case c == '<' && !quoted:
+			if j := strings.IndexByte(v[i:], '>'); j > 0 {
+				b.WriteString("<" + fn(v[i+1:i+j]) + ">")
+				i += j
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// hasDotSegment reports whether a decoded request path has a "." or ".."
+// segment, with / or \ as separators (some servers take either).
+func hasDotSegment(path string) bool {
+	for _, seg := range strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
