@@ -31,6 +31,10 @@ const maxTokenInput = 1 << 20
 // loginOptions are the flags of `auth login`.
 type loginOptions struct {
 	device, withToken bool
+	// keepReplaced keeps the refresh token of the session a login
+	// replaces valid at the server (servers such as Google revoke the
+	// whole grant, the new login's too, when one token is revoked).
+	keepReplaced bool
 	timeout           time.Duration
 
 	// Login settings, remembered for the host; unset flags reuse the
@@ -93,6 +97,7 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 	f := c.Flags()
 	f.BoolVar(&o.device, "device", false, "log in with a code shown here and entered on another device (RFC 8628)")
 	f.BoolVar(&o.withToken, "with-token", false, "read a token or a token-response JSON from stdin")
+	f.BoolVar(&o.keepReplaced, "keep-replaced", false, "do not revoke the refresh token of the session this login replaces (for servers that revoke the whole grant, as Google does)")
 	f.DurationVar(&o.timeout, "timeout", authcode.DefaultTimeout, "how long to wait for the browser or device approval")
 	f.StringSliceVar(&o.scopes, "scopes", nil, "scopes to ask for, comma-separated or repeated (default: openid and offline_access, as far as the server lists them)")
 	f.StringArrayVar(&o.params, "param", nil, "extra authorization and token request parameter KEY=VALUE (repeatable)")
@@ -369,7 +374,12 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	// Under the credential's lock, like every write: a refresher of the
 	// old session that holds it saves first, and is then replaced; one
 	// that comes after sees a new login and adopts it.
-	if err := latch.Put(context.WithoutCancel(ctx), sc.store, tok.Key(), tok); err != nil {
+	var replaced *latch.Token
+	_, err = latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), tok.Key(), func(cur *latch.Token) (*latch.Token, error) {
+		replaced = cur
+		return tok, nil
+	})
+	if err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
 	settings := config.Host{Scopes: p.cfg.Scopes, Params: p.params, Metadata: p.md, ClientAuth: p.method, RedirectURI: p.redirectURI, Registration: p.reg}
@@ -387,7 +397,36 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		return err
 	}
 	a.printLoggedIn(p, sc, tok, o.withToken, checked, expired)
+	a.revokeReplaced(ctx, p.cfg, replaced, tok, o.keepReplaced)
 	return nil
+}
+
+// revokeReplaced revokes the refresh token of the session a login
+// replaced (RFC 7009), now that the new set is saved: it would otherwise
+// stay valid at the server, held by no one. Best effort, and said.
+func (a *App) revokeReplaced(ctx context.Context, cfg *latch.Config, old, tok *latch.Token, keep bool) {
+	if old == nil || old.RefreshToken == "" || old.RefreshToken == tok.RefreshToken {
+		return
+	}
+	switch {
+	case keep:
+		fmt.Fprintln(a.Stderr, "The replaced session's refresh token was kept at the server (--keep-replaced).")
+		return
+	case cfg.RevocationURL == "":
+		fmt.Fprintln(a.Stderr, "The replaced session's refresh token could not be revoked: the server has no revocation endpoint (RFC 7009); it stays valid there until it expires.")
+		return
+	}
+	c := *cfg
+	if c.ClientSecret == "" {
+		c.ClientSecret = old.ClientSecret
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	if err := c.Revoke(rctx, old.RefreshToken, "refresh_token"); err != nil {
+		fmt.Fprintf(a.Stderr, "The replaced session's refresh token was not revoked (%s); it stays valid at the server until it expires.\n", oneLine(err.Error()))
+		return
+	}
+	fmt.Fprintln(a.Stderr, "Revoked the replaced session's refresh token at the server (RFC 7009); --keep-replaced keeps it.")
 }
 
 // planLogin checks the login's flags and input and finds the server's
