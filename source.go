@@ -116,6 +116,10 @@ type Source struct {
 	// again before keptUntil.
 	kept      *Token
 	keptUntil time.Time
+	// afterRejection is the set a refresh after a 401 brought, at
+	// afterRejectionAt (see Refresh).
+	afterRejection   *Token
+	afterRejectionAt time.Time
 }
 
 type flight struct {
@@ -184,8 +188,8 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 
 // rejectionWindow is how long after a refresh brought on by a 401 a 401
 // for the new token is passed on rather than refreshed again (see
-// Token.AfterRejection). Past it, a 401 is a newer reason: the server may
-// have revoked a token that worked meanwhile.
+// Refresh). Past it, a 401 is a newer reason: the server may have revoked
+// a token that worked meanwhile.
 const rejectionWindow = 5 * time.Minute
 
 // keepBackoff is how long a Source keeps a still-valid token after an
@@ -270,9 +274,10 @@ func (s *Source) bound(t *Token) (*Token, error) {
 
 // Refresh replaces stale, the token a server rejected. If the current
 // token already differs from stale, it is returned without a refresh. If
-// stale was itself obtained by a refresh after a 401 (AfterRejection)
-// less than rejectionWindow ago, stale is returned: there is no newer
-// token to offer, and the caller passes the server's refusal on.
+// stale is what this Source's own refresh after a 401 brought, less than
+// 5 minutes ago, stale is returned: the server refuses even a fresh token
+// there, a refresh would rotate the grant for nothing, and the caller
+// passes the refusal on. A newer reason (expiry, a later 401) refreshes.
 func (s *Source) Refresh(ctx context.Context, stale *Token) (*Token, error) {
 	s.mu.Lock()
 	cur := s.cur
@@ -415,7 +420,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 			return base, nil
 		}
 	}
-	if !early && base.AfterRejection && sameSet(base, stale) && s.now().Before(base.IssuedAt.Add(rejectionWindow)) {
+	if !early && sameSet(base, stale) && s.refusedAgain(base) {
 		// Refreshed because of a 401 and refused again soon after: pass
 		// the 401 on.
 		return base, nil
@@ -456,12 +461,25 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	}
 	nt.Lineage = base.Lineage
 	nt.Generation = base.Generation + 1
-	nt.AfterRejection = !early
 	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
 		return nil, s.loginRequired(&UnsavedError{Err: err})
 	}
+	if !early {
+		s.mu.Lock()
+		s.afterRejection, s.afterRejectionAt = nt, s.now()
+		s.mu.Unlock()
+	}
 	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
 	return nt, nil
+}
+
+// refusedAgain reports whether t is the set this Source's last refresh
+// after a 401 brought, less than rejectionWindow ago: a 401 for it is no
+// reason to refresh again.
+func (s *Source) refusedAgain(t *Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.afterRejection != nil && sameSet(s.afterRejection, t) && s.now().Before(s.afterRejectionAt.Add(rejectionWindow))
 }
 
 // configFor returns the Config to refresh t with: s.Config, with t's

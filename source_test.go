@@ -3,6 +3,7 @@ package latch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -515,5 +516,30 @@ func TestSourceReadsStoreOnce(t *testing.T) {
 	wg.Wait()
 	if n := st.loads.Load(); n != 1 {
 		t.Errorf("store loads = %d, want 1", n)
+	}
+}
+
+// A public client (AuthStyleNone) never sends a client secret: not the
+// Config's, and not one stored with the credential by an older version.
+func TestAuthStyleNoneSendsNoSecret(t *testing.T) {
+	srv := newRotatingServer(t)
+	var forms []string
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		r.ParseForm()
+		_, _, basic := r.BasicAuth()
+		forms = append(forms, r.PostForm.Encode()+fmt.Sprintf(" basic=%v", basic))
+		return false
+	}
+	st := &latch.MemoryStore{}
+	tok := expired(srv.login())
+	tok.ClientSecret = "stored-secret-0123456789"
+	src := newSource(srv, st, tok)
+	src.Config.ClientSecret = "config-secret-0123456789"
+	src.Config.Endpoint.AuthStyle = latch.AuthStyleNone
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(forms) != 1 || strings.Contains(forms[0], "secret") || !strings.Contains(forms[0], "client_id=") || strings.Contains(forms[0], "basic=true") {
+		t.Fatalf("token requests: %q; want client_id only, no secret", forms)
 	}
 }

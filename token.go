@@ -67,13 +67,6 @@ type Token struct {
 	// answer, redacted). Such a set keeps only an access token that may
 	// still work until it expires or the server rejects it.
 	Revoked string `json:"revoked,omitempty"`
-	// AfterRejection says this set was obtained by a refresh because the
-	// server refused the set before it with 401 (RFC 6750 §3.1). A 401 for
-	// it is then no reason to refresh again: the server refuses even a
-	// fresh token there, and each refresh would rotate the grant for
-	// nothing. It is refreshed again for a newer reason: its expiry, or a
-	// 401 after rejectionWindow.
-	AfterRejection bool `json:"after_rejection,omitempty"`
 
 	authz *authorization // set by withAuthorization; never written after
 }

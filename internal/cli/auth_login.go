@@ -35,7 +35,7 @@ type loginOptions struct {
 	// replaces valid at the server (servers such as Google revoke the
 	// whole grant, the new login's too, when one token is revoked).
 	keepReplaced bool
-	timeout           time.Duration
+	timeout      time.Duration
 
 	// Login settings, remembered for the host; unset flags reuse the
 	// host's remembered ones.
@@ -118,9 +118,9 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 
 // clientSecret reads the secret from --client-secret-file or
 // LATCH_CLIENT_SECRET, else from where the host's last login was given it
-// (h.ClientSecretFrom: the file's path or the variable's name, never the
-// secret). It returns the secret and where it came from; "" when there is
-// none.
+// (h.ClientSecretFrom: the file's path, never the secret; a variable is
+// read only when set). It returns the secret and where it came from; ""
+// when there is none.
 func (a *App) clientSecret(o *loginOptions, h *config.Host) (secret, from string, err error) {
 	env := a.Getenv(EnvClientSecret)
 	file := o.secretFile
@@ -131,9 +131,6 @@ func (a *App) clientSecret(o *loginOptions, h *config.Host) (secret, from string
 		return strings.TrimSpace(env), "env:" + EnvClientSecret, nil
 	case file == "" && strings.HasPrefix(h.ClientSecretFrom, "file:"):
 		file = strings.TrimPrefix(h.ClientSecretFrom, "file:")
-	case file == "" && strings.HasPrefix(h.ClientSecretFrom, "env:"):
-		return "", "", usageError(fmt.Errorf("the client secret for this host was given in %s at the last login: set it again, or pass --client-secret-file",
-			strings.TrimPrefix(h.ClientSecretFrom, "env:")))
 	}
 	if file == "" {
 		return "", "", nil
