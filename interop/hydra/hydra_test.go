@@ -306,6 +306,12 @@ func (s *server) loginConsentApp() http.Handler {
 // says is active, for the API's audience, with the API scope.
 func (s *server) resourceServer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/oauth-protected-resource" {
+			// RFC 9728: the API names Hydra as its authorization server.
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"resource": "http://" + r.Host, "authorization_servers": []string{s.issuer}})
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || r.URL.Path != "/v2/user" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
@@ -375,6 +381,9 @@ type proxy struct {
 	refreshKO int // refresh answers that were not 200
 	dropAfter atomic.Int32
 	lost      atomic.Int32
+	// misdirected counts requests that carried a bearer token to Hydra
+	// anywhere but its userinfo endpoint: API calls sent to the wrong place.
+	misdirected atomic.Int32
 }
 
 func newProxy(target string) *proxy {
@@ -400,6 +409,9 @@ func (p *proxy) reset() {
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") && r.URL.Path != "/userinfo" {
+		p.misdirected.Add(1)
+	}
 	grant := ""
 	if r.URL.Path == "/oauth2/token" {
 		form, _ := url.ParseQuery(string(body))
@@ -453,10 +465,12 @@ type user struct {
 	dir string
 	// clientID is LATCH_CLIENT_ID; "" leaves latch to register one.
 	clientID string
+	// host is LATCH_HOST: Hydra's issuer, or "" for zero configuration.
+	host string
 }
 
 func newUser(t *testing.T, s *server) *user {
-	return &user{t: t, s: s, dir: t.TempDir(), clientID: clientID}
+	return &user{t: t, s: s, dir: t.TempDir(), clientID: clientID, host: s.issuer}
 }
 
 type result struct {
@@ -470,7 +484,7 @@ func (u *user) cmd(stdin string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(),
 		"HOME="+u.dir, "XDG_CONFIG_HOME="+filepath.Join(u.dir, "xdg"),
 		"LATCH_CONFIG_DIR="+filepath.Join(u.dir, "config"),
-		"LATCH_HOST="+u.s.issuer, "LATCH_CLIENT_ID="+u.clientID,
+		"LATCH_HOST="+u.host, "LATCH_CLIENT_ID="+u.clientID,
 		"LATCH_CREDENTIAL_STORE=file", "NO_COLOR=1",
 		"BROWSER="+self, "HYDRA_INTEROP_BROWSER=1",
 		"LATCH_TOKEN=", "LATCH_DEBUG=",
@@ -786,5 +800,34 @@ func TestDynamicRegistration(t *testing.T) {
 	}
 	if got := u.stored()["client_id"]; got != registered {
 		t.Fatalf("second login used client %v, want %s", got, registered)
+	}
+}
+
+// Zero configuration with Hydra as the authorization server of an API on
+// another origin (RFC 9728): the login is the resource's, and every
+// request goes to the resource with Hydra's token, none to Hydra
+// (LESSONS 27); refreshes go to Hydra.
+func TestZeroConfigResourceOnAnotherOrigin(t *testing.T) {
+	s := startHydra(t, hydraOptions{accessTTL: 3 * time.Second})
+	u := newUser(t, s)
+	u.host = ""
+	r := u.ok("auth", "login", "--resource", s.rs, "--scopes", "openid,offline_access,"+apiScope, "--audience", audience)
+	mustContain(t, "login", r.stderr, "The resource "+s.rs+" names its authorization server: "+s.issuer)
+	r = u.ok("api", "/v2/user")
+	mustContain(t, "api /v2/user", r.stdout, username)
+	r = u.ok("api", s.rs+"/v2/user")
+	mustContain(t, "api with the resource's URL", r.stdout, username)
+	r = u.ok("auth", "status")
+	mustContain(t, "status", r.stdout, "resource: "+s.rs)
+	mustContain(t, "status", r.stdout, "authorization server: "+s.issuer)
+	if n := s.proxy.misdirected.Load(); n != 0 {
+		t.Fatalf("%d requests carried the API's token to Hydra", n)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	s.proxy.reset()
+	r = u.ok("api", "/v2/user")
+	mustContain(t, "api after expiry", r.stdout, username)
+	if calls, ok, _ := s.proxy.counts(); calls["refresh_token"] != 1 || ok != 1 {
+		t.Fatalf("refresh at Hydra: %v", calls)
 	}
 }
