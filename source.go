@@ -398,6 +398,10 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		if IsTerminal(err) {
 			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
 		}
+		if NeedsInteraction(err) {
+			// Not dead: the stored set stays for after the user signs in.
+			return nil, s.loginRequired(err)
+		}
 		return nil, fmt.Errorf("refresh token: %w", err)
 	}
 	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
