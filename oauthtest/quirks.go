@@ -39,6 +39,12 @@ type Quirks struct {
 	// exact string match, as Atlassian and X register them. Any other
 	// gets an error page and no redirect, as those servers show.
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// RedirectAnyLoopbackPort lets a registered loopback redirect URI
+	// (127.0.0.1, [::1] or localhost) match on any port, the rest exact,
+	// as RFC 8252 §7.3 asks and GitHub OAuth apps and Entra ID's
+	// http://localhost do. Auth0, Okta, GitHub Apps and Atlassian match
+	// the whole URI exactly: leave it false for them.
+	RedirectAnyLoopbackPort bool `json:"redirect_any_loopback_port,omitempty"`
 	// Audience, when set, must be sent as the audience parameter of the
 	// authorization request (Auth0, Atlassian).
 	Audience string `json:"audience,omitempty"`
@@ -158,7 +164,7 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 		}
 		_ = r.ParseForm()
 		ru := r.Form.Get("redirect_uri")
-		if len(q.RedirectURIs) > 0 && !slices.Contains(q.RedirectURIs, ru) {
+		if len(q.RedirectURIs) > 0 && !q.redirectAllowed(ru) {
 			// The redirect URI is not trusted: never redirect to it.
 			s.page(w, http.StatusBadRequest, pageData{Message: "The redirect_uri is not registered for this client."})
 			return
@@ -188,6 +194,34 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// redirectAllowed matches ru against the registered redirect URIs:
+// exactly (RFC 6749 §3.1.2.3 simple string comparison), or, with
+// RedirectAnyLoopbackPort, on any port of a loopback host (RFC 8252 §7.3).
+func (q Quirks) redirectAllowed(ru string) bool {
+	if slices.Contains(q.RedirectURIs, ru) {
+		return true
+	}
+	if !q.RedirectAnyLoopbackPort {
+		return false
+	}
+	u, err := url.Parse(ru)
+	if err != nil || u.Scheme != "http" || !loopbackHost(u.Hostname()) {
+		return false
+	}
+	for _, reg := range q.RedirectURIs {
+		r, err := url.Parse(reg)
+		if err == nil && r.Scheme == u.Scheme && r.Hostname() == u.Hostname() &&
+			strings.TrimSuffix(r.EscapedPath(), "/") == strings.TrimSuffix(u.EscapedPath(), "/") && r.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+func loopbackHost(h string) bool {
+	return h == "127.0.0.1" || h == "::1" || h == "localhost"
 }
 
 func (q Quirks) rewritesAnswers() bool {
