@@ -255,7 +255,7 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 			}
 		}
 		if q := s.quirks(); q.rewritesAnswers() {
-			q.rewriteAnswer(r, rec)
+			s.rewriteAnswer(q, r, rec)
 		}
 		if after {
 			if rec.Code == http.StatusOK {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Quirks make the server behave as a real provider does where it departs
@@ -58,6 +60,72 @@ type Quirks struct {
 	// with a provider's own, as GitHub answers bad_refresh_token for
 	// invalid_grant.
 	RenameErrors map[string]string `json:"rename_errors,omitempty"`
+	// MultiTenant, "common" or "organizations", serves OIDC discovery at
+	// /MultiTenant/v2.0 as Entra ID does: its issuer is the template
+	// URL/{tenantid}/v2.0, and every id_token's iss is URL/TenantID/v2.0
+	// with a tid claim of TenantID (DefaultTenantID when empty).
+	MultiTenant string `json:"multi_tenant,omitempty"`
+	TenantID    string `json:"tenant_id,omitempty"`
+}
+
+// DefaultTenantID is the tid of Quirks.MultiTenant's id_tokens.
+const DefaultTenantID = "00000000-0de7-4000-8000-000000000001"
+
+func (q Quirks) tenantID() string {
+	if q.TenantID != "" {
+		return q.TenantID
+	}
+	return DefaultTenantID
+}
+
+// tenantDiscovery serves Quirks.MultiTenant's metadata document.
+func (s *Server) tenantDiscovery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := s.quirks()
+		if q.MultiTenant != "" && r.Method == http.MethodGet &&
+			r.URL.Path == "/"+q.MultiTenant+"/v2.0/.well-known/openid-configuration" {
+			md := s.metadataDoc()
+			md.Issuer = s.URL + "/{tenantid}/v2.0"
+			writeJSON(w, http.StatusOK, md)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tenantIDToken re-signs the id_token of a token answer with the issuer and
+// tid of the signed-in user's tenant, as Entra ID's multi-tenant endpoints
+// issue it.
+func (s *Server) tenantIDToken(q Quirks, m map[string]any) {
+	raw, ok := m["id_token"].(string)
+	if !ok {
+		return
+	}
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return
+	}
+	b, err := jws.Verify(&s.store.key.PublicKey)
+	if err != nil {
+		return
+	}
+	var claims map[string]any
+	if json.Unmarshal(b, &claims) != nil {
+		return
+	}
+	claims["iss"] = s.URL + "/" + q.tenantID() + "/v2.0"
+	claims["tid"] = q.tenantID()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.store.key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.store.keyID))
+	if err != nil {
+		return
+	}
+	b, _ = json.Marshal(claims)
+	if out, err := signer.Sign(b); err == nil {
+		if c, err := out.CompactSerialize(); err == nil {
+			m["id_token"] = c
+		}
+	}
 }
 
 // SetQuirks replaces the server's quirks; requests already under way
@@ -225,14 +293,18 @@ func loopbackHost(h string) bool {
 }
 
 func (q Quirks) rewritesAnswers() bool {
-	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0
+	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0 ||
+		q.MultiTenant != ""
 }
 
 // rewriteAnswer applies the answer quirks to a recorded token answer.
-func (q Quirks) rewriteAnswer(r *http.Request, rec *httptest.ResponseRecorder) {
+func (s *Server) rewriteAnswer(q Quirks, r *http.Request, rec *httptest.ResponseRecorder) {
 	var m map[string]any
 	if json.Unmarshal(rec.Body.Bytes(), &m) != nil {
 		return
+	}
+	if q.MultiTenant != "" {
+		s.tenantIDToken(q, m)
 	}
 	if q.RefreshTokenExpiresIn > 0 && rec.Code == http.StatusOK && m["refresh_token"] != nil {
 		m["refresh_token_expires_in"] = q.RefreshTokenExpiresIn

@@ -671,7 +671,11 @@ func (a *App) registerClient(ctx context.Context, cmd *cobra.Command, o *loginOp
 func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *discovery.Metadata, e config.Endpoints, tok *latch.Token) string {
 	hc := &http.Client{Transport: a.baseTransport()}
 	if tok.IDToken != "" && md.JWKSURI != "" {
-		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, cfg.Issuer, cfg.ClientID, md.JWKSURI, time.Now())
+		iss := cfg.Issuer
+		if md.IssuerTemplate != "" {
+			iss = md.IssuerTemplate // Entra ID multi-tenant: iss carries the tid
+		}
+		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, iss, cfg.ClientID, md.JWKSURI, time.Now())
 		if err == nil {
 			return c.Display()
 		}
