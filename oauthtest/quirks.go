@@ -66,6 +66,52 @@ type Quirks struct {
 	// with a tid claim of TenantID (DefaultTenantID when empty).
 	MultiTenant string `json:"multi_tenant,omitempty"`
 	TenantID    string `json:"tenant_id,omitempty"`
+	// RefreshTokenOnlyWith: a code grant yields a refresh token only when
+	// the authorization request carried all these parameters; otherwise
+	// the answer simply has none, no error, as Google does without
+	// access_type=offline.
+	RefreshTokenOnlyWith map[string]string `json:"refresh_token_only_with,omitempty"`
+	// RevokeAccessOnRefresh revokes the access tokens issued before a
+	// refresh as it rotates, as GitLab does.
+	RevokeAccessOnRefresh bool `json:"revoke_access_on_refresh,omitempty"`
+	// ReuseKeepsFamily answers a rotated-out refresh token with
+	// invalid_grant and revokes nothing, as GitLab does in practice
+	// (its documentation says the family is revoked).
+	ReuseKeepsFamily bool `json:"reuse_keeps_family,omitempty"`
+	// CloudResources serves Atlassian's shape of API: GET
+	// /oauth/token/accessible-resources lists the sites the token may
+	// reach, each with its cloud id (AtlassianCloudID), and the API
+	// lives under /ex/jira/{cloudid}/ (GET .../rest/api/3/myself); any
+	// other cloud id is 404.
+	CloudResources bool `json:"cloud_resources,omitempty"`
+}
+
+// AtlassianCloudID is the cloud id of Quirks.CloudResources' one site.
+const AtlassianCloudID = "11223344-a1b2-4c3d-8e9f-001122334455"
+
+// cloudResources serves Quirks.CloudResources.
+func (s *Server) cloudResources(next http.Handler) http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("GET /oauth/token/accessible-resources", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, []map[string]any{{"id": AtlassianCloudID, "name": "dev",
+			"url": "https://dev.atlassian.net", "scopes": []string{"read:jira-work", "read:jira-user"}}})
+	})
+	api.HandleFunc("GET /ex/jira/{cloud}/rest/api/3/myself", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("cloud") != AtlassianCloudID {
+			writeJSON(w, http.StatusNotFound, map[string]any{"errorMessages": []string{"Site not found"}})
+			return
+		}
+		at, _ := r.Context().Value(tokenKey{}).(accessToken)
+		writeJSON(w, http.StatusOK, map[string]any{"accountId": "557058:dev", "displayName": displayName(at.subject)})
+	})
+	guarded := s.requireToken(api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.quirks().CloudResources && (r.URL.Path == "/oauth/token/accessible-resources" || strings.HasPrefix(r.URL.Path, "/ex/")) {
+			guarded.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // DefaultTenantID is the tid of Quirks.MultiTenant's id_tokens.
@@ -225,7 +271,7 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := s.quirks()
-		if len(q.RedirectURIs) == 0 && q.Audience == "" && len(q.RequireParams) == 0 ||
+		if len(q.RedirectURIs) == 0 && q.Audience == "" && len(q.RequireParams) == 0 && len(q.RefreshTokenOnlyWith) == 0 ||
 			r.URL.Path != s.provider.AuthorizationEndpoint().Relative() {
 			next.ServeHTTP(w, r) // the callback
 			return
@@ -244,6 +290,13 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 		for k, v := range q.RequireParams {
 			if r.Form.Get(k) != v {
 				missing = k
+			}
+		}
+		for k, v := range q.RefreshTokenOnlyWith {
+			if r.Form.Get(k) != v {
+				// No error: this login just gets no refresh token.
+				s.store.noOffline.Store(r.Form.Get("code_challenge"), true)
+				break
 			}
 		}
 		if missing != "" {

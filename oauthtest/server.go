@@ -118,6 +118,7 @@ func newServer(opts Options, baseURL string, now func() time.Time) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	s.store.quirks = s.quirks
 	cfg := &op.Config{
 		CodeMethodS256:        true,
 		GrantTypeRefreshToken: true,
@@ -247,7 +248,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
 	mux.Handle("/graphql", s.requireToken(http.HandlerFunc(s.graphql)))
 	mux.Handle("/", s.provider)
-	return s.noDiscovery(s.tenantDiscovery(mux))
+	return s.noDiscovery(s.tenantDiscovery(s.cloudResources(mux)))
 }
 
 // defaultScope applies DefaultScope to authorization requests without a

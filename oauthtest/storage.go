@@ -46,8 +46,14 @@ type storage struct {
 	approveN   int
 	interval   time.Duration
 	counters   *counterSet
-	key        *ecdsa.PrivateKey
-	keyID      string
+	// quirks are the server's current ones (RevokeAccessOnRefresh,
+	// ReuseKeepsFamily); nil means none.
+	quirks func() Quirks
+	// noOffline holds the code challenges of authorization requests that
+	// get no refresh token (Quirks.RefreshTokenOnlyWith).
+	noOffline sync.Map
+	key       *ecdsa.PrivateKey
+	keyID     string
 
 	mu        sync.Mutex
 	authReqs  map[string]*authRequest // by id
@@ -131,6 +137,13 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 	}, nil
 }
 
+func (s *storage) quirk() Quirks {
+	if s.quirks == nil {
+		return Quirks{}
+	}
+	return s.quirks()
+}
+
 // reportedExpiry pads an expiry so that zitadel, which truncates the
 // remaining time to whole seconds, answers expires_in equal to the TTL.
 func reportedExpiry(exp time.Time) time.Time { return exp.Add(time.Second - time.Millisecond) }
@@ -179,6 +192,10 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 	if req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
+	scopes := withOffline(req.Scopes)
+	if _, no := s.noOffline.LoadAndDelete(req.CodeChallenge); no {
+		scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return sc == oidc.ScopeOfflineAccess })
+	}
 	now := s.now()
 	ar := &authRequest{
 		id:           rand.Text(),
@@ -186,7 +203,7 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 		redirectURI:  req.RedirectURI,
 		state:        req.State,
 		nonce:        req.Nonce,
-		scopes:       withOffline(req.Scopes),
+		scopes:       scopes,
 		challenge:    &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod},
 		responseType: req.ResponseType,
 		responseMode: req.ResponseMode,
@@ -333,6 +350,13 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 			rec.rotated, rec.rotatedAt = true, now
 		}
 		fam := s.families[rec.familyID]
+		if s.quirk().RevokeAccessOnRefresh {
+			for _, aid := range fam.accessID {
+				if at := s.access[aid]; at != nil {
+					at.revoked = true
+				}
+			}
+		}
 		at := s.mintAccessLocked(grant{clientID: fam.clientID, subject: fam.subject, scopes: rr.scopes}, fam.id)
 		newRT := s.mintRefreshLocked(fam, now)
 		s.counters.add(func(c *Counters) { c.RefreshSuccesses++ })
@@ -430,6 +454,9 @@ func (s *storage) liveRefreshLocked(token string, final bool) (*refreshRec, erro
 	}
 	if rec.rotated {
 		s.counters.add(func(c *Counters) { c.ReuseDetections++ })
+		if s.quirk().ReuseKeepsFamily {
+			return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
+		}
 		s.revokeFamilyLocked(rec.familyID)
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token reused; its family is revoked")
 	}

@@ -482,8 +482,27 @@ func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, wit
 		}
 		fmt.Fprintln(a.Stderr, "latch refreshes the access token by itself; no need to log in again while the refresh token lasts.")
 	} else {
-		fmt.Fprintln(a.Stderr, "No refresh token was issued: log in again when the access token expires.")
+		fmt.Fprintln(a.Stderr, noRefreshAdvice(p.cfg.Issuer, p.cfg.Scopes, p.params))
 	}
+}
+
+// noRefreshAdvice says what to change when a login got no refresh token.
+// Google answers a login without access_type=offline with none, no
+// error, and without prompt=consent only at the first consent; most other
+// servers want the offline_access scope (OIDC Core §11).
+func noRefreshAdvice(issuer string, scopes []string, params url.Values) string {
+	const google = "add access_type=offline and prompt=consent (--param access_type=offline --param prompt=consent)"
+	const later = "; log in again when the access token expires"
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() == "accounts.google.com" {
+		return "No refresh token: " + google + later + "."
+	}
+	switch {
+	case params.Get("access_type") == "offline":
+		return "No refresh token was issued" + later + "."
+	case !slices.Contains(scopes, "offline_access"):
+		return "No refresh token was issued: ask for the offline_access scope (--scopes), or, for Google, " + google + later + "."
+	}
+	return "No refresh token was issued, though offline_access was asked for; for Google, " + google + later + "."
 }
 
 // remember records the login in the config file and selects it.
