@@ -72,12 +72,14 @@ func (e *TokenError) Error() string {
 
 // Terminal reports whether the error means the grant itself is dead:
 // invalid_grant, invalid_client or unauthorized_client (RFC 6749 §5.2),
-// or GitHub's own names for them, bad_refresh_token and
-// incorrect_client_credentials, which it answers with status 200.
+// or the names two providers answer with status 200 instead: GitHub's
+// bad_refresh_token and incorrect_client_credentials, Slack's
+// invalid_refresh_token, invalid_client_id and bad_client_secret.
 func (e *TokenError) Terminal() bool {
 	switch e.Code {
 	case "invalid_grant", "invalid_client", "unauthorized_client",
-		"bad_refresh_token", "incorrect_client_credentials":
+		"bad_refresh_token", "incorrect_client_credentials",
+		"invalid_refresh_token", "invalid_client_id", "bad_client_secret":
 		return true
 	}
 	return false

@@ -449,7 +449,8 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 		return nil, usageError(fmt.Errorf("%w; check --scopes, --audience, --resource and --param for what the server asks", err))
 	}
 	var te *latch.TokenError
-	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials") {
+	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials" ||
+		te.Code == "invalid_client_id" || te.Code == "bad_client_secret") {
 		// The client, not the person: a setting to fix (exit 2).
 		return nil, usageError(fmt.Errorf("%w; check the client ID (--client-id %s), its secret (%s or --client-secret-file) and --client-auth basic|post|none", err, p.cfg.ClientID, EnvClientSecret))
 	}
