@@ -84,6 +84,34 @@ type Quirks struct {
 	// lives under /ex/jira/{cloudid}/ (GET .../rest/api/3/myself); any
 	// other cloud id is 404.
 	CloudResources bool `json:"cloud_resources,omitempty"`
+	// SlackAnswers shapes token answers as Slack's oauth.v2.access does:
+	// always status 200 with "ok"; an error is {"ok":false,"error":...}
+	// (invalid_grant named invalid_refresh_token); the code grant's user
+	// token comes under authed_user with token_type "user", a refresh's at
+	// the top level.
+	SlackAnswers bool `json:"slack_answers,omitempty"`
+}
+
+// slackAnswer reshapes m as Slack's oauth.v2.access answers.
+func slackAnswer(r *http.Request, m map[string]any) map[string]any {
+	if code, ok := m["error"].(string); ok {
+		if code == "invalid_grant" {
+			code = "invalid_refresh_token"
+		}
+		return map[string]any{"ok": false, "error": code}
+	}
+	tok := map[string]any{"token_type": "user"}
+	for _, k := range []string{"access_token", "refresh_token", "expires_in", "scope"} {
+		if v, ok := m[k]; ok {
+			tok[k] = v
+		}
+	}
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		tok["ok"] = true
+		return tok
+	}
+	tok["id"] = "U0DEV"
+	return map[string]any{"ok": true, "app_id": "A0DEV", "authed_user": tok, "team": map[string]any{"id": "T0DEV", "name": "dev"}}
 }
 
 // AtlassianCloudID is the cloud id of Quirks.CloudResources' one site.
@@ -347,7 +375,7 @@ func loopbackHost(h string) bool {
 
 func (q Quirks) rewritesAnswers() bool {
 	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0 ||
-		q.MultiTenant != ""
+		q.MultiTenant != "" || q.SlackAnswers
 }
 
 // rewriteAnswer applies the answer quirks to a recorded token answer.
@@ -358,6 +386,10 @@ func (s *Server) rewriteAnswer(q Quirks, r *http.Request, rec *httptest.Response
 	}
 	if q.MultiTenant != "" {
 		s.tenantIDToken(q, m)
+	}
+	if q.SlackAnswers {
+		m = slackAnswer(r, m)
+		rec.Code = http.StatusOK
 	}
 	if q.RefreshTokenExpiresIn > 0 && rec.Code == http.StatusOK && m["refresh_token"] != nil {
 		m["refresh_token_expires_in"] = q.RefreshTokenExpiresIn
