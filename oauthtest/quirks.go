@@ -90,6 +90,9 @@ type Quirks struct {
 	// token comes under authed_user with token_type "user", a refresh's at
 	// the top level.
 	SlackAnswers bool `json:"slack_answers,omitempty"`
+	// ScopesField names the granted scope "scopes" in token answers, as
+	// Bitbucket Cloud does (RFC 6749 §5.1 says "scope").
+	ScopesField bool `json:"scopes_field,omitempty"`
 }
 
 // slackAnswer reshapes m as Slack's oauth.v2.access answers.
@@ -375,7 +378,7 @@ func loopbackHost(h string) bool {
 
 func (q Quirks) rewritesAnswers() bool {
 	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0 ||
-		q.MultiTenant != "" || q.SlackAnswers
+		q.MultiTenant != "" || q.SlackAnswers || q.ScopesField
 }
 
 // rewriteAnswer applies the answer quirks to a recorded token answer.
@@ -386,6 +389,10 @@ func (s *Server) rewriteAnswer(q Quirks, r *http.Request, rec *httptest.Response
 	}
 	if q.MultiTenant != "" {
 		s.tenantIDToken(q, m)
+	}
+	if sc, ok := m["scope"]; ok && q.ScopesField {
+		delete(m, "scope")
+		m["scopes"] = sc
 	}
 	if q.SlackAnswers {
 		m = slackAnswer(r, m)
