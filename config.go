@@ -247,6 +247,7 @@ type tokenJSON struct {
 	RefreshToken          string      `json:"refresh_token"`
 	ExpiresIn             json.Number `json:"expires_in"`
 	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
+	RefreshExpiresIn      json.Number `json:"refresh_expires_in"` // Keycloak's name; 0 for offline tokens
 	Scope                 string      `json:"scope"`
 	IDToken               string      `json:"id_token"`
 	// Scopes is Bitbucket Cloud's name for scope.
@@ -358,6 +359,9 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 	}
 	if exp > 0 {
 		t.Expiry = now.Add(exp)
+	}
+	if tj.RefreshTokenExpiresIn == "" {
+		tj.RefreshTokenExpiresIn = tj.RefreshExpiresIn
 	}
 	rexp, err := seconds(tj.RefreshTokenExpiresIn, 10*365*24*time.Hour)
 	if err != nil {

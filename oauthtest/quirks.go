@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -93,6 +94,27 @@ type Quirks struct {
 	// ScopesField names the granted scope "scopes" in token answers, as
 	// Bitbucket Cloud does (RFC 6749 §5.1 says "scope").
 	ScopesField bool `json:"scopes_field,omitempty"`
+	// IssuerPath, such as "/realms/dev", makes the issuer URL+IssuerPath,
+	// as Keycloak's realms are: OIDC discovery is served at
+	// IssuerPath/.well-known/openid-configuration and id_tokens carry it.
+	IssuerPath string `json:"issuer_path,omitempty"`
+	// SessionIdle, in seconds, bounds the refresh tokens of a login that
+	// did not ask for offline_access to that much time unused, as
+	// Keycloak's SSO Session Idle does (30 minutes by default); answers
+	// then carry Keycloak's refresh_expires_in. offline_access gets the
+	// full RefreshTTL.
+	SessionIdle int `json:"session_idle,omitempty"`
+}
+
+// issuer is the issuer that id_tokens name under q.
+func (s *Server) issuer(q Quirks) string {
+	switch {
+	case q.MultiTenant != "":
+		return s.URL + "/" + q.tenantID() + "/v2.0"
+	case q.IssuerPath != "":
+		return s.URL + q.IssuerPath
+	}
+	return s.URL
 }
 
 // slackAnswer reshapes m as Slack's oauth.v2.access answers.
@@ -166,14 +188,20 @@ func (s *Server) tenantDiscovery(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusOK, md)
 			return
 		}
+		if q.IssuerPath != "" && r.Method == http.MethodGet && r.URL.Path == q.IssuerPath+"/.well-known/openid-configuration" {
+			md := s.metadataDoc()
+			md.Issuer = s.URL + q.IssuerPath
+			writeJSON(w, http.StatusOK, md)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// tenantIDToken re-signs the id_token of a token answer with the issuer and
-// tid of the signed-in user's tenant, as Entra ID's multi-tenant endpoints
-// issue it.
-func (s *Server) tenantIDToken(q Quirks, m map[string]any) {
+// reissueIDToken re-signs the id_token of a token answer with the issuer
+// of q: for MultiTenant the one of the signed-in user's tenant, with its
+// tid, as Entra ID's multi-tenant endpoints issue it.
+func (s *Server) reissueIDToken(q Quirks, m map[string]any) {
 	raw, ok := m["id_token"].(string)
 	if !ok {
 		return
@@ -190,8 +218,10 @@ func (s *Server) tenantIDToken(q Quirks, m map[string]any) {
 	if json.Unmarshal(b, &claims) != nil {
 		return
 	}
-	claims["iss"] = s.URL + "/" + q.tenantID() + "/v2.0"
-	claims["tid"] = q.tenantID()
+	claims["iss"] = s.issuer(q)
+	if q.MultiTenant != "" {
+		claims["tid"] = q.tenantID()
+	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: s.store.key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", s.store.keyID))
 	if err != nil {
@@ -302,7 +332,7 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := s.quirks()
-		if len(q.RedirectURIs) == 0 && q.Audience == "" && len(q.RequireParams) == 0 && len(q.RefreshTokenOnlyWith) == 0 ||
+		if len(q.RedirectURIs) == 0 && q.Audience == "" && len(q.RequireParams) == 0 && len(q.RefreshTokenOnlyWith) == 0 && q.SessionIdle == 0 ||
 			r.URL.Path != s.provider.AuthorizationEndpoint().Relative() {
 			next.ServeHTTP(w, r) // the callback
 			return
@@ -322,6 +352,9 @@ func (s *Server) authorizeQuirks(next http.Handler) http.Handler {
 			if r.Form.Get(k) != v {
 				missing = k
 			}
+		}
+		if q.SessionIdle > 0 && !slices.Contains(strings.Fields(r.Form.Get("scope")), "offline_access") {
+			s.store.sessionBound.Store(r.Form.Get("code_challenge"), true)
 		}
 		for k, v := range q.RefreshTokenOnlyWith {
 			if r.Form.Get(k) != v {
@@ -378,7 +411,7 @@ func loopbackHost(h string) bool {
 
 func (q Quirks) rewritesAnswers() bool {
 	return q.FormAnswers || q.FormUnlessJSON || q.ErrorsAs200 || q.RefreshTokenExpiresIn > 0 || len(q.RenameErrors) > 0 ||
-		q.MultiTenant != "" || q.SlackAnswers || q.ScopesField
+		q.MultiTenant != "" || q.SlackAnswers || q.ScopesField || q.IssuerPath != "" || q.SessionIdle > 0
 }
 
 // rewriteAnswer applies the answer quirks to a recorded token answer.
@@ -387,8 +420,13 @@ func (s *Server) rewriteAnswer(q Quirks, r *http.Request, rec *httptest.Response
 	if json.Unmarshal(rec.Body.Bytes(), &m) != nil {
 		return
 	}
-	if q.MultiTenant != "" {
-		s.tenantIDToken(q, m)
+	if q.MultiTenant != "" || q.IssuerPath != "" {
+		s.reissueIDToken(q, m)
+	}
+	if rt, ok := m["refresh_token"].(string); ok && q.SessionIdle > 0 {
+		if exp, bound := s.store.sessionExpiry(rt); bound {
+			m["refresh_expires_in"] = int(time.Until(exp).Round(time.Second).Seconds())
+		}
 	}
 	if sc, ok := m["scope"]; ok && q.ScopesField {
 		delete(m, "scope")

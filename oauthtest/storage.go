@@ -52,8 +52,11 @@ type storage struct {
 	// noOffline holds the code challenges of authorization requests that
 	// get no refresh token (Quirks.RefreshTokenOnlyWith).
 	noOffline sync.Map
-	key       *ecdsa.PrivateKey
-	keyID     string
+	// sessionBound holds the code challenges of logins whose refresh
+	// tokens are bound to Quirks.SessionIdle.
+	sessionBound sync.Map
+	key          *ecdsa.PrivateKey
+	keyID        string
 
 	mu        sync.Mutex
 	authReqs  map[string]*authRequest // by id
@@ -66,14 +69,15 @@ type storage struct {
 }
 
 type family struct {
-	id       string
-	clientID string
-	subject  string
-	scopes   []string
-	authTime time.Time
-	revoked  bool
-	accessID []string
-	refresh  []string
+	sessionBound bool // refresh tokens live Quirks.SessionIdle unused
+	id           string
+	clientID     string
+	subject      string
+	scopes       []string
+	authTime     time.Time
+	revoked      bool
+	accessID     []string
+	refresh      []string
 }
 
 type refreshRec struct {
@@ -208,6 +212,9 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 		responseType: req.ResponseType,
 		responseMode: req.ResponseMode,
 		created:      now,
+	}
+	if _, ok := s.sessionBound.LoadAndDelete(req.CodeChallenge); ok {
+		ar.sessionBound = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -367,6 +374,9 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 		return "", "", time.Time{}, err
 	}
 	fam := &family{id: rand.Text(), clientID: g.clientID, subject: g.subject, scopes: g.scopes, authTime: g.authTime}
+	if g.authReq != nil {
+		fam.sessionBound = g.authReq.sessionBound
+	}
 	s.families[fam.id] = fam
 	if g.authReq != nil {
 		g.authReq.familyID = fam.id
@@ -427,7 +437,11 @@ func (s *storage) mintAccessLocked(g grant, familyID string) *accessToken {
 }
 
 func (s *storage) mintRefreshLocked(fam *family, now time.Time) string {
-	rec := &refreshRec{token: refreshPrefix + rand.Text() + rand.Text(), familyID: fam.id, expires: now.Add(s.refreshTT)}
+	ttl := s.refreshTT
+	if idle := time.Duration(s.quirk().SessionIdle) * time.Second; fam.sessionBound && idle > 0 {
+		ttl = min(ttl, idle)
+	}
+	rec := &refreshRec{token: refreshPrefix + rand.Text() + rand.Text(), familyID: fam.id, expires: now.Add(ttl)}
 	s.refresh[rec.token] = rec
 	fam.refresh = append(fam.refresh, rec.token)
 	return rec.token
@@ -509,6 +523,18 @@ func (s *storage) revokeFamilyOf(token string) bool {
 		return false
 	}
 	return s.revokeFamilyLocked(rec.familyID)
+}
+
+// sessionExpiry returns when refresh token rt expires, if its family is
+// bound to Quirks.SessionIdle.
+func (s *storage) sessionExpiry(rt string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.refresh[rt]
+	if !ok || s.families[rec.familyID] == nil || !s.families[rec.familyID].sessionBound {
+		return time.Time{}, false
+	}
+	return rec.expires, true
 }
 
 // expireAccessTokens makes every access token expire now.
