@@ -482,6 +482,8 @@ func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, wit
 			fmt.Fprintf(a.Stderr, "Refresh token expires: %s\n", when(tok.RefreshExpiry, now))
 		}
 		fmt.Fprintln(a.Stderr, "latch refreshes the access token by itself; no need to log in again while the refresh token lasts.")
+	} else if withToken {
+		fmt.Fprintln(a.Stderr, "No refresh token was issued: log in again when the access token expires.")
 	} else {
 		fmt.Fprintln(a.Stderr, noRefreshAdvice(p.cfg.Issuer, p.cfg.Scopes, p.params))
 	}
