@@ -206,7 +206,7 @@ func (s *Server) reissueIDToken(q Quirks, m map[string]any) {
 	if !ok {
 		return
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return
 	}
