@@ -104,6 +104,11 @@ type Quirks struct {
 	// then carry Keycloak's refresh_expires_in. offline_access gets the
 	// full RefreshTTL.
 	SessionIdle int `json:"session_idle,omitempty"`
+	// RefreshMaxAge, in seconds, ends every refresh token of a login this
+	// long after the login, however often it rotated, as Atlassian's 365
+	// days do (Options.RefreshTTL is the time a token may go unused: 90
+	// days there).
+	RefreshMaxAge int `json:"refresh_max_age,omitempty"`
 }
 
 // issuer is the issuer that id_tokens name under q.

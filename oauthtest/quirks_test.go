@@ -1,6 +1,10 @@
 package oauthtest
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+	"time"
+)
 
 // TestRedirectAllowed: registered redirect URIs match exactly (Auth0,
 // Okta, GitHub Apps, Atlassian), or with RedirectAnyLoopbackPort on any
@@ -33,4 +37,31 @@ func TestRedirectAllowed(t *testing.T) {
 			t.Errorf("%v.redirectAllowed(%q) = %v, want %v", tt.q.RedirectURIs, tt.ru, got, tt.want)
 		}
 	}
+}
+
+// TestRefreshLifetimesAtlassian: with Atlassian's limits (90 days unused,
+// RefreshTTL; 365 days from the login, RefreshMaxAge) a login kept in use
+// rotates until its 365th day and then gets invalid_grant; one left
+// unused for more than 90 days gets invalid_grant at once.
+func TestRefreshLifetimesAtlassian(t *testing.T) {
+	const day = 24 * time.Hour
+	q := Quirks{RefreshMaxAge: int((365 * day).Seconds())}
+	t.Run("absolute", func(t *testing.T) {
+		s, clk := start(t, Options{AutoApprove: true, RefreshTTL: 90 * day, Quirks: q})
+		rt := login(t, s).RefreshToken
+		for range 4 { // day 80, 160, 240, 320
+			clk.advance(80 * day)
+			a := refresh(t, s, rt)
+			wantTokens(t, a)
+			rt = a.RefreshToken
+		}
+		clk.advance(50 * day) // day 370, 50 days unused
+		wantError(t, refresh(t, s, rt), http.StatusBadRequest, "invalid_grant")
+	})
+	t.Run("unused", func(t *testing.T) {
+		s, clk := start(t, Options{AutoApprove: true, RefreshTTL: 90 * day, Quirks: q})
+		rt := login(t, s).RefreshToken
+		clk.advance(91 * day)
+		wantError(t, refresh(t, s, rt), http.StatusBadRequest, "invalid_grant")
+	})
 }

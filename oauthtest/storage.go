@@ -70,6 +70,7 @@ type storage struct {
 
 type family struct {
 	sessionBound bool // refresh tokens live Quirks.SessionIdle unused
+	created      time.Time
 	id           string
 	clientID     string
 	subject      string
@@ -373,7 +374,7 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	fam := &family{id: rand.Text(), clientID: g.clientID, subject: g.subject, scopes: g.scopes, authTime: g.authTime}
+	fam := &family{id: rand.Text(), clientID: g.clientID, subject: g.subject, scopes: g.scopes, authTime: g.authTime, created: now}
 	if g.authReq != nil {
 		fam.sessionBound = g.authReq.sessionBound
 	}
@@ -476,6 +477,9 @@ func (s *storage) liveRefreshLocked(token string, final bool) (*refreshRec, erro
 	}
 	if !s.now().Before(rec.expires) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
+	}
+	if max := time.Duration(s.quirk().RefreshMaxAge) * time.Second; max > 0 && !s.now().Before(fam.created.Add(max)) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired: the login is older than its maximum lifetime")
 	}
 	return rec, nil
 }
