@@ -252,8 +252,15 @@ type tokenJSON struct {
 	RefreshToken          string      `json:"refresh_token"`
 	ExpiresIn             json.Number `json:"expires_in"`
 	RefreshTokenExpiresIn json.Number `json:"refresh_token_expires_in"`
+	RefreshExpiresIn      json.Number `json:"refresh_expires_in"` // Keycloak's name; 0 for offline tokens
 	Scope                 string      `json:"scope"`
 	IDToken               string      `json:"id_token"`
+	// Scopes is Bitbucket Cloud's name for scope.
+	Scopes string `json:"scopes"`
+	// OK and AuthedUser are Slack's: every answer says ok, and a user
+	// token comes under authed_user with token_type "user".
+	OK         *bool      `json:"ok"`
+	AuthedUser *tokenJSON `json:"authed_user"`
 	errorJSON
 }
 
@@ -313,8 +320,17 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		te.hide()
 		return nil, te
 	}
+	slack := tj.OK != nil
+	if tj.AccessToken == "" && slack && tj.AuthedUser != nil && tj.AuthedUser.AccessToken != "" {
+		// Slack's oauth.v2.access for user scopes only: the user token.
+		tj = *tj.AuthedUser
+		slack = true
+	}
 	if tj.AccessToken == "" {
 		return nil, malformed("no access_token")
+	}
+	if tj.Scope == "" {
+		tj.Scope = tj.Scopes
 	}
 	// RFC 6749 §A.12, §A.17: VSCHAR. Anything else could split a header.
 	if !vschars(tj.AccessToken) {
@@ -328,6 +344,8 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 	}
 	switch {
 	case tj.TokenType == "", strings.EqualFold(tj.TokenType, "bearer"):
+	case slack && (tj.TokenType == "user" || tj.TokenType == "bot"):
+		// Slack names whose token it is; it is sent as a bearer token.
 	default:
 		return nil, &TokenTypeError{Type: tj.TokenType}
 	}
@@ -346,6 +364,9 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 	}
 	if exp > 0 {
 		t.Expiry = now.Add(exp)
+	}
+	if tj.RefreshTokenExpiresIn == "" {
+		tj.RefreshTokenExpiresIn = tj.RefreshExpiresIn
 	}
 	rexp, err := seconds(tj.RefreshTokenExpiresIn, 10*365*24*time.Hour)
 	if err != nil {

@@ -43,6 +43,9 @@ func TestGrantClassification(t *testing.T) {
 		{"200 no access_token", 200, "application/json", `{"token_type":"bearer"}`, nil, false, "response", ""},
 		{"200 negative expires_in", 200, "application/json", `{"access_token":"a","expires_in":-5}`, nil, false, "response", ""},
 		{"200 string expires_in", 200, "application/json", `{"access_token":"a","expires_in":"soon"}`, nil, false, "response", ""},
+		{"Slack ok:false invalid_refresh_token", 200, "application/json", `{"ok":false,"error":"invalid_refresh_token"}`, nil, true, "token", "invalid_refresh_token"},
+		{"Slack ok:false ratelimited", 200, "application/json", `{"ok":false,"error":"ratelimited"}`, nil, false, "token", "ratelimited"},
+		{"interaction_required is not terminal", 400, "application/json", `{"error":"interaction_required"}`, nil, false, "token", "interaction_required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,5 +311,32 @@ func TestGrantSendsParams(t *testing.T) {
 	}
 	if got.Get("grant_type") != "refresh_token" || got.Get("client_id") != "cli" || len(got["grant_type"]) != 1 {
 		t.Errorf("sent %v; a param replaced what latch sets", got)
+	}
+}
+
+// TestParseTokenResponseProviders: Slack's user token under authed_user
+// (token_type "user", ok:true), Bitbucket's scopes for scope; a token_type
+// "user" without Slack's ok field is still refused.
+func TestParseTokenResponseProviders(t *testing.T) {
+	now := time.Now()
+	slack := `{"ok":true,"app_id":"A1","authed_user":{"id":"U1","scope":"search:read","access_token":"xoxe.xoxp-1-abc","token_type":"user","refresh_token":"xoxe-1-def","expires_in":43200},"team":{"id":"T1"}}`
+	tok, err := latch.ParseTokenResponse([]byte(slack), now)
+	if err != nil || tok.AccessToken != "xoxe.xoxp-1-abc" || tok.RefreshToken != "xoxe-1-def" || tok.Scope != "search:read" || !tok.Expiry.Equal(now.Add(12*time.Hour)) {
+		t.Fatalf("Slack authed_user: got %+v, %v", tok, err)
+	}
+	refresh := `{"ok":true,"access_token":"xoxe.xoxp-1-ghi","token_type":"user","refresh_token":"xoxe-1-jkl","expires_in":43200,"scope":"search:read"}`
+	if tok, err = latch.ParseTokenResponse([]byte(refresh), now); err != nil || tok.AccessToken != "xoxe.xoxp-1-ghi" {
+		t.Fatalf("Slack refresh: got %+v, %v", tok, err)
+	}
+	bb := `{"access_token":"bb-at","scopes":"repository account","expires_in":7200,"refresh_token":"bb-rt","token_type":"bearer","state":"authorization_code"}`
+	if tok, err = latch.ParseTokenResponse([]byte(bb), now); err != nil || tok.Scope != "repository account" {
+		t.Fatalf("Bitbucket scopes: got %+v, %v", tok, err)
+	}
+	var tte *latch.TokenTypeError
+	if _, err = latch.ParseTokenResponse([]byte(`{"access_token":"a","token_type":"user"}`), now); !errors.As(err, &tte) {
+		t.Fatalf("token_type user without ok: got %v, want *TokenTypeError", err)
+	}
+	if _, err = latch.ParseTokenResponse([]byte(`{"authed_user":{"access_token":"a"}}`), now); err == nil {
+		t.Fatalf("authed_user without Slack's ok: want an error")
 	}
 }

@@ -446,7 +446,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		if IsTerminal(err) {
 			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
 		}
-		return nil, fmt.Errorf("refresh token: %w", err)
+		return nil, s.refreshFailed(err)
 	}
 	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
 	nt.User = base.User
@@ -686,4 +686,15 @@ func (s *Source) emit(ev RefreshEvent) {
 	if s.OnRefresh != nil {
 		s.OnRefresh(ev)
 	}
+}
+
+// refreshFailed is the error for a refresh that failed but not terminally.
+// A server that wants the user at a browser (OIDC Core §3.1.2.6) needs a
+// login, but the grant is not dead: the stored set stays, and may work
+// again once the user has satisfied the policy.
+func (s *Source) refreshFailed(err error) error {
+	if NeedsInteraction(err) {
+		return s.loginRequired(err)
+	}
+	return fmt.Errorf("refresh token: %w", err)
 }

@@ -543,3 +543,35 @@ func TestAuthStyleNoneSendsNoSecret(t *testing.T) {
 		t.Fatalf("token requests: %q; want client_id only, no secret", forms)
 	}
 }
+
+// TestSourceInteractionRequiredKeepsRefreshToken: interaction_required,
+// login_required and consent_required (OIDC Core §3.1.2.6) mean "log in
+// again", not "try again", and the refresh token stays stored: it may
+// work once the user has satisfied the server's policy.
+func TestSourceInteractionRequiredKeepsRefreshToken(t *testing.T) {
+	for _, code := range []string{"interaction_required", "login_required", "consent_required"} {
+		t.Run(code, func(t *testing.T) {
+			srv := newRotatingServer(t)
+			st := &latch.MemoryStore{}
+			tok := expired(srv.login())
+			src := newSource(srv, st, tok)
+			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+				writeJSON(w, 400, map[string]any{"error": code})
+				return true
+			}
+			_, err := src.Token(context.Background())
+			if !errors.Is(err, latch.ErrLoginRequired) || !latch.NeedsInteraction(err) || latch.IsTerminal(err) {
+				t.Fatalf("got %v, want ErrLoginRequired for %s, not terminal", err, code)
+			}
+			stored, _ := st.Load(context.Background(), src.Key)
+			if stored == nil || stored.RefreshToken != tok.RefreshToken {
+				t.Fatalf("refresh token not kept: %+v", stored)
+			}
+			// Once the user satisfied the policy, the same token works.
+			srv.hook = nil
+			if _, err := src.Token(context.Background()); err != nil {
+				t.Errorf("after the policy is met: %v", err)
+			}
+		})
+	}
+}

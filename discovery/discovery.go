@@ -38,7 +38,13 @@ const (
 // Metadata is the part of an authorization server's metadata (RFC 8414 §2)
 // that latch uses.
 type Metadata struct {
-	Issuer                        string   `json:"issuer"`
+	// Issuer is the issuer asked for, which the document named (RFC
+	// 8414 §3.3).
+	Issuer string `json:"issuer"`
+	// IssuerTemplate is set when the document named Entra ID's
+	// multi-tenant template instead (see TenantTemplate): an id_token's
+	// iss is then this with {tenantid} replaced by its tid claim.
+	IssuerTemplate                string   `json:"issuer_template,omitempty"`
 	AuthorizationEndpoint         string   `json:"authorization_endpoint,omitempty"`
 	TokenEndpoint                 string   `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
@@ -307,7 +313,11 @@ func (m *Metadata) check(u, issuer string) error {
 		return &MetadataError{URL: u, Field: "issuer", Reason: "missing"}
 	}
 	// RFC 8414 §3.3: the issuer must be identical to the one asked for;
-	// a single trailing slash is not treated as a difference.
+	// a single trailing slash is not treated as a difference. The one
+	// exception is Entra ID's multi-tenant template, exactly as documented.
+	if t := TenantTemplate(issuer); t != "" && m.Issuer == t {
+		m.Issuer, m.IssuerTemplate = issuer, t
+	}
 	if strings.TrimSuffix(m.Issuer, "/") != issuer {
 		return &MetadataError{URL: u, Field: "issuer", Reason: fmt.Sprintf("is %q, want %q (RFC 8414 §3.3)", redact.Control(m.Issuer), issuer),
 			Issuer: strings.TrimSuffix(m.Issuer, "/")}
@@ -335,6 +345,29 @@ func (m *Metadata) check(u, issuer string) error {
 		}
 	}
 	return nil
+}
+
+// TenantPlaceholder is the tenant segment of Entra ID's multi-tenant
+// issuer template.
+const TenantPlaceholder = "{tenantid}"
+
+// TenantTemplate returns the issuer that Microsoft Entra ID's metadata
+// names for a multi-tenant issuer (https://HOST/common/v2.0 or
+// https://HOST/organizations/v2.0): https://HOST/{tenantid}/v2.0, on the
+// same scheme and host. For any other issuer it returns "". Microsoft
+// documents the template in "OpenID Connect on the Microsoft identity
+// platform" (the "Find your app's OpenID configuration document URI"
+// table); OIDC Discovery §4.3 alone would refuse it.
+func TenantTemplate(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return ""
+	}
+	switch strings.TrimSuffix(u.EscapedPath(), "/") {
+	case "/common/v2.0", "/organizations/v2.0":
+		return u.Scheme + "://" + u.Host + "/" + TenantPlaceholder + "/v2.0"
+	}
+	return ""
 }
 
 // needsAuthorizationEndpoint: RFC 8414 §2 requires authorization_endpoint

@@ -351,3 +351,45 @@ func BenchmarkFetch(b *testing.B) {
 		}
 	}
 }
+
+// TestFetchEntraTenantTemplate: the metadata of Entra ID's /common/v2.0
+// and /organizations/v2.0 names https://HOST/{tenantid}/v2.0 as issuer.
+// That template, on the same host, is accepted (Issuer stays the one asked
+// for, IssuerTemplate holds it); every looser variant is still refused.
+func TestFetchEntraTenantTemplate(t *testing.T) {
+	for _, tt := range []struct {
+		name, path, issuer string
+		ok                 bool
+	}{
+		{"common", "/common/v2.0", "%s/{tenantid}/v2.0", true},
+		{"organizations", "/organizations/v2.0", "%s/{tenantid}/v2.0", true},
+		{"consumers names a fixed tenant", "/consumers/v2.0", "%s/{tenantid}/v2.0", false},
+		{"a tenant's own issuer", "/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0", "%s/{tenantid}/v2.0", false},
+		{"another host", "/common/v2.0", "https://login.evil.example/{tenantid}/v2.0", false},
+		{"trailing slash", "/common/v2.0", "%s/{tenantid}/v2.0/", false},
+		{"another placeholder", "/common/v2.0", "%s/{tenant}/v2.0", false},
+		{"another position", "/common/v2.0", "%s/v2.0/{tenantid}", false},
+		{"v1 template", "/common", "%s/{tenantid}/", false},
+		{"more path", "/common/v2.0", "%s/{tenantid}/v2.0/x", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := goodDoc()
+			d["issuer"] = tt.issuer
+			as := newFakeAS(t, map[string]string{tt.path + OIDCPath: doc(d)})
+			m, err := Fetch(t.Context(), nil, as.URL+tt.path)
+			if !tt.ok {
+				var me *MetadataError
+				if !errors.As(err, &me) || me.Field != "issuer" {
+					t.Fatalf("issuer %q for %s: got %v, %+v; want an issuer MetadataError", tt.issuer, tt.path, err, m)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			if m.Issuer != as.URL+tt.path || m.IssuerTemplate != as.URL+"/{tenantid}/v2.0" {
+				t.Errorf("issuer %q, template %q", m.Issuer, m.IssuerTemplate)
+			}
+		})
+	}
+}

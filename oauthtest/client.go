@@ -80,6 +80,7 @@ type authRequest struct {
 	responseMode oidc.ResponseMode
 	created      time.Time
 
+	sessionBound bool // Quirks.SessionIdle applies to its refresh tokens
 	done         bool // the user approved
 	subject      string
 	authTime     time.Time

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,13 @@ type Faults struct {
 	// was processed (rotated). The server finishes the rotation even if
 	// the client gives up meanwhile, as a real server does.
 	SlowAnswer time.Duration `json:"slow_answer"`
+	// RefreshError, with RefreshErrors N, answers the next N
+	// refresh_token calls with this RFC 6749 §5.2 error code and status
+	// 400, unprocessed: the refresh token stays live. Entra ID answers
+	// interaction_required (OIDC Core §3.1.2.6) when Conditional Access
+	// or MFA blocks a refresh.
+	RefreshError  string `json:"refresh_error,omitempty"`
+	RefreshErrors int    `json:"refresh_errors,omitempty"`
 }
 
 // UnmarshalJSON accepts latency as nanoseconds or as a duration string, and
@@ -153,6 +161,9 @@ func (s *Server) takeFault(isRefresh bool) (latency, slow time.Duration, before 
 	case f.HTMLError > 0:
 		f.HTMLError--
 		before = "html"
+	case isRefresh && f.RefreshErrors > 0 && f.RefreshError != "":
+		f.RefreshErrors--
+		before = "error:" + f.RefreshError
 	case isRefresh && f.DropAfter > 0:
 		f.DropAfter--
 		after = true
@@ -225,6 +236,12 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, htmlErrorPage)
 			return
+		default:
+			if code, ok := strings.CutPrefix(before, "error:"); ok {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": code,
+					"error_description": "the user must sign in again at a browser (injected fault)"})
+				return
+			}
 		}
 
 		rec := httptest.NewRecorder()
@@ -238,7 +255,7 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 			}
 		}
 		if q := s.quirks(); q.rewritesAnswers() {
-			q.rewriteAnswer(r, rec)
+			s.rewriteAnswer(q, r, rec)
 		}
 		if after {
 			if rec.Code == http.StatusOK {
@@ -307,7 +324,7 @@ func (s *Server) devAPI() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
 			return
 		}
-		if f.Fail503 < 0 || f.DropBefore < 0 || f.DropAfter < 0 || f.HTMLError < 0 || f.Latency < 0 {
+		if f.Fail503 < 0 || f.DropBefore < 0 || f.DropAfter < 0 || f.HTMLError < 0 || f.Latency < 0 || f.RefreshErrors < 0 {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "fault counts must not be negative"})
 			return
 		}

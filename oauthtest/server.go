@@ -118,6 +118,7 @@ func newServer(opts Options, baseURL string, now func() time.Time) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	s.store.quirks = s.quirks
 	cfg := &op.Config{
 		CodeMethodS256:        true,
 		GrantTypeRefreshToken: true,
@@ -247,7 +248,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
 	mux.Handle("/graphql", s.requireToken(http.HandlerFunc(s.graphql)))
 	mux.Handle("/", s.provider)
-	return s.noDiscovery(mux)
+	return s.noDiscovery(s.tenantDiscovery(s.cloudResources(mux)))
 }
 
 // defaultScope applies DefaultScope to authorization requests without a
@@ -282,12 +283,16 @@ type authServerMetadata struct {
 
 // metadata serves RFC 8414 §3 authorization server metadata.
 func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.metadataDoc())
+}
+
+func (s *Server) metadataDoc() authServerMetadata {
 	p := s.provider
 	reg := ""
 	if s.opts.Registration {
 		reg = s.URL + registerPath
 	}
-	writeJSON(w, http.StatusOK, authServerMetadata{
+	return authServerMetadata{
 		RegistrationEndpoint:                   reg,
 		Issuer:                                 s.URL,
 		AuthorizationEndpoint:                  p.AuthorizationEndpoint().Absolute(s.URL),
@@ -303,7 +308,7 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 		CodeChallengeMethodsSupported:          []string{string(oidc.CodeChallengeMethodS256)},
 		TokenEndpointAuthMethodsSupported:      s.quirks().authMethods(),
 		RevocationEndpointAuthMethodsSupported: s.quirks().authMethods(),
-	})
+	}
 }
 
 // Serve runs a Server (metadata per RFC 8414) on addr, a loopback host and port such as

@@ -46,8 +46,17 @@ type storage struct {
 	approveN   int
 	interval   time.Duration
 	counters   *counterSet
-	key        *ecdsa.PrivateKey
-	keyID      string
+	// quirks are the server's current ones (RevokeAccessOnRefresh,
+	// ReuseKeepsFamily); nil means none.
+	quirks func() Quirks
+	// noOffline holds the code challenges of authorization requests that
+	// get no refresh token (Quirks.RefreshTokenOnlyWith).
+	noOffline sync.Map
+	// sessionBound holds the code challenges of logins whose refresh
+	// tokens are bound to Quirks.SessionIdle.
+	sessionBound sync.Map
+	key          *ecdsa.PrivateKey
+	keyID        string
 
 	mu        sync.Mutex
 	authReqs  map[string]*authRequest // by id
@@ -60,14 +69,16 @@ type storage struct {
 }
 
 type family struct {
-	id       string
-	clientID string
-	subject  string
-	scopes   []string
-	authTime time.Time
-	revoked  bool
-	accessID []string
-	refresh  []string
+	sessionBound bool // refresh tokens live Quirks.SessionIdle unused
+	created      time.Time
+	id           string
+	clientID     string
+	subject      string
+	scopes       []string
+	authTime     time.Time
+	revoked      bool
+	accessID     []string
+	refresh      []string
 }
 
 type refreshRec struct {
@@ -131,6 +142,13 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 	}, nil
 }
 
+func (s *storage) quirk() Quirks {
+	if s.quirks == nil {
+		return Quirks{}
+	}
+	return s.quirks()
+}
+
 // reportedExpiry pads an expiry so that zitadel, which truncates the
 // remaining time to whole seconds, answers expires_in equal to the TTL.
 func reportedExpiry(exp time.Time) time.Time { return exp.Add(time.Second - time.Millisecond) }
@@ -179,6 +197,10 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 	if req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	}
+	scopes := withOffline(req.Scopes)
+	if _, no := s.noOffline.LoadAndDelete(req.CodeChallenge); no {
+		scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return sc == oidc.ScopeOfflineAccess })
+	}
 	now := s.now()
 	ar := &authRequest{
 		id:           rand.Text(),
@@ -186,11 +208,14 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 		redirectURI:  req.RedirectURI,
 		state:        req.State,
 		nonce:        req.Nonce,
-		scopes:       withOffline(req.Scopes),
+		scopes:       scopes,
 		challenge:    &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod},
 		responseType: req.ResponseType,
 		responseMode: req.ResponseMode,
 		created:      now,
+	}
+	if _, ok := s.sessionBound.LoadAndDelete(req.CodeChallenge); ok {
+		ar.sessionBound = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -333,6 +358,13 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 			rec.rotated, rec.rotatedAt = true, now
 		}
 		fam := s.families[rec.familyID]
+		if s.quirk().RevokeAccessOnRefresh {
+			for _, aid := range fam.accessID {
+				if at := s.access[aid]; at != nil {
+					at.revoked = true
+				}
+			}
+		}
 		at := s.mintAccessLocked(grant{clientID: fam.clientID, subject: fam.subject, scopes: rr.scopes}, fam.id)
 		newRT := s.mintRefreshLocked(fam, now)
 		s.counters.add(func(c *Counters) { c.RefreshSuccesses++ })
@@ -342,7 +374,10 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	fam := &family{id: rand.Text(), clientID: g.clientID, subject: g.subject, scopes: g.scopes, authTime: g.authTime}
+	fam := &family{id: rand.Text(), clientID: g.clientID, subject: g.subject, scopes: g.scopes, authTime: g.authTime, created: now}
+	if g.authReq != nil {
+		fam.sessionBound = g.authReq.sessionBound
+	}
 	s.families[fam.id] = fam
 	if g.authReq != nil {
 		g.authReq.familyID = fam.id
@@ -403,7 +438,11 @@ func (s *storage) mintAccessLocked(g grant, familyID string) *accessToken {
 }
 
 func (s *storage) mintRefreshLocked(fam *family, now time.Time) string {
-	rec := &refreshRec{token: refreshPrefix + rand.Text() + rand.Text(), familyID: fam.id, expires: now.Add(s.refreshTT)}
+	ttl := s.refreshTT
+	if idle := time.Duration(s.quirk().SessionIdle) * time.Second; fam.sessionBound && idle > 0 {
+		ttl = min(ttl, idle)
+	}
+	rec := &refreshRec{token: refreshPrefix + rand.Text() + rand.Text(), familyID: fam.id, expires: now.Add(ttl)}
 	s.refresh[rec.token] = rec
 	fam.refresh = append(fam.refresh, rec.token)
 	return rec.token
@@ -430,11 +469,17 @@ func (s *storage) liveRefreshLocked(token string, final bool) (*refreshRec, erro
 	}
 	if rec.rotated {
 		s.counters.add(func(c *Counters) { c.ReuseDetections++ })
+		if s.quirk().ReuseKeepsFamily {
+			return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
+		}
 		s.revokeFamilyLocked(rec.familyID)
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token reused; its family is revoked")
 	}
 	if !s.now().Before(rec.expires) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
+	}
+	if max := time.Duration(s.quirk().RefreshMaxAge) * time.Second; max > 0 && !s.now().Before(fam.created.Add(max)) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired: the login is older than its maximum lifetime")
 	}
 	return rec, nil
 }
@@ -482,6 +527,18 @@ func (s *storage) revokeFamilyOf(token string) bool {
 		return false
 	}
 	return s.revokeFamilyLocked(rec.familyID)
+}
+
+// sessionExpiry returns when refresh token rt expires, if its family is
+// bound to Quirks.SessionIdle.
+func (s *storage) sessionExpiry(rt string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.refresh[rt]
+	if !ok || s.families[rec.familyID] == nil || !s.families[rec.familyID].sessionBound {
+		return time.Time{}, false
+	}
+	return rec.expires, true
 }
 
 // expireAccessTokens makes every access token expire now.

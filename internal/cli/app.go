@@ -136,6 +136,10 @@ func (a *App) message(err error) string {
 		if lr.Err == nil {
 			return fmt.Sprintf("not logged in to %s with client %s%s; %s", lr.Key.Issuer, lr.Key.ClientID, orgSuffix(lr.Key.Account), hint)
 		}
+		if latch.NeedsInteraction(lr.Err) {
+			// OIDC Core §3.1.2.6: a policy (MFA, consent) wants the user.
+			return oneLine(fmt.Sprintf("the server for %s%s wants you to sign in at a browser (%s); the stored credential was kept; %s", lr.Key.Issuer, orgSuffix(lr.Key.Account), lr.Err, hint))
+		}
 		return oneLine(fmt.Sprintf("the login for %s%s can no longer be used (%s); %s", lr.Key.Issuer, orgSuffix(lr.Key.Account), lr.Err, hint))
 	}
 	if errors.Is(err, context.Canceled) {

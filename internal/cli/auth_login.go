@@ -532,7 +532,8 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 		return nil, usageError(fmt.Errorf("%w; check --scopes, --audience, --resource and --param for what the server asks", err))
 	}
 	var te *latch.TokenError
-	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials") {
+	if errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client" || te.Code == "incorrect_client_credentials" ||
+		te.Code == "invalid_client_id" || te.Code == "bad_client_secret") {
 		// The client, not the person: a setting to fix (exit 2).
 		return nil, usageError(fmt.Errorf("%w; check the client ID (--client-id %s), its secret (%s or --client-secret-file) and --client-auth basic|post|none", err, p.cfg.ClientID, EnvClientSecret))
 	}
@@ -564,9 +565,30 @@ func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, wit
 			fmt.Fprintf(a.Stderr, "Refresh token expires: %s\n", when(tok.RefreshExpiry, now))
 		}
 		fmt.Fprintln(a.Stderr, "latch refreshes the access token by itself; no need to log in again while the refresh token lasts.")
-	} else {
+	} else if withToken {
 		fmt.Fprintln(a.Stderr, "No refresh token was issued: log in again when the access token expires.")
+	} else {
+		fmt.Fprintln(a.Stderr, noRefreshAdvice(p.cfg.Issuer, p.cfg.Scopes, p.params))
 	}
+}
+
+// noRefreshAdvice says what to change when a login got no refresh token.
+// Google answers a login without access_type=offline with none, no
+// error, and without prompt=consent only at the first consent; most other
+// servers want the offline_access scope (OIDC Core §11).
+func noRefreshAdvice(issuer string, scopes []string, params url.Values) string {
+	const google = "add access_type=offline and prompt=consent (--param access_type=offline --param prompt=consent)"
+	const later = "; log in again when the access token expires"
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() == "accounts.google.com" {
+		return "No refresh token: " + google + later + "."
+	}
+	switch {
+	case params.Get("access_type") == "offline":
+		return "No refresh token was issued" + later + "."
+	case !slices.Contains(scopes, "offline_access"):
+		return "No refresh token was issued: ask for the offline_access scope (--scopes), or, for Google, " + google + later + "."
+	}
+	return "No refresh token was issued, though offline_access was asked for; for Google, " + google + later + "."
 }
 
 // remember records the login in the config file and selects it.
@@ -814,7 +836,11 @@ func secretOrigin(from string) string {
 func (a *App) whoIs(ctx context.Context, cfg *latch.Config, md *discovery.Metadata, e config.Endpoints, tok *latch.Token) string {
 	hc := &http.Client{Transport: a.baseTransport()}
 	if tok.IDToken != "" && md.JWKSURI != "" {
-		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, cfg.Issuer, cfg.ClientID, md.JWKSURI, time.Now())
+		iss := cfg.Issuer
+		if md.IssuerTemplate != "" {
+			iss = md.IssuerTemplate // Entra ID multi-tenant: iss carries the tid
+		}
+		c, err := identity.VerifyIDToken(ctx, hc, tok.IDToken, iss, cfg.ClientID, md.JWKSURI, time.Now())
 		if err == nil {
 			return c.Display()
 		}

@@ -66,12 +66,15 @@ type idClaims struct {
 	Issuer   string          `json:"iss"`
 	Audience json.RawMessage `json:"aud"`
 	AZP      string          `json:"azp"`
+	TenantID string          `json:"tid"` // Entra ID
 	Expiry   *json.Number    `json:"exp"`
 }
 
 // VerifyIDToken checks raw's signature with a key from jwksURL and its
 // iss, aud, azp and exp claims (OIDC Core §3.1.3.7), and returns its
-// claims. An id_token that fails any check is never trusted.
+// claims. An id_token that fails any check is never trusted. An issuer
+// holding {tenantid} is Entra ID's multi-tenant template
+// (discovery.TenantTemplate): iss must be it with the token's tid.
 func VerifyIDToken(ctx context.Context, hc *http.Client, raw, issuer, clientID, jwksURL string, now time.Time) (*Claims, error) {
 	if jwksURL == "" {
 		return nil, errors.New("id_token: the server publishes no jwks_uri to verify it with")
@@ -105,6 +108,14 @@ func VerifyIDToken(ctx context.Context, hc *http.Client, raw, issuer, clientID, 
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, errors.New("id_token: claims are not a JSON object")
 	}
+	if strings.Contains(issuer, tenantPlaceholder) {
+		// Entra ID's multi-tenant template: iss is the template with the
+		// token's own tid, a GUID, in place of {tenantid}; nothing else.
+		if !isGUID(c.TenantID) {
+			return nil, fmt.Errorf("id_token: tid %q is not a tenant ID, so iss cannot be checked against %q", redact.Control(c.TenantID), issuer)
+		}
+		issuer = strings.Replace(issuer, tenantPlaceholder, c.TenantID, 1)
+	}
 	if strings.TrimSuffix(c.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
 		return nil, fmt.Errorf("id_token: iss %q is not the issuer %q", redact.Control(c.Issuer), issuer)
 	}
@@ -133,6 +144,30 @@ func VerifyIDToken(ctx context.Context, hc *http.Client, raw, issuer, clientID, 
 		return nil, errors.New("id_token: no sub")
 	}
 	return &c.Claims, nil
+}
+
+// tenantPlaceholder is discovery.TenantPlaceholder (not imported: a leaf
+// package).
+const tenantPlaceholder = "{tenantid}"
+
+// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form, as
+// Entra ID's tid claim is.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'f', 'A' <= r && r <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // RejectedError is a token the server refused: 401 or 403 from the URL

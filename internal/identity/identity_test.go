@@ -164,3 +164,45 @@ func TestUserinfoAndCheck(t *testing.T) {
 		t.Fatalf("502 is not a rejection: %v", err)
 	}
 }
+
+// TestVerifyIDTokenTenantTemplate: for Entra ID's multi-tenant issuer
+// template, iss must be the template with the token's own tid, a GUID;
+// any looser iss or tid is refused.
+func TestVerifyIDTokenTenantTemplate(t *testing.T) {
+	k := newIssuerKeys(t)
+	now := time.Now()
+	const (
+		tmpl = "https://login.microsoftonline.com/{tenantid}/v2.0"
+		tid  = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	)
+	claims := func(iss, tid string) map[string]any {
+		m := map[string]any{"iss": iss, "aud": "cli", "sub": "u-1", "preferred_username": "ada",
+			"exp": now.Add(time.Hour).Unix()}
+		if tid != "" {
+			m["tid"] = tid
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name, iss, tid string
+		ok             bool
+	}{
+		{"the template with its tid", "https://login.microsoftonline.com/" + tid + "/v2.0", tid, true},
+		{"another tenant than tid", "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0", tid, false},
+		{"no tid", "https://login.microsoftonline.com/" + tid + "/v2.0", "", false},
+		{"tid not a GUID", "https://login.microsoftonline.com/common/v2.0", "common", false},
+		{"tid with a path", "https://login.microsoftonline.com/x/../y/v2.0", "x/../y", false},
+		{"the template itself", tmpl, "", false},
+		{"the multi-tenant issuer", "https://login.microsoftonline.com/common/v2.0", tid, false},
+		{"another host", "https://login.evil.example/" + tid + "/v2.0", tid, false},
+		{"v1 issuer", "https://sts.windows.net/" + tid + "/", tid, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := k.sign(t, k.key, jose.ES256, claims(tt.iss, tt.tid))
+			_, err := VerifyIDToken(context.Background(), k.srv.Client(), raw, tmpl, "cli", k.srv.URL, now)
+			if (err == nil) != tt.ok {
+				t.Fatalf("iss %q tid %q: got %v, want ok=%v", tt.iss, tt.tid, err, tt.ok)
+			}
+		})
+	}
+}
