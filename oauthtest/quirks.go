@@ -72,6 +72,10 @@ type Quirks struct {
 	// the answer simply has none, no error, as Google does without
 	// access_type=offline.
 	RefreshTokenOnlyWith map[string]string `json:"refresh_token_only_with,omitempty"`
+	// RevokeGrant makes revoking a refresh token (RFC 7009) revoke the
+	// whole grant: every family of the same user and client, as Google
+	// does.
+	RevokeGrant bool `json:"revoke_grant,omitempty"`
 	// RevokeAccessOnRefresh revokes the access tokens issued before a
 	// refresh as it rotates, as GitLab does.
 	RevokeAccessOnRefresh bool `json:"revoke_access_on_refresh,omitempty"`

@@ -608,7 +608,15 @@ func (s *storage) RevokeToken(_ context.Context, tokenOrID, _, clientID string) 
 			}
 			return nil
 		}
-		if s.revokeFamilyLocked(fam.id) {
+		revoked := s.revokeFamilyLocked(fam.id)
+		if s.quirk().RevokeGrant {
+			for id, f := range s.families {
+				if f.subject == fam.subject && f.clientID == fam.clientID && s.revokeFamilyLocked(id) {
+					revoked = true
+				}
+			}
+		}
+		if revoked {
 			s.counters.add(func(c *Counters) { c.Revocations++ })
 		}
 		return nil

@@ -394,26 +394,29 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		return err
 	}
 	a.printLoggedIn(p, sc, tok, o.withToken, checked, expired)
-	a.revokeReplaced(ctx, p.cfg, replaced, tok, o.keepReplaced)
-	return nil
+	return a.revokeReplaced(ctx, p, replaced, tok, o.keepReplaced || a.hostEntry(p.host).KeepReplaced)
 }
 
 // revokeReplaced revokes the refresh token of the session a login
 // replaced (RFC 7009), now that the new set is saved: it would otherwise
-// stay valid at the server, held by no one. Best effort, and said.
-func (a *App) revokeReplaced(ctx context.Context, cfg *latch.Config, old, tok *latch.Token, keep bool) {
+// stay valid at the server, held by no one. Best effort, and said. Some
+// servers (Google) revoke the whole grant, the new login's too: where the
+// server has a userinfo endpoint the new token is checked after the
+// revocation, and if the server now refuses it, latch says so, keeps
+// replaced sessions for this host from then on, and exits 4.
+func (a *App) revokeReplaced(ctx context.Context, p *loginPlan, old, tok *latch.Token, keep bool) error {
 	if old == nil || old.RefreshToken == "" || old.RefreshToken == tok.RefreshToken {
-		return
+		return nil
 	}
 	switch {
 	case keep:
 		fmt.Fprintln(a.Stderr, "The replaced session's refresh token was kept at the server (--keep-replaced).")
-		return
-	case cfg.RevocationURL == "":
+		return nil
+	case p.cfg.RevocationURL == "":
 		fmt.Fprintln(a.Stderr, "The replaced session's refresh token could not be revoked: the server has no revocation endpoint (RFC 7009); it stays valid there until it expires.")
-		return
+		return nil
 	}
-	c := *cfg
+	c := *p.cfg
 	if c.ClientSecret == "" {
 		c.ClientSecret = old.ClientSecret
 	}
@@ -421,9 +424,21 @@ func (a *App) revokeReplaced(ctx context.Context, cfg *latch.Config, old, tok *l
 	defer cancel()
 	if err := c.Revoke(rctx, old.RefreshToken, "refresh_token"); err != nil {
 		fmt.Fprintf(a.Stderr, "The replaced session's refresh token was not revoked (%s); it stays valid at the server until it expires.\n", oneLine(err.Error()))
-		return
+		return nil
+	}
+	if p.md.UserinfoEndpoint != "" {
+		_, err := identity.Userinfo(rctx, &http.Client{Transport: a.baseTransport()}, p.md.UserinfoEndpoint, tok.AccessToken)
+		var re *identity.RejectedError
+		if errors.As(err, &re) {
+			_ = a.updateConfig(context.WithoutCancel(ctx), func(cf *config.File) error {
+				cf.Ensure(p.host).KeepReplaced = true
+				return nil
+			})
+			return &ExitError{Code: ExitAuth, Err: fmt.Errorf("revoking the replaced session's refresh token revoked this login too (the server revokes whole grants, as Google does); latch keeps replaced sessions for %s from now on: run `latch auth login` again", p.host)}
+		}
 	}
 	fmt.Fprintln(a.Stderr, "Revoked the replaced session's refresh token at the server (RFC 7009); --keep-replaced keeps it.")
+	return nil
 }
 
 // planLogin checks the login's flags and input and finds the server's

@@ -97,6 +97,9 @@ type Host struct {
 	// client_secret_basic, client_secret_post or none (RFC 8414 §2). The
 	// secret itself is kept with the credential, never here.
 	ClientAuth string `json:"client_auth,omitempty"`
+	// KeepReplaced: a login does not revoke the session it replaces,
+	// because this server revokes the whole grant, the new login's too.
+	KeepReplaced bool `json:"keep_replaced,omitempty"`
 	// ClientSecretFrom is where the last login was given the client
 	// secret: "file:PATH" or "env:NAME", so a re-login finds it there.
 	// The secret itself is never here.
