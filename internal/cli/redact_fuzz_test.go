@@ -125,9 +125,10 @@ func FuzzDebugRedaction(f *testing.F) {
 		realRT = tok.RefreshToken
 
 		// A random refresh token on an expired access token: the server
-		// answers invalid_grant; neither secret appears.
+		// answers invalid_grant; neither secret appears. (The real
+		// refresh token it replaces is kept valid for the next input.)
 		in = fmt.Sprintf(`{"access_token":%q,"refresh_token":%q,"expires_in":0.001}`, at, rt)
-		if out, code = e.run(in, "auth", "login", "--with-token"); code != 0 {
+		if out, code = e.run(in, "auth", "login", "--with-token", "--keep-replaced"); code != 0 {
 			t.Fatalf("login --with-token: exit %d:\n%s", code, out)
 		}
 		out, code = e.run("", "auth", "token")
