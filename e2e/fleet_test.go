@@ -57,6 +57,12 @@ var fleetDBs = []fleetDB{
 		pg := testdb.StartPostgres(t)
 		return testdb.StartPgBouncer(t, pg).URL, pg.Stop, pg.Start
 	}},
+	// pgbouncer in transaction mode, the default of many managed
+	// PostgreSQL front ends: a session advisory lock does nothing there.
+	{"pgbouncer-tx", "postgres", func(t *testing.T) (string, func(), func()) {
+		pg := testdb.StartPostgres(t)
+		return testdb.StartPgBouncerMode(t, pg, "transaction").URL, pg.Stop, pg.Start
+	}},
 	{"redis", "redis", func(t *testing.T) (string, func(), func()) {
 		r := testdb.StartDurableRedis(t)
 		return r.URL, r.Stop, r.Start

@@ -1,8 +1,13 @@
 // Package pgstore is a latch.Store on PostgreSQL, for a fleet of machines
 // that share one login: one row per credential, sealed with AES-GCM, a
 // compare-and-swap save inside a transaction that locks the row, and a
-// Locker on a session advisory lock held on its own connection, so that
-// a holder that dies or loses its connection releases it at once.
+// Locker on a transaction advisory lock held by an open transaction on a
+// connection of its own, so that a holder that dies or loses its
+// connection releases it at once. A transaction holds the same server
+// connection behind a pooler in session and in transaction mode
+// (pgbouncer's pool_mode = transaction), where a session advisory lock
+// would stay behind on a server connection that the next client is
+// handed.
 //
 // The table, created when missing:
 //
@@ -26,15 +31,16 @@
 //	    PRIMARY KEY (issuer, client_id, account)
 //	);
 //
-// The second table is a fence for the one thing an advisory lock cannot
-// survive: a database restart. Just before a holder spends a refresh
-// token (CheckWrite) it records that it is redeeming, with the server's
-// start time; its save removes the record. A process that takes the lock
-// and finds a record from before a restart, still within FenceTTL, waits
-// for that save instead of redeeming the same refresh token again: the
-// first holder may be alive, with the rotated set in hand, retrying its
-// save. A record from the same server start is ignored: its holder has
-// let the lock go, so it is no longer redeeming.
+// The second table is a fence for what an advisory lock cannot survive:
+// its connection cut mid-refresh (a database restart, pg_terminate_backend,
+// idle_in_transaction_session_timeout, a TCP reset). Just before a holder
+// spends a refresh token (CheckWrite) it records that it is redeeming,
+// until its refresh deadline, over a connection other than the lock's; its
+// save (over any connection, compare-and-swap on the set it read) removes
+// the record, and so does its unlock. A process that takes the lock and
+// finds another's record before its deadline waits for that save instead
+// of redeeming the same refresh token again: the first holder may be
+// alive, with the rotated set in hand. docs/fleet.md has the design.
 package pgstore
 
 import (
@@ -63,10 +69,11 @@ const DefaultTable = "latch_credentials"
 // FenceSuffix names the fence table after the credential table.
 const FenceSuffix = "_redeeming"
 
-// FenceTTL is how long a redeem recorded before a database restart is
-// waited for by the next lock holder: twice a Source's default refresh
-// timeout and save. Past it, the first holder is taken to be gone.
-const FenceTTL = 2 * (latch.DefaultRefreshTimeout + latch.SaveTimeout)
+// FenceTTL is how long a recorded redeem is waited for by the next lock
+// holder when the redeeming context has no deadline (a Source's always
+// has one: its refresh timeout; the record then lasts until that deadline
+// plus latch.SaveTimeout). Past it, the first holder is taken to be gone.
+const FenceTTL = latch.DefaultRefreshTimeout + latch.SaveTimeout
 
 // Options configure Open.
 type Options struct {
@@ -90,10 +97,11 @@ type Store struct {
 	timeout time.Duration
 	where   string // the server, for messages, without a password
 
-	// held are the connections this process holds a key's lock on. Work
-	// on that key goes through its lock's connection, one statement at a
-	// time, so a command opens one connection, not two (each costs a
-	// SCRAM handshake).
+	// held are the locks this process holds. Reads of a held key go
+	// through its lock's transaction, one statement at a time, so a
+	// waiter that adopts a sibling's set opens one connection, not two
+	// (each costs a SCRAM handshake). Writes must commit, so they take a
+	// pooled connection.
 	mu   sync.Mutex
 	held map[latch.Key]*heldConn
 }
@@ -101,12 +109,13 @@ type Store struct {
 type heldConn struct {
 	mu     sync.Mutex
 	conn   *pgxpool.Conn
-	fenced bool // this holder recorded a redeem (CheckWrite)
+	tx     pgx.Tx // holds the lock until it ends
+	fenced bool   // this holder recorded a redeem (CheckWrite)
 }
 
-// with runs fn on k's lock connection when this process holds it, else
-// on a pooled connection.
-func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error) error {
+// read runs fn in k's lock transaction when this process holds it and
+// its connection is open, else on a pooled connection.
+func (s *Store) read(k latch.Key, fn func(q rower) error) error {
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
@@ -116,18 +125,14 @@ func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conn.Conn().IsClosed() {
-		// The database restarted or the connection broke: the lock is
-		// gone with it, and a save after a redeem must still land.
 		return fn(s.pool)
 	}
-	return fn(h.conn)
+	return fn(h.tx)
 }
 
-// querier is what a pool and a connection both do.
-type querier interface {
-	execer
+// rower is what a pool and a transaction both do.
+type rower interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // execer is what a querier and a transaction both do.
@@ -270,7 +275,7 @@ func (s *Store) err(op string, err error) error {
 // Load returns k's set.
 func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	var v []byte
-	err := s.with(ctx, k, func(q querier) error {
+	err := s.read(k, func(q rower) error {
 		return q.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account).Scan(&v)
 	})
@@ -321,17 +326,16 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 	})
 }
 
-// compareAndWrite runs one compare-and-swap on k's lock connection when
-// this process holds it, tried again while the database is unreachable
+// compareAndWrite runs one compare-and-swap on a pooled connection (not
+// the lock's: a save after a redeem must land even when the lock's
+// connection was cut), tried again while the database is unreachable
 // (fleet.Retry).
 func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
-	return fleet.Retry(ctx, func(again bool) error {
-		return s.with(ctx, k, func(q querier) error { return s.tryOn(ctx, q, k, old, next, again, write) })
-	})
+	return fleet.Retry(ctx, func(again bool) error { return s.tryOn(ctx, k, old, next, again, write) })
 }
 
-func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
-	tx, err := q.Begin(ctx)
+func (s *Store) tryOn(ctx context.Context, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return s.err("begin", err)
 	}
@@ -364,25 +368,33 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 }
 
 // CheckWrite reports whether a save could happen now — the database is
-// reachable and not read-only — by writing what a Source calls it for:
-// the record that k's refresh token is about to be redeemed (the fence;
-// see the package doc), which k's save removes.
+// reachable and not read-only, and this process still holds k's lock —
+// by writing what a Source calls it for: the record that k's refresh
+// token is about to be redeemed, until ctx's deadline plus
+// latch.SaveTimeout (the fence; see the package doc), which k's save
+// removes.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
-	if h != nil && h.conn.Conn().IsClosed() {
-		// Only a save may go on without the lock's connection.
-		return fmt.Errorf("credential store %s: the lock was lost with its connection (did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+	if h != nil {
+		h.mu.Lock()
+		_, err := h.tx.Exec(ctx, `SELECT 1`)
+		h.mu.Unlock()
+		if err != nil {
+			// Only a save may go on without the lock.
+			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+		}
 	}
-	err := s.with(ctx, k, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
-			VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), now() + make_interval(secs => $5))
-			ON CONFLICT (issuer, client_id, account) DO UPDATE
-			SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
-			k.Issuer, k.ClientID, k.Account, s.owner, FenceTTL.Seconds())
-		return err
-	})
+	ttl := FenceTTL
+	if d, ok := ctx.Deadline(); ok {
+		ttl = time.Until(d) + latch.SaveTimeout
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
+		VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), now() + make_interval(secs => $5))
+		ON CONFLICT (issuer, client_id, account) DO UPDATE
+		SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
+		k.Issuer, k.ClientID, k.Account, s.owner, ttl.Seconds())
 	if err != nil {
 		return s.err("check write", err)
 	}
@@ -394,14 +406,15 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 	return nil
 }
 
-// awaitFence waits, holding k's lock, while k carries a redeem recorded
-// before the database restarted and not yet past its time: that holder
-// may still save the set it redeemed.
-func (s *Store) awaitFence(ctx context.Context, conn *pgxpool.Conn, k latch.Key) error {
+// awaitFence waits, holding k's lock, while k carries another holder's
+// redeem not yet past its deadline: that holder lost the lock with its
+// connection, and may still save the set it redeemed.
+func (s *Store) awaitFence(ctx context.Context, q rower, k latch.Key) error {
 	for {
 		var pending bool
-		err := conn.QueryRow(ctx, `SELECT server_start <> pg_postmaster_start_time() AND until > now() FROM `+s.fence+`
-			WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account).Scan(&pending)
+		// clock_timestamp: now() stands still in the lock's transaction.
+		err := q.QueryRow(ctx, `SELECT owner <> $4 AND until > clock_timestamp() FROM `+s.fence+`
+			WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account, s.owner).Scan(&pending)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) || err == nil && !pending:
 			return nil
@@ -444,10 +457,12 @@ func lockID(table string, k latch.Key) int64 {
 	return int64(h.Sum64())
 }
 
-// Lock takes k's session advisory lock on a connection of its own, held
-// until unlock: PostgreSQL releases it when that connection ends, so a
-// holder that dies frees it at once, and one that is only frozen keeps it
-// (no lease to run out). It waits at most the lock timeout.
+// Lock takes k's transaction advisory lock in a transaction of its own,
+// open until unlock: PostgreSQL releases it when that transaction or its
+// connection ends, so a holder that dies frees it at once, and one that
+// is only frozen keeps it (no lease to run out). It then waits while
+// another holder's redeem is in flight (awaitFence). It waits at most the
+// lock timeout in all.
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -472,15 +487,19 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		return s.err("lock", err)
 	}
 	id := lockID(s.table, k)
-	// A blocking pg_advisory_lock wakes the moment the holder lets go;
-	// the context's deadline cancels the wait.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
 		return nil, fail(err, "held by another process for")
 	}
-	if err := s.awaitFence(ctx, conn, k); err != nil {
-		return nil, fail(err, "a refresh was in flight when the database restarted; its save did not come within")
+	// A blocking pg_advisory_xact_lock wakes the moment the holder lets
+	// go; the context's deadline cancels the wait.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, id); err != nil {
+		return nil, fail(err, "held by another process for")
 	}
-	h := &heldConn{conn: conn}
+	if err := s.awaitFence(ctx, tx, k); err != nil {
+		return nil, fail(err, "another process lost the lock mid-refresh; its save did not come within")
+	}
+	h := &heldConn{conn: conn, tx: tx}
 	s.mu.Lock()
 	s.held[k] = h
 	s.mu.Unlock()
@@ -494,12 +513,12 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		defer cancel()
 		if h.fenced {
 			// A redeem that did not end in a save (it failed, or the set
-			// was refused): no one is redeeming any more.
-			_, _ = conn.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
+			// was refused): no one is redeeming any more. Before the lock
+			// goes, or the next holder would wait for this record.
+			_, _ = s.pool.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
 				k.Issuer, k.ClientID, k.Account, s.owner)
 		}
-		var ok bool
-		if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&ok); err != nil || !ok {
+		if err := tx.Rollback(uctx); err != nil {
 			// Closing the connection releases the lock for certain.
 			_ = conn.Hijack().Close(uctx)
 			return

@@ -200,8 +200,7 @@ func (r *Redis) Stop() {
 	}
 }
 
-// PgBouncer is a running pgbouncer in front of a Postgres, pooling its
-// server connections in session mode.
+// PgBouncer is a running pgbouncer in front of a Postgres.
 type PgBouncer struct {
 	URL string // postgres://latch:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
 	cmd *exec.Cmd
@@ -214,6 +213,15 @@ type PgBouncer struct {
 // on one server connection; DISCARD ALL releases it when the client goes.
 func StartPgBouncer(t testing.TB, p *Postgres) *PgBouncer {
 	t.Helper()
+	return StartPgBouncerMode(t, p, "session")
+}
+
+// StartPgBouncerMode is StartPgBouncer with pool_mode set to mode
+// ("session" or "transaction"). In transaction mode a client holds a
+// server connection only for one transaction: a session advisory lock
+// stays behind on a server connection that the next client gets.
+func StartPgBouncerMode(t testing.TB, p *Postgres, mode string) *PgBouncer {
+	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		if _, err = os.Stat("/usr/sbin/pgbouncer"); err != nil {
@@ -221,7 +229,7 @@ func StartPgBouncer(t testing.TB, p *Postgres) *PgBouncer {
 		}
 		bin = "/usr/sbin/pgbouncer"
 	}
-	dir := filepath.Join(filepath.Dir(p.dir), "pgbouncer")
+	dir := filepath.Join(filepath.Dir(p.dir), "pgbouncer-"+mode)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +242,13 @@ listen_port = %d
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = %s
-pool_mode = session
+pool_mode = %s
 server_reset_query = DISCARD ALL
 server_login_retry = 1
 max_client_conn = 500
 default_pool_size = 40
 logfile = %s
-`, p.port, port, filepath.Join(dir, "users"), filepath.Join(dir, "log"))
+`, p.port, port, filepath.Join(dir, "users"), mode, filepath.Join(dir, "log"))
 	// The server's own SCRAM verifier: pgbouncer checks a client's proof
 	// without running PBKDF2 for every connection, and logs in to the
 	// server with the client key that proof reveals (SCRAM pass-through).
