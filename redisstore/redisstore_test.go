@@ -160,3 +160,72 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Redis is down longer than the lock's lease while its holder redeems:
+// after the restart the lock has lapsed, and the next process takes it.
+// The fence the holder wrote first (CheckWrite) makes that process wait
+// for the holder's save instead of redeeming the same refresh token (the
+// issue's reproduction: reuse, family revoked, both exit 4).
+func TestOutageLongerThanTheLease(t *testing.T) {
+	r := testdb.StartDurableRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() *Store {
+		st, err := Open(ctx, r.URL, Options{Key: key, Lease: 500 * time.Millisecond, LockTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	old := storetest.Token(k, "lin", 0)
+	if err := a.Save(ctx, k, nil, old); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := a.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := a.CheckWrite(ctx, k, 100); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	time.Sleep(time.Second) // two leases
+	r.Start()
+	got := make(chan *latch.Token, 1)
+	go func() {
+		unlock, err := b.Lock(ctx, k)
+		if err != nil {
+			t.Error(err)
+			got <- nil
+			return
+		}
+		defer unlock()
+		tok, _ := b.Load(ctx, k)
+		got <- tok
+	}()
+	select {
+	case tok := <-got:
+		t.Fatalf("b took the lapsed lock while a's redeem was in flight, and loaded %+v", tok)
+	case <-time.After(time.Second):
+	}
+	next := storetest.Token(k, "lin", 1)
+	if err := a.Save(ctx, k, old, next); err != nil {
+		t.Fatalf("a's save after the outage: %v", err)
+	}
+	if tok := <-got; tok == nil || tok.Generation != 1 {
+		t.Fatalf("b loaded %+v under the lock, want a's generation 1", tok)
+	}
+}
+
+// A lease shorter than a slow token request re-opens the race
+// (oauth2-proxy PR #3456): the default lease outlasts a Source's whole
+// refresh, token requests and save.
+func TestDefaultLeaseOutlastsARefresh(t *testing.T) {
+	if DefaultLease <= latch.DefaultRefreshTimeout+latch.SaveTimeout {
+		t.Fatalf("DefaultLease %s, a refresh may take %s", DefaultLease, latch.DefaultRefreshTimeout+latch.SaveTimeout)
+	}
+}
