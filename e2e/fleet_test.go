@@ -247,8 +247,11 @@ func TestFleetMoveStore(t *testing.T) {
 	if r := m.run("auth", "login"); r.code != 0 {
 		t.Fatalf("login to the file store: %v", r)
 	}
+	// The password from PGPASSWORD: one in the flag is refused (TestFleetStoreSecrets).
+	m.environ = append(m.environ, "PGPASSWORD="+testdb.Password)
+	url = strings.Replace(url, ":"+testdb.Password+"@", "@", 1)
 	r := m.run("--credential-store", url, "auth", "login")
-	if r.code != 0 || !strings.Contains(r.stderr, "Credential stored in the postgres store: postgres://latch:xxxxx@") {
+	if r.code != 0 || !strings.Contains(r.stderr, "Credential stored in the postgres store: postgres://latch@") {
 		t.Fatalf("login into postgres: %v", r)
 	}
 	noStore := m.machine(t, "", key)
@@ -264,5 +267,54 @@ func TestFleetMoveStore(t *testing.T) {
 	}
 	if r := m.run("--credential-store", url, "auth", "token"); r.code != 0 {
 		t.Fatalf("auth token with the store's URL: %v", r)
+	}
+}
+
+// A store URL with a password is refused in --credential-store (every
+// local user sees it in ps), and accepted from LATCH_CREDENTIAL_STORE or,
+// for PostgreSQL, PGPASSWORD. A password the store refuses is exit 2 with
+// one line saying so, never exit 5 "try again".
+func TestFleetStoreSecrets(t *testing.T) {
+	for _, db := range []fleetDB{fleetDBNamed("postgres"), fleetDBNamed("redis")} {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			key := storeKey(t)
+			m := e.machine(t, url, key)
+			if r := m.run("auth", "login"); r.code != 0 {
+				t.Fatalf("login with the URL in the environment: %v", r)
+			}
+			noSecret := func(what string, r result) {
+				t.Helper()
+				if strings.Contains(r.stdout+r.stderr, testdb.Password) {
+					t.Fatalf("%s shows the store's password: %v", what, r)
+				}
+			}
+			r := m.run("--credential-store", url, "auth", "token")
+			noSecret("the password in the flag", r)
+			if r.code != 2 || !strings.Contains(r.stderr, "a password in --credential-store") || !strings.Contains(r.stderr, "LATCH_CREDENTIAL_STORE") {
+				t.Fatalf("the password in --credential-store: %v", r)
+			}
+			if db.kind == "postgres" && !strings.Contains(r.stderr, "PGPASSWORD") {
+				t.Fatalf("the refusal does not name PGPASSWORD: %v", r)
+			}
+			wrong := e.machine(t, strings.Replace(url, testdb.Password, "not-"+testdb.Password, 1), key)
+			r = wrong.run("auth", "token")
+			noSecret("a wrong password", r)
+			server, user := "PostgreSQL", "latch"
+			if db.kind == "redis" {
+				server, user = "Redis", "default"
+			}
+			if r.code != 2 || !strings.Contains(r.stderr, server+" refused the password for user "+user) ||
+				strings.Contains(r.stderr, "try again") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Fatalf("a wrong store password: %v", r)
+			}
+			if db.kind == "postgres" {
+				m.environ = append(m.environ, "PGPASSWORD="+testdb.Password)
+				if r := m.run("--credential-store", strings.Replace(url, ":"+testdb.Password+"@", "@", 1), "auth", "token"); r.code != 0 {
+					t.Fatalf("the password from PGPASSWORD: %v", r)
+				}
+			}
+		})
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +97,7 @@ type Store struct {
 	owner   string // this Store's name in the fence
 	timeout time.Duration
 	where   string // the server, for messages, without a password
+	user    string
 
 	// held are the locks this process holds. Reads of a held key go
 	// through its lock's transaction, one statement at a time, so a
@@ -190,9 +192,9 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, unavailable(where, err)
+		return nil, (&Store{where: where, user: cfg.ConnConfig.User}).err("connect", err)
 	}
-	s := &Store{pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
+	s := &Store{user: cfg.ConnConfig.User, pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
 		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
@@ -200,7 +202,7 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, s.table, s.fence).Scan(&exists); err != nil {
 		pool.Close()
-		return nil, unavailable(where, err)
+		return nil, s.err("connect", err)
 	}
 	if exists {
 		return s, nil
@@ -257,9 +259,9 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
 
-func unavailable(where string, err error) error {
-	return &UnavailableError{Where: where, Op: "connect", Err: err}
-}
+// AuthError is PostgreSQL refusing the password (SQLSTATE class 28):
+// a person must fix it; trying again cannot help.
+type AuthError = fleet.AuthError
 
 func (s *Store) err(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -268,6 +270,9 @@ func (s *Store) err(op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
 		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+	}
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28") { // invalid_authorization_specification
+		return &AuthError{Server: "PostgreSQL", User: s.user, Where: s.where, Err: pe}
 	}
 	return &UnavailableError{Where: s.where, Op: op, Err: err}
 }

@@ -360,3 +360,20 @@ func TestCutConnectionMidRefresh(t *testing.T) {
 		t.Fatalf("b loaded %+v under the lock, want a's generation 1", tok)
 	}
 }
+
+// A password the server refuses (SQLSTATE class 28) is an *AuthError
+// saying so in one line, not a transient "try again"; the password is
+// never shown.
+func TestWrongPassword(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	url := strings.Replace(pg.URL, testdb.Password, "not-"+testdb.Password, 1)
+	_, err := Open(ctx, url, Options{Key: key})
+	var ae *AuthError
+	if !errors.As(err, &ae) || errors.Is(err, latch.ErrStoreUnavailable) {
+		t.Fatalf("Open with a wrong password: %v, want an *AuthError", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "PostgreSQL refused the password for user latch") || strings.Contains(msg, testdb.Password) || strings.Contains(msg, "\n") {
+		t.Fatalf("Open with a wrong password: %q", msg)
+	}
+}

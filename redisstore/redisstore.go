@@ -18,6 +18,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -66,6 +67,7 @@ type Store struct {
 	lease   time.Duration
 	timeout time.Duration
 	where   string
+	user    string
 	self    string // this Store's name in a fence
 
 	mu     sync.Mutex
@@ -106,7 +108,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
 	opt.MaxRetries = 1
 	s := &Store{rdb: redis.NewClient(opt), box: box, prefix: o.Prefix, lease: o.Lease, timeout: o.LockTimeout,
-		where: where, self: rand.Text(), lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}, fenced: map[latch.Key]bool{}}
+		where: where, user: cmp.Or(opt.Username, "default"), self: rand.Text(), lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}, fenced: map[latch.Key]bool{}}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -129,6 +131,10 @@ func (s *Store) Close() error { return s.rdb.Close() }
 // String names the store without a password.
 func (s *Store) String() string { return s.where }
 
+// AuthError is Redis refusing the password (WRONGPASS) or asking for
+// one (NOAUTH): a person must fix it; trying again cannot help.
+type AuthError = fleet.AuthError
+
 // UnavailableError is a Redis that cannot be reached or used now; it
 // matches latch.ErrStoreUnavailable.
 type UnavailableError struct {
@@ -148,6 +154,13 @@ func (s *Store) err(op string, err error) error {
 	}
 	if strings.HasPrefix(err.Error(), "READONLY") {
 		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+	}
+	// Redis names its errors by their first word; there is no other type.
+	switch {
+	case strings.HasPrefix(err.Error(), "WRONGPASS"):
+		return &AuthError{Server: "Redis", User: s.user, Where: s.where, Err: err}
+	case strings.HasPrefix(err.Error(), "NOAUTH"):
+		return &AuthError{Server: "Redis", Where: s.where, Err: err}
 	}
 	return &UnavailableError{Where: s.where, Op: op, Err: err}
 }

@@ -229,3 +229,24 @@ func TestDefaultLeaseOutlastsARefresh(t *testing.T) {
 		t.Fatalf("DefaultLease %s, a refresh may take %s", DefaultLease, latch.DefaultRefreshTimeout+latch.SaveTimeout)
 	}
 }
+
+// A password Redis refuses (WRONGPASS), or none where one is required
+// (NOAUTH), is an *AuthError saying so in one line, not a transient "try
+// again"; the password is never shown.
+func TestWrongPassword(t *testing.T) {
+	r := testdb.StartRedis(t)
+	ctx := context.Background()
+	for url, want := range map[string]string{
+		strings.Replace(r.URL, testdb.Password, "not-"+testdb.Password, 1): "Redis refused the password for user default",
+		strings.Replace(r.URL, ":"+testdb.Password+"@", "", 1):             "Redis requires a password",
+	} {
+		_, err := Open(ctx, url, Options{Key: key})
+		var ae *AuthError
+		if !errors.As(err, &ae) || errors.Is(err, latch.ErrStoreUnavailable) {
+			t.Fatalf("Open with a wrong password: %v, want an *AuthError", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, testdb.Password) || strings.Contains(msg, "\n") {
+			t.Fatalf("Open with a wrong password: %q", msg)
+		}
+	}
+}

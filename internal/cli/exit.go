@@ -9,6 +9,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/fleet"
 )
 
 // Exit codes, documented in the README.
@@ -62,7 +63,8 @@ func exitCode(err error) int {
 	// A person must fix something here; trying again cannot help.
 	var ce *config.Error
 	var ue *credstore.UnavailableError
-	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) {
+	var ae *fleet.AuthError // a fleet store refused its password
+	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &ae) {
 		return ExitUsage
 	}
 	var te *latch.TokenError
