@@ -318,3 +318,47 @@ func TestFleetStoreSecrets(t *testing.T) {
 		})
 	}
 }
+
+// A login on a machine with the wrong LATCH_STORE_KEY_FILE would re-seal
+// the fleet's credential under its key and log every other machine out:
+// it is refused (exit 2, naming the key file and --force) before the
+// browser, and the fleet keeps working; --force replaces it and says the
+// replaced set could not be revoked.
+func TestFleetWrongKeyLogin(t *testing.T) {
+	for _, db := range []fleetDB{fleetDBNamed("postgres"), fleetDBNamed("redis")} {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			a := e.machine(t, url, storeKey(t))
+			wrongKey := filepath.Join(t.TempDir(), "wrong.key")
+			if err := os.WriteFile(wrongKey, []byte("another-key-another-key-another-"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b := e.machine(t, url, wrongKey)
+			if r := a.run("auth", "login"); r.code != 0 {
+				t.Fatalf("login: %v", r)
+			}
+			logins := e.counters().TokenCalls["authorization_code"]
+			if logins == 0 {
+				t.Fatal("the dev server counted no code grant for the login")
+			}
+			r := b.run("auth", "login")
+			if r.code != 2 || !strings.Contains(r.stderr, "LATCH_STORE_KEY_FILE="+wrongKey) || !strings.Contains(r.stderr, "--force") {
+				t.Fatalf("login with the wrong key: %v", r)
+			}
+			if n := e.counters().TokenCalls["authorization_code"]; n != logins {
+				t.Fatalf("the refused login still logged in (%d code grants, want %d)", n, logins)
+			}
+			if r := a.run("api", "/v2/user"); r.code != 0 {
+				t.Fatalf("the fleet after the refused login: %v", r)
+			}
+			r = b.run("auth", "login", "--force")
+			if r.code != 0 || !strings.Contains(r.stderr, "it was not revoked") {
+				t.Fatalf("login --force with the wrong key: %v", r)
+			}
+			if r := b.run("api", "/v2/user"); r.code != 0 {
+				t.Fatalf("the forcing machine after its login: %v", r)
+			}
+		})
+	}
+}

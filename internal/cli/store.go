@@ -158,6 +158,9 @@ func storePasswordPlaces(server string) string {
 	return ""
 }
 
+// fleet reports whether the store is shared by a fleet (PostgreSQL, Redis).
+func (sc *storeChoice) fleet() bool { return sc.kind == kindPostgres || sc.kind == kindRedis }
+
 func fleetKind(raw string) string {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
