@@ -35,9 +35,11 @@
 // its connection cut mid-refresh (a database restart, pg_terminate_backend,
 // idle_in_transaction_session_timeout, a TCP reset). Just before a holder
 // spends a refresh token (CheckWrite) it records that it is redeeming,
-// until its refresh deadline, over a connection other than the lock's; its
-// save (over any connection, compare-and-swap on the set it read) removes
-// the record, and so does its unlock. A process that takes the lock and
+// until its refresh deadline, and commits the record in the lock's
+// transaction (which ends the lock: the record holds the others from
+// then on, and a process needs one connection only); its save (over any
+// connection, compare-and-swap on the set it read) removes the record,
+// and so does its unlock. A process that takes the lock and
 // finds another's record before its deadline waits for that save instead
 // of redeeming the same refresh token again: the first holder may be
 // alive, with the rotated set in hand. docs/fleet.md has the design.
@@ -99,11 +101,11 @@ type Store struct {
 	where   string // the server, for messages, without a password
 	user    string
 
-	// held are the locks this process holds. Reads of a held key go
-	// through its lock's transaction, one statement at a time, so a
-	// waiter that adopts a sibling's set opens one connection, not two
-	// (each costs a SCRAM handshake). Writes must commit, so they take a
-	// pooled connection.
+	// held are the locks this process holds. Work on a held key goes
+	// through its lock's connection, one statement at a time, so a
+	// process uses one connection: a second would wait for a pooler's
+	// server connection that the lock's waiters hold (pgbouncer's
+	// default_pool_size is 20).
 	mu   sync.Mutex
 	held map[latch.Key]*heldConn
 }
@@ -111,30 +113,35 @@ type Store struct {
 type heldConn struct {
 	mu     sync.Mutex
 	conn   *pgxpool.Conn
-	tx     pgx.Tx // holds the lock until it ends
-	fenced bool   // this holder recorded a redeem (CheckWrite)
+	inTx   bool // the lock's transaction is open: the lock is held
+	fenced bool // this holder committed a redeem record (CheckWrite)
 }
 
-// read runs fn in k's lock transaction when this process holds it and
-// its connection is open, else on a pooled connection.
-func (s *Store) read(k latch.Key, fn func(q rower) error) error {
+// with runs fn on k's lock connection when this process holds it and
+// the connection is open (inTx says whether the lock's transaction is),
+// else on a pooled connection.
+func (s *Store) with(k latch.Key, fn func(q querier, h *heldConn) error) error {
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
 	if h == nil {
-		return fn(s.pool)
+		return fn(s.pool, nil)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conn.Conn().IsClosed() {
-		return fn(s.pool)
+		// The connection was cut: the lock is gone with it, and a save
+		// after a redeem must still land.
+		return fn(s.pool, nil)
 	}
-	return fn(h.tx)
+	return fn(h.conn, h)
 }
 
-// rower is what a pool and a transaction both do.
-type rower interface {
+// querier is what a pool and a connection both do.
+type querier interface {
+	execer
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // execer is what a querier and a transaction both do.
@@ -280,7 +287,7 @@ func (s *Store) err(op string, err error) error {
 // Load returns k's set.
 func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	var v []byte
-	err := s.read(k, func(q rower) error {
+	err := s.with(k, func(q querier, _ *heldConn) error {
 		return q.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account).Scan(&v)
 	})
@@ -331,16 +338,25 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 	})
 }
 
-// compareAndWrite runs one compare-and-swap on a pooled connection (not
-// the lock's: a save after a redeem must land even when the lock's
-// connection was cut), tried again while the database is unreachable
-// (fleet.Retry).
+// compareAndWrite runs one compare-and-swap on k's lock connection when
+// this process holds it (inside the lock's transaction, when that is
+// still open: its commit ends the lock), else on a pooled connection,
+// tried again while the database is unreachable (fleet.Retry).
 func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
-	return fleet.Retry(ctx, func(again bool) error { return s.tryOn(ctx, k, old, next, again, write) })
+	return fleet.Retry(ctx, func(again bool) error {
+		return s.with(k, func(q querier, h *heldConn) error {
+			if h != nil && h.inTx {
+				// BEGIN inside the lock's transaction only warns; the
+				// commit or rollback below ends both.
+				defer func() { h.inTx = false }()
+			}
+			return s.tryOn(ctx, q, k, old, next, again, write)
+		})
+	})
 }
 
-func (s *Store) tryOn(ctx context.Context, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
+	tx, err := q.Begin(ctx)
 	if err != nil {
 		return s.err("begin", err)
 	}
@@ -377,36 +393,41 @@ func (s *Store) tryOn(ctx context.Context, k latch.Key, old, next *latch.Token, 
 // by writing what a Source calls it for: the record that k's refresh
 // token is about to be redeemed, until ctx's deadline plus
 // latch.SaveTimeout (the fence; see the package doc), which k's save
-// removes.
+// removes. It commits the record in the lock's transaction, which ends
+// the lock: from then on the record keeps the others waiting, and the
+// save needs no second connection.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
-	s.mu.Lock()
-	h := s.held[k]
-	s.mu.Unlock()
-	if h != nil {
-		h.mu.Lock()
-		_, err := h.tx.Exec(ctx, `SELECT 1`)
-		h.mu.Unlock()
-		if err != nil {
-			// Only a save may go on without the lock.
-			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
-		}
-	}
 	ttl := FenceTTL
 	if d, ok := ctx.Deadline(); ok {
 		ttl = time.Until(d) + latch.SaveTimeout
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
-		VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), now() + make_interval(secs => $5))
+	s.mu.Lock()
+	h := s.held[k]
+	s.mu.Unlock()
+	q := querier(s.pool)
+	if h != nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if !h.inTx || h.conn.Conn().IsClosed() {
+			// Only a save may go on without the lock.
+			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+		}
+		q = h.conn
+	}
+	_, err := q.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
+		VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), clock_timestamp() + make_interval(secs => $5))
 		ON CONFLICT (issuer, client_id, account) DO UPDATE
 		SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
 		k.Issuer, k.ClientID, k.Account, s.owner, ttl.Seconds())
+	if err == nil && h != nil {
+		_, err = h.conn.Exec(ctx, `COMMIT`)
+		h.inTx = false
+	}
 	if err != nil {
 		return s.err("check write", err)
 	}
 	if h != nil {
-		h.mu.Lock()
 		h.fenced = true
-		h.mu.Unlock()
 	}
 	return nil
 }
@@ -414,7 +435,7 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 // awaitFence waits, holding k's lock, while k carries another holder's
 // redeem not yet past its deadline: that holder lost the lock with its
 // connection, and may still save the set it redeemed.
-func (s *Store) awaitFence(ctx context.Context, q rower, k latch.Key) error {
+func (s *Store) awaitFence(ctx context.Context, q querier, k latch.Key) error {
 	for {
 		var pending bool
 		// clock_timestamp: now() stands still in the lock's transaction.
@@ -429,7 +450,7 @@ func (s *Store) awaitFence(ctx context.Context, q rower, k latch.Key) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -462,12 +483,19 @@ func lockID(table string, k latch.Key) int64 {
 	return int64(h.Sum64())
 }
 
-// Lock takes k's transaction advisory lock in a transaction of its own,
-// open until unlock: PostgreSQL releases it when that transaction or its
-// connection ends, so a holder that dies frees it at once, and one that
-// is only frozen keeps it (no lease to run out). It then waits while
-// another holder's redeem is in flight (awaitFence). It waits at most the
-// lock timeout in all.
+// lockWait is how long one wait for the advisory lock lasts before the
+// waiter lets its server connection go for a moment (a pooler in
+// transaction mode hands it to the next client, the holder included)
+// and waits again.
+const lockWait = 100 * time.Millisecond
+
+// Lock takes k's transaction advisory lock in a transaction of its own on
+// a connection of its own, open until unlock or until the holder's first
+// commit (CheckWrite, Save or Delete): PostgreSQL releases it when that
+// transaction or its connection ends, so a holder that dies frees it at
+// once, and one that is only frozen keeps it (no lease to run out). It
+// then waits while another holder's redeem is in flight (awaitFence). It
+// waits at most the lock timeout in all.
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -478,9 +506,8 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return nil, s.err("lock", err)
 	}
-	// fail closes the connection, which ends any lock it holds (one may
-	// have been granted as a wait was cancelled), and says what the
-	// wait ran out on.
+	// fail closes the connection, which ends any lock it holds, and says
+	// what the wait ran out on.
 	fail := func(err error, waitedFor string) error {
 		_ = conn.Hijack().Close(context.Background())
 		switch {
@@ -491,20 +518,23 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return s.err("lock", err)
 	}
-	id := lockID(s.table, k)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, fail(err, "held by another process for")
+	// One round trip per wait: a blocking pg_advisory_xact_lock wakes the
+	// moment the holder lets go; lock_timeout ends it after lockWait.
+	wait := fmt.Sprintf(`ROLLBACK; BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%d)`, lockWait.Milliseconds(), lockID(s.table, k))
+	for {
+		_, err := conn.Exec(ctx, wait)
+		var pe *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
+			return nil, fail(err, "held by another process for")
+		}
 	}
-	// A blocking pg_advisory_xact_lock wakes the moment the holder lets
-	// go; the context's deadline cancels the wait.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, id); err != nil {
-		return nil, fail(err, "held by another process for")
-	}
-	if err := s.awaitFence(ctx, tx, k); err != nil {
+	if err := s.awaitFence(ctx, conn, k); err != nil {
 		return nil, fail(err, "another process lost the lock mid-refresh; its save did not come within")
 	}
-	h := &heldConn{conn: conn, tx: tx}
+	h := &heldConn{conn: conn, inTx: true}
 	s.mu.Lock()
 	s.held[k] = h
 	s.mu.Unlock()
@@ -516,15 +546,24 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		defer h.mu.Unlock()
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		q := querier(conn)
+		if conn.Conn().IsClosed() {
+			q = s.pool
+		}
 		if h.fenced {
 			// A redeem that did not end in a save (it failed, or the set
-			// was refused): no one is redeeming any more. Before the lock
-			// goes, or the next holder would wait for this record.
-			_, _ = s.pool.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
+			// was refused): no one is redeeming any more.
+			_, _ = q.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
 				k.Issuer, k.ClientID, k.Account, s.owner)
 		}
-		if err := tx.Rollback(uctx); err != nil {
-			// Closing the connection releases the lock for certain.
+		if h.inTx {
+			if _, err := conn.Exec(uctx, `ROLLBACK`); err != nil {
+				// Closing the connection releases the lock for certain.
+				_ = conn.Hijack().Close(uctx)
+				return
+			}
+		}
+		if conn.Conn().IsClosed() {
 			_ = conn.Hijack().Close(uctx)
 			return
 		}

@@ -377,3 +377,72 @@ func TestWrongPassword(t *testing.T) {
 		t.Fatalf("Open with a wrong password: %q", msg)
 	}
 }
+
+// More processes than the pooler has server connections: the waiters
+// hold them all, so a holder that needed a second connection for its
+// redeem record and save would wait for one until every lock wait ran
+// out. A process uses one connection.
+func TestMoreProcessesThanServerConnections(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			pg := testdb.StartPostgres(t)
+			url := testdb.StartPgBouncerPool(t, pg, mode, 4).URL
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+			first, err := Open(ctx, url, Options{Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := storetest.Token(k, "lin", 0)
+			if err := first.Save(ctx, k, nil, old); err != nil {
+				t.Fatal(err)
+			}
+			first.Close()
+			var mu sync.Mutex
+			refreshed := 0
+			var wg sync.WaitGroup
+			for range 12 {
+				wg.Go(func() {
+					// What a refresher does: lock, load, and unless a sibling
+					// refreshed, record the redeem and save.
+					st, err := Open(ctx, url, Options{Key: key, LockTimeout: 20 * time.Second})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer st.Close()
+					unlock, err := st.Lock(ctx, k)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer unlock()
+					cur, err := st.Load(ctx, k)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if cur.Generation > 0 {
+						return
+					}
+					if err := st.CheckWrite(ctx, k, 100); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := st.Save(ctx, k, cur, storetest.Token(k, "lin", 1)); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					refreshed++
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if refreshed != 1 {
+				t.Fatalf("%d refreshes, want 1", refreshed)
+			}
+		})
+	}
+}
