@@ -356,6 +356,26 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 	return keys, nil
 }
 
+// holderGone deletes the lock at key when the connection its owner named
+// is no longer connected to Redis (the holder died or was cut off), and
+// reports whether it did.
+func (s *Store) holderGone(ctx context.Context, conn *redis.Conn, key string) bool {
+	cur, err := conn.Get(ctx, key).Result()
+	if err != nil {
+		return errors.Is(err, redis.Nil)
+	}
+	_, id, ok := strings.Cut(cur, " ")
+	if !ok {
+		return false // an older latch's lock: wait out its lease
+	}
+	list, err := conn.Do(ctx, "CLIENT", "LIST", "ID", id).Text()
+	if err != nil || strings.TrimSpace(list) != "" {
+		return false
+	}
+	n, err := release.Run(ctx, conn, []string{key}, cur).Int()
+	return err == nil && n == 1
+}
+
 var (
 	// renew extends the lease only while the lock is still ours.
 	renew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)
@@ -367,8 +387,12 @@ var (
 return redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3]) and 1`)
 )
 
-// Lock takes k's lock: SET NX PX with a random owner, renewed every third
-// of the lease until unlock. When a renewal finds the lock gone or taken,
+// Lock takes k's lock: SET NX PX with a random owner and the client ID of
+// a connection held open until unlock, renewed every third of the lease
+// until unlock. A waiter that finds the holder's connection gone (it
+// died) deletes the lock at once instead of waiting out the lease; one
+// that was only cut off is then refused at CheckWrite, and one cut off
+// mid-redeem is covered by its fence. When a renewal finds the lock gone or taken,
 // the lease is lost; a later Save that conflicts says so. Holding it, Lock
 // then waits while another process's redeem is in flight (awaitFence).
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
@@ -376,13 +400,26 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	owner, key := hex.EncodeToString(b), s.lockKey(k)
+	key := s.lockKey(k)
 	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	// The lock's own connection, open until unlock: its client ID in the
+	// owner lets a waiter see that the holder is gone (holderGone).
+	conn := s.rdb.Conn()
+	id, err := conn.ClientID(ctx2).Result()
+	if err != nil {
+		conn.Close()
+		if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+		}
+		return nil, s.err("lock", err)
+	}
+	owner := fmt.Sprintf("%s %d", hex.EncodeToString(b), id)
 	wait := 10 * time.Millisecond
 	for {
-		ok, err := s.rdb.SetNX(ctx2, key, owner, s.lease).Result()
+		ok, err := conn.SetNX(ctx2, key, owner, s.lease).Result()
 		if err != nil {
+			conn.Close()
 			if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
 			}
@@ -391,10 +428,14 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		if ok {
 			break
 		}
+		if s.holderGone(ctx2, conn, key) {
+			continue
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx2.Done():
 			t.Stop()
+			conn.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -445,6 +486,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			_ = release.Run(rctx, s.rdb, []string{s.fenceKey(k)}, s.self).Err()
 		}
 		_ = release.Run(rctx, s.rdb, []string{key}, owner).Err()
+		conn.Close()
 	}
 	if err := s.awaitFence(ctx2, k); err != nil {
 		unlock()

@@ -250,3 +250,53 @@ func TestWrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// A lock holder that dies (SIGKILL) frees the lock when its connection
+// closes, long before its lease (DefaultLease) runs out.
+func TestLockFreedWhenHolderDies(t *testing.T) {
+	r := testdb.StartDurableRedis(t)
+	ctx := context.Background()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldRedisLock$")
+	cmd.Env = append(os.Environ(), "REDISSTORE_LOCKER="+r.URL, "REDISSTORE_DIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(dir, "locked"))
+	st, err := Open(ctx, r.URL, Options{Key: key, LockTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Lock(ctx, k); !errors.Is(err, latch.ErrLockTimeout) {
+		t.Fatalf("Lock while another process holds it: %v, want ErrLockTimeout", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	st.timeout = DefaultLease / 2
+	start := time.Now()
+	unlock, err := st.Lock(ctx, k)
+	if err != nil {
+		t.Fatalf("Lock after the holder died, waiting less than the lease: %v", err)
+	}
+	unlock()
+	t.Logf("lock taken %s after the holder's SIGKILL", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHoldRedisLock is the child of TestLockFreedWhenHolderDies.
+func TestHoldRedisLock(t *testing.T) {
+	url, dir := os.Getenv("REDISSTORE_LOCKER"), os.Getenv("REDISSTORE_DIR")
+	if url == "" {
+		t.Skip("a helper for TestLockFreedWhenHolderDies")
+	}
+	st, err := Open(context.Background(), url, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(context.Background(), latch.Key{Issuer: "https://as.example", ClientID: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "locked"), nil, 0o600)
+	time.Sleep(time.Minute)
+}
