@@ -32,10 +32,13 @@ func (e *env) machine(t *testing.T, store, keyFile string) *env {
 	return m
 }
 
+// fleetKey is the store key storeKey writes.
+const fleetKey = "0123456789abcdef0123456789abcdef"
+
 func storeKey(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "store.key")
-	if err := os.WriteFile(p, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(fleetKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
