@@ -416,6 +416,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	}
 	owner := fmt.Sprintf("%s %d", hex.EncodeToString(b), id)
 	wait := 10 * time.Millisecond
+	start := time.Now()
 	for {
 		ok, err := conn.SetNX(ctx2, key, owner, s.lease).Result()
 		if err != nil {
@@ -428,7 +429,9 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		if ok {
 			break
 		}
-		if s.holderGone(ctx2, conn, key) {
+		// A hand-off takes milliseconds; ask whether the holder is alive
+		// only once a wait has lasted.
+		if time.Since(start) > 250*time.Millisecond && s.holderGone(ctx2, conn, key) {
 			continue
 		}
 		t := time.NewTimer(wait)
