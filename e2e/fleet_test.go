@@ -32,10 +32,13 @@ func (e *env) machine(t *testing.T, store, keyFile string) *env {
 	return m
 }
 
+// fleetKey is the store key storeKey writes.
+const fleetKey = "0123456789abcdef0123456789abcdef"
+
 func storeKey(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "store.key")
-	if err := os.WriteFile(p, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(fleetKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -56,6 +59,12 @@ var fleetDBs = []fleetDB{
 	{"pgbouncer", "postgres", func(t *testing.T) (string, func(), func()) {
 		pg := testdb.StartPostgres(t)
 		return testdb.StartPgBouncer(t, pg).URL, pg.Stop, pg.Start
+	}},
+	// pgbouncer in transaction mode, the default of many managed
+	// PostgreSQL front ends: a session advisory lock does nothing there.
+	{"pgbouncer-tx", "postgres", func(t *testing.T) (string, func(), func()) {
+		pg := testdb.StartPostgres(t)
+		return testdb.StartPgBouncerMode(t, pg, "transaction").URL, pg.Stop, pg.Start
 	}},
 	{"redis", "redis", func(t *testing.T) (string, func(), func()) {
 		r := testdb.StartDurableRedis(t)
@@ -241,8 +250,11 @@ func TestFleetMoveStore(t *testing.T) {
 	if r := m.run("auth", "login"); r.code != 0 {
 		t.Fatalf("login to the file store: %v", r)
 	}
+	// The password from PGPASSWORD: one in the flag is refused (TestFleetStoreSecrets).
+	m.environ = append(m.environ, "PGPASSWORD="+testdb.Password)
+	url = strings.Replace(url, ":"+testdb.Password+"@", "@", 1)
 	r := m.run("--credential-store", url, "auth", "login")
-	if r.code != 0 || !strings.Contains(r.stderr, "Credential stored in the postgres store: postgres://latch:xxxxx@") {
+	if r.code != 0 || !strings.Contains(r.stderr, "Credential stored in the postgres store: postgres://latch@") {
 		t.Fatalf("login into postgres: %v", r)
 	}
 	noStore := m.machine(t, "", key)
@@ -258,5 +270,98 @@ func TestFleetMoveStore(t *testing.T) {
 	}
 	if r := m.run("--credential-store", url, "auth", "token"); r.code != 0 {
 		t.Fatalf("auth token with the store's URL: %v", r)
+	}
+}
+
+// A store URL with a password is refused in --credential-store (every
+// local user sees it in ps), and accepted from LATCH_CREDENTIAL_STORE or,
+// for PostgreSQL, PGPASSWORD. A password the store refuses is exit 2 with
+// one line saying so, never exit 5 "try again".
+func TestFleetStoreSecrets(t *testing.T) {
+	for _, db := range []fleetDB{fleetDBNamed("postgres"), fleetDBNamed("redis")} {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			key := storeKey(t)
+			m := e.machine(t, url, key)
+			if r := m.run("auth", "login"); r.code != 0 {
+				t.Fatalf("login with the URL in the environment: %v", r)
+			}
+			noSecret := func(what string, r result) {
+				t.Helper()
+				if strings.Contains(r.stdout+r.stderr, testdb.Password) {
+					t.Fatalf("%s shows the store's password: %v", what, r)
+				}
+			}
+			r := m.run("--credential-store", url, "auth", "token")
+			noSecret("the password in the flag", r)
+			if r.code != 2 || !strings.Contains(r.stderr, "a password in --credential-store") || !strings.Contains(r.stderr, "LATCH_CREDENTIAL_STORE") {
+				t.Fatalf("the password in --credential-store: %v", r)
+			}
+			if db.kind == "postgres" && !strings.Contains(r.stderr, "PGPASSWORD") {
+				t.Fatalf("the refusal does not name PGPASSWORD: %v", r)
+			}
+			wrong := e.machine(t, strings.Replace(url, testdb.Password, "not-"+testdb.Password, 1), key)
+			r = wrong.run("auth", "token")
+			noSecret("a wrong password", r)
+			server, user := "PostgreSQL", "latch"
+			if db.kind == "redis" {
+				server, user = "Redis", "default"
+			}
+			if r.code != 2 || !strings.Contains(r.stderr, server+" refused the password for user "+user) ||
+				strings.Contains(r.stderr, "try again") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Fatalf("a wrong store password: %v", r)
+			}
+			if db.kind == "postgres" {
+				m.environ = append(m.environ, "PGPASSWORD="+testdb.Password)
+				if r := m.run("--credential-store", strings.Replace(url, ":"+testdb.Password+"@", "@", 1), "auth", "token"); r.code != 0 {
+					t.Fatalf("the password from PGPASSWORD: %v", r)
+				}
+			}
+		})
+	}
+}
+
+// A login on a machine with the wrong LATCH_STORE_KEY_FILE would re-seal
+// the fleet's credential under its key and log every other machine out:
+// it is refused (exit 2, naming the key file and --force) before the
+// browser, and the fleet keeps working; --force replaces it and says the
+// replaced set could not be revoked.
+func TestFleetWrongKeyLogin(t *testing.T) {
+	for _, db := range []fleetDB{fleetDBNamed("postgres"), fleetDBNamed("redis")} {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, oauthtest.Options{})
+			url, _, _ := db.url(t)
+			a := e.machine(t, url, storeKey(t))
+			wrongKey := filepath.Join(t.TempDir(), "wrong.key")
+			if err := os.WriteFile(wrongKey, []byte("another-key-another-key-another-"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b := e.machine(t, url, wrongKey)
+			if r := a.run("auth", "login"); r.code != 0 {
+				t.Fatalf("login: %v", r)
+			}
+			logins := e.counters().TokenCalls["authorization_code"]
+			if logins == 0 {
+				t.Fatal("the dev server counted no code grant for the login")
+			}
+			r := b.run("auth", "login")
+			if r.code != 2 || !strings.Contains(r.stderr, "LATCH_STORE_KEY_FILE="+wrongKey) || !strings.Contains(r.stderr, "--force") {
+				t.Fatalf("login with the wrong key: %v", r)
+			}
+			if n := e.counters().TokenCalls["authorization_code"]; n != logins {
+				t.Fatalf("the refused login still logged in (%d code grants, want %d)", n, logins)
+			}
+			if r := a.run("api", "/v2/user"); r.code != 0 {
+				t.Fatalf("the fleet after the refused login: %v", r)
+			}
+			r = b.run("auth", "login", "--force")
+			if r.code != 0 || !strings.Contains(r.stderr, "it was not revoked") {
+				t.Fatalf("login --force with the wrong key: %v", r)
+			}
+			if r := b.run("api", "/v2/user"); r.code != 0 {
+				t.Fatalf("the forcing machine after its login: %v", r)
+			}
+		})
 	}
 }

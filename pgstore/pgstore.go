@@ -1,8 +1,13 @@
 // Package pgstore is a latch.Store on PostgreSQL, for a fleet of machines
 // that share one login: one row per credential, sealed with AES-GCM, a
 // compare-and-swap save inside a transaction that locks the row, and a
-// Locker on a session advisory lock held on its own connection, so that
-// a holder that dies or loses its connection releases it at once.
+// Locker on a transaction advisory lock held by an open transaction on a
+// connection of its own, so that a holder that dies or loses its
+// connection releases it at once. A transaction holds the same server
+// connection behind a pooler in session and in transaction mode
+// (pgbouncer's pool_mode = transaction), where a session advisory lock
+// would stay behind on a server connection that the next client is
+// handed.
 //
 // The table, created when missing:
 //
@@ -26,15 +31,18 @@
 //	    PRIMARY KEY (issuer, client_id, account)
 //	);
 //
-// The second table is a fence for the one thing an advisory lock cannot
-// survive: a database restart. Just before a holder spends a refresh
-// token (CheckWrite) it records that it is redeeming, with the server's
-// start time; its save removes the record. A process that takes the lock
-// and finds a record from before a restart, still within FenceTTL, waits
-// for that save instead of redeeming the same refresh token again: the
-// first holder may be alive, with the rotated set in hand, retrying its
-// save. A record from the same server start is ignored: its holder has
-// let the lock go, so it is no longer redeeming.
+// The second table is a fence for what an advisory lock cannot survive:
+// its connection cut mid-refresh (a database restart, pg_terminate_backend,
+// idle_in_transaction_session_timeout, a TCP reset). Just before a holder
+// spends a refresh token (CheckWrite) it records that it is redeeming,
+// until its refresh deadline, and commits the record in the lock's
+// transaction (which ends the lock: the record holds the others from
+// then on, and a process needs one connection only); its save (over any
+// connection, compare-and-swap on the set it read) removes the record,
+// and so does its unlock. A process that takes the lock and
+// finds another's record before its deadline waits for that save instead
+// of redeeming the same refresh token again: the first holder may be
+// alive, with the rotated set in hand. docs/fleet.md has the design.
 package pgstore
 
 import (
@@ -43,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,10 +72,11 @@ const DefaultTable = "latch_credentials"
 // FenceSuffix names the fence table after the credential table.
 const FenceSuffix = "_redeeming"
 
-// FenceTTL is how long a redeem recorded before a database restart is
-// waited for by the next lock holder: twice a Source's default refresh
-// timeout and save. Past it, the first holder is taken to be gone.
-const FenceTTL = 2 * (latch.DefaultRefreshTimeout + latch.SaveTimeout)
+// FenceTTL is how long a recorded redeem is waited for by the next lock
+// holder when the redeeming context has no deadline (a Source's always
+// has one: its refresh timeout; the record then lasts until that deadline
+// plus latch.SaveTimeout). Past it, the first holder is taken to be gone.
+const FenceTTL = latch.DefaultRefreshTimeout + latch.SaveTimeout
 
 // Options configure Open.
 type Options struct {
@@ -89,11 +99,13 @@ type Store struct {
 	owner   string // this Store's name in the fence
 	timeout time.Duration
 	where   string // the server, for messages, without a password
+	user    string
 
-	// held are the connections this process holds a key's lock on. Work
-	// on that key goes through its lock's connection, one statement at a
-	// time, so a command opens one connection, not two (each costs a
-	// SCRAM handshake).
+	// held are the locks this process holds. Work on a held key goes
+	// through its lock's connection, one statement at a time, so a
+	// process uses one connection: a second would wait for a pooler's
+	// server connection that the lock's waiters hold (pgbouncer's
+	// default_pool_size is 20).
 	mu   sync.Mutex
 	held map[latch.Key]*heldConn
 }
@@ -101,26 +113,28 @@ type Store struct {
 type heldConn struct {
 	mu     sync.Mutex
 	conn   *pgxpool.Conn
-	fenced bool // this holder recorded a redeem (CheckWrite)
+	inTx   bool // the lock's transaction is open: the lock is held
+	fenced bool // this holder committed a redeem record (CheckWrite)
 }
 
-// with runs fn on k's lock connection when this process holds it, else
-// on a pooled connection.
-func (s *Store) with(ctx context.Context, k latch.Key, fn func(q querier) error) error {
+// with runs fn on k's lock connection when this process holds it and
+// the connection is open (inTx says whether the lock's transaction is),
+// else on a pooled connection.
+func (s *Store) with(k latch.Key, fn func(q querier, h *heldConn) error) error {
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
 	if h == nil {
-		return fn(s.pool)
+		return fn(s.pool, nil)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.conn.Conn().IsClosed() {
-		// The database restarted or the connection broke: the lock is
-		// gone with it, and a save after a redeem must still land.
-		return fn(s.pool)
+		// The connection was cut: the lock is gone with it, and a save
+		// after a redeem must still land.
+		return fn(s.pool, nil)
 	}
-	return fn(h.conn)
+	return fn(h.conn, h)
 }
 
 // querier is what a pool and a connection both do.
@@ -175,9 +189,9 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, unavailable(where, err)
+		return nil, (&Store{where: where, user: cfg.ConnConfig.User}).err("connect", err)
 	}
-	s := &Store{pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
+	s := &Store{user: cfg.ConnConfig.User, pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
 		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
@@ -185,7 +199,7 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, s.table, s.fence).Scan(&exists); err != nil {
 		pool.Close()
-		return nil, unavailable(where, err)
+		return nil, s.err("connect", err)
 	}
 	if exists {
 		return s, nil
@@ -242,9 +256,9 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
 
-func unavailable(where string, err error) error {
-	return &UnavailableError{Where: where, Op: "connect", Err: err}
-}
+// AuthError is PostgreSQL refusing the password (SQLSTATE class 28):
+// a person must fix it; trying again cannot help.
+type AuthError = fleet.AuthError
 
 func (s *Store) err(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -254,13 +268,16 @@ func (s *Store) err(op string, err error) error {
 	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
 		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
 	}
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28") { // invalid_authorization_specification
+		return &AuthError{Server: "PostgreSQL", User: s.user, Where: s.where, Err: pe}
+	}
 	return &UnavailableError{Where: s.where, Op: op, Err: err}
 }
 
 // Load returns k's set.
 func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	var v []byte
-	err := s.with(ctx, k, func(q querier) error {
+	err := s.with(k, func(q querier, _ *heldConn) error {
 		return q.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account).Scan(&v)
 	})
@@ -312,11 +329,19 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 }
 
 // compareAndWrite runs one compare-and-swap on k's lock connection when
-// this process holds it, tried again while the database is unreachable
-// (fleet.Retry).
+// this process holds it (inside the lock's transaction, when that is
+// still open: its commit ends the lock), else on a pooled connection,
+// tried again while the database is unreachable (fleet.Retry).
 func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
 	return fleet.Retry(ctx, func(again bool) error {
-		return s.with(ctx, k, func(q querier) error { return s.tryOn(ctx, q, k, old, next, again, write) })
+		return s.with(k, func(q querier, h *heldConn) error {
+			if h != nil && h.inTx {
+				// BEGIN inside the lock's transaction only warns; the
+				// commit or rollback below ends both.
+				defer func() { h.inTx = false }()
+			}
+			return s.tryOn(ctx, q, k, old, next, again, write)
+		})
 	})
 }
 
@@ -354,44 +379,58 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 }
 
 // CheckWrite reports whether a save could happen now — the database is
-// reachable and not read-only — by writing what a Source calls it for:
-// the record that k's refresh token is about to be redeemed (the fence;
-// see the package doc), which k's save removes.
+// reachable and not read-only, and this process still holds k's lock —
+// by writing what a Source calls it for: the record that k's refresh
+// token is about to be redeemed, until ctx's deadline plus
+// latch.SaveTimeout (the fence; see the package doc), which k's save
+// removes. It commits the record in the lock's transaction, which ends
+// the lock: from then on the record keeps the others waiting, and the
+// save needs no second connection.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
+	ttl := FenceTTL
+	if d, ok := ctx.Deadline(); ok {
+		ttl = time.Until(d) + latch.SaveTimeout
+	}
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
-	if h != nil && h.conn.Conn().IsClosed() {
-		// Only a save may go on without the lock's connection.
-		return fmt.Errorf("credential store %s: the lock was lost with its connection (did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+	q := querier(s.pool)
+	if h != nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if !h.inTx || h.conn.Conn().IsClosed() {
+			// Only a save may go on without the lock.
+			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+		}
+		q = h.conn
 	}
-	err := s.with(ctx, k, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
-			VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), now() + make_interval(secs => $5))
-			ON CONFLICT (issuer, client_id, account) DO UPDATE
-			SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
-			k.Issuer, k.ClientID, k.Account, s.owner, FenceTTL.Seconds())
-		return err
-	})
+	_, err := q.Exec(ctx, `INSERT INTO `+s.fence+` (issuer, client_id, account, owner, server_start, until)
+		VALUES ($1, $2, $3, $4, pg_postmaster_start_time(), clock_timestamp() + make_interval(secs => $5))
+		ON CONFLICT (issuer, client_id, account) DO UPDATE
+		SET owner = EXCLUDED.owner, server_start = EXCLUDED.server_start, until = EXCLUDED.until`,
+		k.Issuer, k.ClientID, k.Account, s.owner, ttl.Seconds())
+	if err == nil && h != nil {
+		_, err = h.conn.Exec(ctx, `COMMIT`)
+		h.inTx = false
+	}
 	if err != nil {
 		return s.err("check write", err)
 	}
 	if h != nil {
-		h.mu.Lock()
 		h.fenced = true
-		h.mu.Unlock()
 	}
 	return nil
 }
 
-// awaitFence waits, holding k's lock, while k carries a redeem recorded
-// before the database restarted and not yet past its time: that holder
-// may still save the set it redeemed.
-func (s *Store) awaitFence(ctx context.Context, conn *pgxpool.Conn, k latch.Key) error {
+// awaitFence waits, holding k's lock, while k carries another holder's
+// redeem not yet past its deadline: that holder lost the lock with its
+// connection, and may still save the set it redeemed.
+func (s *Store) awaitFence(ctx context.Context, q querier, k latch.Key) error {
 	for {
 		var pending bool
-		err := conn.QueryRow(ctx, `SELECT server_start <> pg_postmaster_start_time() AND until > now() FROM `+s.fence+`
-			WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account).Scan(&pending)
+		// clock_timestamp: now() stands still in the lock's transaction.
+		err := q.QueryRow(ctx, `SELECT owner <> $4 AND until > clock_timestamp() FROM `+s.fence+`
+			WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account, s.owner).Scan(&pending)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) || err == nil && !pending:
 			return nil
@@ -401,7 +440,7 @@ func (s *Store) awaitFence(ctx context.Context, conn *pgxpool.Conn, k latch.Key)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -434,10 +473,19 @@ func lockID(table string, k latch.Key) int64 {
 	return int64(h.Sum64())
 }
 
-// Lock takes k's session advisory lock on a connection of its own, held
-// until unlock: PostgreSQL releases it when that connection ends, so a
-// holder that dies frees it at once, and one that is only frozen keeps it
-// (no lease to run out). It waits at most the lock timeout.
+// lockWait is how long one wait for the advisory lock lasts before the
+// waiter lets its server connection go for a moment (a pooler in
+// transaction mode hands it to the next client, the holder included)
+// and waits again.
+const lockWait = 100 * time.Millisecond
+
+// Lock takes k's transaction advisory lock in a transaction of its own on
+// a connection of its own, open until unlock or until the holder's first
+// commit (CheckWrite, Save or Delete): PostgreSQL releases it when that
+// transaction or its connection ends, so a holder that dies frees it at
+// once, and one that is only frozen keeps it (no lease to run out). It
+// then waits while another holder's redeem is in flight (awaitFence). It
+// waits at most the lock timeout in all.
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -448,9 +496,8 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return nil, s.err("lock", err)
 	}
-	// fail closes the connection, which ends any lock it holds (one may
-	// have been granted as a wait was cancelled), and says what the
-	// wait ran out on.
+	// fail closes the connection, which ends any lock it holds, and says
+	// what the wait ran out on.
 	fail := func(err error, waitedFor string) error {
 		_ = conn.Hijack().Close(context.Background())
 		switch {
@@ -461,16 +508,23 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return s.err("lock", err)
 	}
-	id := lockID(s.table, k)
-	// A blocking pg_advisory_lock wakes the moment the holder lets go;
-	// the context's deadline cancels the wait.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		return nil, fail(err, "held by another process for")
+	// One round trip per wait: a blocking pg_advisory_xact_lock wakes the
+	// moment the holder lets go; lock_timeout ends it after lockWait.
+	wait := fmt.Sprintf(`ROLLBACK; BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%d)`, lockWait.Milliseconds(), lockID(s.table, k))
+	for {
+		_, err := conn.Exec(ctx, wait)
+		var pe *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
+			return nil, fail(err, "held by another process for")
+		}
 	}
 	if err := s.awaitFence(ctx, conn, k); err != nil {
-		return nil, fail(err, "a refresh was in flight when the database restarted; its save did not come within")
+		return nil, fail(err, "another process lost the lock mid-refresh; its save did not come within")
 	}
-	h := &heldConn{conn: conn}
+	h := &heldConn{conn: conn, inTx: true}
 	s.mu.Lock()
 	s.held[k] = h
 	s.mu.Unlock()
@@ -482,15 +536,24 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		defer h.mu.Unlock()
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		q := querier(conn)
+		if conn.Conn().IsClosed() {
+			q = s.pool
+		}
 		if h.fenced {
 			// A redeem that did not end in a save (it failed, or the set
 			// was refused): no one is redeeming any more.
-			_, _ = conn.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
+			_, _ = q.Exec(uctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner = $4`,
 				k.Issuer, k.ClientID, k.Account, s.owner)
 		}
-		var ok bool
-		if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, id).Scan(&ok); err != nil || !ok {
-			// Closing the connection releases the lock for certain.
+		if h.inTx {
+			if _, err := conn.Exec(uctx, `ROLLBACK`); err != nil {
+				// Closing the connection releases the lock for certain.
+				_ = conn.Hijack().Close(uctx)
+				return
+			}
+		}
+		if conn.Conn().IsClosed() {
 			_ = conn.Hijack().Close(uctx)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,8 +159,8 @@ func TestHoldLock(t *testing.T) {
 // A database restart drops the advisory lock of a holder that is
 // redeeming. The fence it wrote first (CheckWrite) makes the next holder
 // wait for that holder's save instead of taking the lock and redeeming
-// the same refresh token; without a restart, a fence left behind is
-// ignored.
+// the same refresh token; a fence left behind by a holder that died holds
+// the next one up only until the dead holder's refresh deadline.
 func TestFenceAcrossRestart(t *testing.T) {
 	pg := testdb.StartPostgres(t)
 	ctx := context.Background()
@@ -180,16 +181,18 @@ func TestFenceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Without a restart: a's fence, left by an unlock without a save, does
-	// not hold b up.
+	// a's fence, left by a holder that died redeeming (its unlock does not
+	// clear it), holds b up until a's refresh deadline plus the save's.
 	unlock, err := a.Lock(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.CheckWrite(ctx, k, 100); err != nil {
+	rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if err := a.CheckWrite(rctx, k, 100); err != nil {
 		t.Fatal(err)
 	}
-	a.held[k].fenced = false // as if it died: its unlock does not clear it
+	rcancel()
+	a.held[k].fenced = false // as if it died
 	unlock()
 	start := time.Now()
 	unlockB, err := b.Lock(ctx, k)
@@ -197,8 +200,8 @@ func TestFenceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlockB()
-	if waited := time.Since(start); waited > time.Second {
-		t.Fatalf("b waited %s for a fence from before no restart", waited)
+	if waited, want := time.Since(start), latch.SaveTimeout; waited < want || waited > want+5*time.Second {
+		t.Fatalf("b waited %s for a dead holder's fence, want about %s", waited, want+500*time.Millisecond)
 	}
 
 	// a holds the lock and is about to redeem; the database restarts, and
@@ -240,5 +243,206 @@ func TestFenceAcrossRestart(t *testing.T) {
 	}
 	if err := a.CheckWrite(ctx, k, 100); err == nil {
 		t.Fatal("CheckWrite on a lock lost with its connection succeeded")
+	}
+}
+
+// The lock excludes behind pgbouncer in both pool modes. In transaction
+// mode a session advisory lock stays on a server connection that the
+// next client is handed, so two holders were in at once (the issue's 7
+// refresh calls from 8 processes).
+func TestLockBehindPoolers(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			pg := testdb.StartPostgres(t)
+			url := testdb.StartPgBouncerMode(t, pg, mode).URL
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+			var mu sync.Mutex
+			in, most, taken := 0, 0, 0
+			var wg sync.WaitGroup
+			for range 8 {
+				st, err := Open(ctx, url, Options{Key: key, LockTimeout: 20 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(st.Close)
+				wg.Go(func() {
+					for range 3 {
+						unlock, err := st.Lock(ctx, k)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						in++
+						taken++
+						most = max(most, in)
+						mu.Unlock()
+						// What a holder does: read, and record a redeem.
+						if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+							t.Errorf("Load under the lock: %v", err)
+						}
+						time.Sleep(20 * time.Millisecond)
+						mu.Lock()
+						in--
+						mu.Unlock()
+						unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if most != 1 || taken != 24 {
+				t.Fatalf("pool_mode = %s: %d holders at once, %d of 24 locks taken; want 1, 24", mode, most, taken)
+			}
+		})
+	}
+}
+
+// The lock holder's connection is cut mid-refresh (pg_terminate_backend,
+// as idle_session_timeout or a TCP reset would): the next process finds
+// the redeem in flight and waits for it instead of redeeming the same
+// refresh token; the holder saves the set it redeemed over a new
+// connection, and the next process adopts it.
+func TestCutConnectionMidRefresh(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() *Store {
+		st, err := Open(ctx, pg.URL, Options{Key: key, LockTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	}
+	a, b, admin := open(), open(), open()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	old := storetest.Token(k, "lin", 0)
+	if err := a.Save(ctx, k, nil, old); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := a.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := a.CheckWrite(ctx, k, 100); err != nil {
+		t.Fatal(err)
+	}
+	pid := a.held[k].conn.Conn().PgConn().PID()
+	var killed bool
+	if err := admin.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&killed); err != nil || !killed {
+		t.Fatalf("pg_terminate_backend: %v %v", killed, err)
+	}
+	got := make(chan *latch.Token, 1)
+	go func() {
+		unlock, err := b.Lock(ctx, k)
+		if err != nil {
+			t.Error(err)
+			got <- nil
+			return
+		}
+		defer unlock()
+		tok, _ := b.Load(ctx, k)
+		got <- tok
+	}()
+	select {
+	case tok := <-got:
+		t.Fatalf("b took the lock while a's redeem was in flight, and loaded %+v", tok)
+	case <-time.After(time.Second):
+	}
+	next := storetest.Token(k, "lin", 1)
+	if err := a.Save(ctx, k, old, next); err != nil {
+		t.Fatalf("a's save after its connection was cut: %v", err)
+	}
+	if tok := <-got; tok == nil || tok.Generation != 1 {
+		t.Fatalf("b loaded %+v under the lock, want a's generation 1", tok)
+	}
+}
+
+// A password the server refuses (SQLSTATE class 28) is an *AuthError
+// saying so in one line, not a transient "try again"; the password is
+// never shown.
+func TestWrongPassword(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	ctx := context.Background()
+	url := strings.Replace(pg.URL, testdb.Password, "not-"+testdb.Password, 1)
+	_, err := Open(ctx, url, Options{Key: key})
+	var ae *AuthError
+	if !errors.As(err, &ae) || errors.Is(err, latch.ErrStoreUnavailable) {
+		t.Fatalf("Open with a wrong password: %v, want an *AuthError", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "PostgreSQL refused the password for user latch") || strings.Contains(msg, testdb.Password) || strings.Contains(msg, "\n") {
+		t.Fatalf("Open with a wrong password: %q", msg)
+	}
+}
+
+// More processes than the pooler has server connections: the waiters
+// hold them all, so a holder that needed a second connection for its
+// redeem record and save would wait for one until every lock wait ran
+// out. A process uses one connection.
+func TestMoreProcessesThanServerConnections(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			pg := testdb.StartPostgres(t)
+			url := testdb.StartPgBouncerPool(t, pg, mode, 4).URL
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+			first, err := Open(ctx, url, Options{Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := storetest.Token(k, "lin", 0)
+			if err := first.Save(ctx, k, nil, old); err != nil {
+				t.Fatal(err)
+			}
+			first.Close()
+			var mu sync.Mutex
+			refreshed := 0
+			var wg sync.WaitGroup
+			for range 12 {
+				wg.Go(func() {
+					// What a refresher does: lock, load, and unless a sibling
+					// refreshed, record the redeem and save.
+					st, err := Open(ctx, url, Options{Key: key, LockTimeout: 20 * time.Second})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer st.Close()
+					unlock, err := st.Lock(ctx, k)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer unlock()
+					cur, err := st.Load(ctx, k)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if cur.Generation > 0 {
+						return
+					}
+					if err := st.CheckWrite(ctx, k, 100); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := st.Save(ctx, k, cur, storetest.Token(k, "lin", 1)); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					refreshed++
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if refreshed != 1 {
+				t.Fatalf("%d refreshes, want 1", refreshed)
+			}
+		})
 	}
 }

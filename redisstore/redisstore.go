@@ -4,16 +4,21 @@
 // Locker on SET NX PX with a random owner, renewed while held and released
 // by a compare-and-delete script.
 //
-// The one risk a lease brings: a holder frozen (stopped, swapped out)
-// longer than the lease loses the lock while it believes it holds it, and
-// another process may refresh meanwhile. The compare-and-swap then refuses
-// the stale holder's save, so no newer set is overwritten; but both may
-// have redeemed the same refresh token, which a strict server takes for
-// reuse. PostgreSQL's connection-bound lock (pgstore) has no lease and no
-// such window.
+// A lease can run out under a holder that is still redeeming: Redis down
+// longer than the lease, or a holder frozen (stopped, swapped out). So,
+// as in pgstore, just before a holder spends a refresh token (CheckWrite)
+// it records the redeem in a fence key that lives until its refresh
+// deadline plus latch.SaveTimeout; its save deletes it in the same
+// transaction, and so does its unlock. A process that takes the lock and
+// finds another's fence waits for it instead of redeeming the same refresh
+// token. The lease itself (DefaultLease) outlasts a whole refresh
+// (oauth2-proxy PR #3456: a lease shorter than a slow token request
+// re-opens the race), and is renewed while held. A stale holder's save is
+// refused by the compare-and-swap, so no newer set is overwritten.
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -33,9 +38,11 @@ import (
 	"github.com/latchdev/latch/internal/sealed"
 )
 
-// DefaultLease is how long a lock lives without renewal; the holder renews
-// it every third of that.
-const DefaultLease = 10 * time.Second
+// DefaultLease is how long a lock lives without renewal: longer than a
+// Source's whole refresh (token requests and save), and shorter than a
+// waiter's wait, so a waiter outlasts a holder that died. The holder
+// renews it every third of that.
+const DefaultLease = latch.DefaultRefreshTimeout + latch.SaveTimeout + time.Second
 
 // DefaultPrefix prefixes every key latch writes.
 const DefaultPrefix = "latch:"
@@ -60,8 +67,11 @@ type Store struct {
 	lease   time.Duration
 	timeout time.Duration
 	where   string
+	user    string
+	self    string // this Store's name in a fence
 
 	mu     sync.Mutex
+	fenced map[latch.Key]bool   // keys this Store recorded a redeem for
 	lost   map[latch.Key]bool   // keys whose lock lease ran out while held
 	owners map[latch.Key]string // this process's lock owner per held key
 }
@@ -93,7 +103,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
 	opt.MaxRetries = 1
 	s := &Store{rdb: redis.NewClient(opt), box: box, prefix: o.Prefix, lease: o.Lease, timeout: o.LockTimeout,
-		where: where, lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}}
+		where: where, user: cmp.Or(opt.Username, "default"), self: rand.Text(), lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}, fenced: map[latch.Key]bool{}}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -116,6 +126,10 @@ func (s *Store) Close() error { return s.rdb.Close() }
 // String names the store without a password.
 func (s *Store) String() string { return s.where }
 
+// AuthError is Redis refusing the password (WRONGPASS) or asking for
+// one (NOAUTH): a person must fix it; trying again cannot help.
+type AuthError = fleet.AuthError
+
 // UnavailableError is a Redis that cannot be reached or used now; it
 // matches latch.ErrStoreUnavailable.
 type UnavailableError struct {
@@ -136,6 +150,13 @@ func (s *Store) err(op string, err error) error {
 	if strings.HasPrefix(err.Error(), "READONLY") {
 		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
 	}
+	// Redis names its errors by their first word; there is no other type.
+	switch {
+	case strings.HasPrefix(err.Error(), "WRONGPASS"):
+		return &AuthError{Server: "Redis", User: s.user, Where: s.where, Err: err}
+	case strings.HasPrefix(err.Error(), "NOAUTH"):
+		return &AuthError{Server: "Redis", Where: s.where, Err: err}
+	}
 	return &UnavailableError{Where: s.where, Op: op, Err: err}
 }
 
@@ -146,6 +167,9 @@ func (s *Store) id(k latch.Key) string {
 
 func (s *Store) credKey(k latch.Key) string { return s.prefix + "cred:" + s.id(k) }
 func (s *Store) lockKey(k latch.Key) string { return s.prefix + "lock:" + s.id(k) }
+func (s *Store) fenceKey(k latch.Key) string {
+	return s.prefix + "redeeming:" + s.id(k)
+}
 
 // value is what is stored: the key in the clear (for List), the set sealed.
 type value struct {
@@ -184,12 +208,15 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 	if err != nil {
 		return err
 	}
-	return s.compareAndWrite(ctx, k, old, t, func(p redis.Pipeliner) { p.Set(ctx, s.credKey(k), b, 0) })
+	return s.compareAndWrite(ctx, k, old, t, func(p redis.Pipeliner) {
+		p.Set(ctx, s.credKey(k), b, 0)
+		p.Del(ctx, s.fenceKey(k)) // the credential has moved on
+	})
 }
 
 // Delete removes k's set if k still holds old.
 func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
-	return s.compareAndWrite(ctx, k, old, nil, func(p redis.Pipeliner) { p.Del(ctx, s.credKey(k)) })
+	return s.compareAndWrite(ctx, k, old, nil, func(p redis.Pipeliner) { p.Del(ctx, s.credKey(k), s.fenceKey(k)) })
 }
 
 // compareAndWrite runs one compare-and-swap, tried again while Redis is
@@ -249,12 +276,56 @@ func (s *Store) leaseLost(ctx context.Context, k latch.Key) bool {
 	return err == nil && cur != owner || errors.Is(err, redis.Nil)
 }
 
-// CheckWrite reports whether a save could happen now.
+// CheckWrite reports whether a save could happen now — Redis is
+// reachable and writable, and this process still holds k's lock — by
+// writing what a Source calls it for: the fence that k's refresh token is
+// about to be redeemed, until ctx's deadline plus latch.SaveTimeout (see
+// the package doc), which k's save deletes.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
-	if err := s.rdb.Set(ctx, s.prefix+"probe:"+s.id(k), "1", 10*time.Second).Err(); err != nil {
+	ttl := fenceTTL
+	if d, ok := ctx.Deadline(); ok {
+		ttl = time.Until(d) + latch.SaveTimeout
+	}
+	s.mu.Lock()
+	owner := s.owners[k]
+	s.mu.Unlock()
+	n, err := fence.Run(ctx, s.rdb, []string{s.lockKey(k), s.fenceKey(k)}, owner, s.self, max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
 		return s.err("check write", err)
 	}
+	if n == 0 {
+		return fmt.Errorf("credential store %s: the lock's lease ran out before the refresh: %w", s.where, latch.ErrStoreUnavailable)
+	}
+	s.mu.Lock()
+	s.fenced[k] = true
+	s.mu.Unlock()
 	return nil
+}
+
+// fenceTTL is how long a fence lives when the redeeming context has no
+// deadline (a Source's always has one).
+const fenceTTL = latch.DefaultRefreshTimeout + latch.SaveTimeout
+
+// awaitFence waits while k carries another process's fence: its holder
+// may still save the set it redeemed. The fence's expiry is its
+// holder's deadline.
+func (s *Store) awaitFence(ctx context.Context, k latch.Key) error {
+	for {
+		v, err := s.rdb.Get(ctx, s.fenceKey(k)).Result()
+		switch {
+		case errors.Is(err, redis.Nil) || err == nil && v == s.self:
+			return nil
+		case err != nil:
+			return err
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // List returns every stored key.
@@ -280,28 +351,71 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 	return keys, nil
 }
 
+// holderGone deletes the lock at key when the connection its owner named
+// is no longer connected to Redis (the holder died or was cut off), and
+// reports whether it did.
+func (s *Store) holderGone(ctx context.Context, conn *redis.Conn, key string) bool {
+	cur, err := conn.Get(ctx, key).Result()
+	if err != nil {
+		return errors.Is(err, redis.Nil)
+	}
+	_, id, ok := strings.Cut(cur, " ")
+	if !ok {
+		return false // an older latch's lock: wait out its lease
+	}
+	list, err := conn.Do(ctx, "CLIENT", "LIST", "ID", id).Text()
+	if err != nil || strings.TrimSpace(list) != "" {
+		return false
+	}
+	n, err := release.Run(ctx, conn, []string{key}, cur).Int()
+	return err == nil && n == 1
+}
+
 var (
 	// renew extends the lease only while the lock is still ours.
 	renew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)
-	// release deletes the lock only while it is still ours.
+	// release deletes the lock (or the fence) only while it is still ours.
 	release = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`)
+	// fence records a redeem (KEYS[2] = ARGV[2] for ARGV[3] ms) only while
+	// the lock KEYS[1] is still ARGV[1]'s (none held: ARGV[1] empty).
+	fence = redis.NewScript(`if ARGV[1] ~= "" and redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3]) and 1`)
 )
 
-// Lock takes k's lock: SET NX PX with a random owner, renewed every third
-// of the lease until unlock. When a renewal finds the lock gone or taken,
-// the lease is lost; a later Save that conflicts says so.
+// Lock takes k's lock: SET NX PX with a random owner and the client ID of
+// a connection held open until unlock, renewed every third of the lease
+// until unlock. A waiter that finds the holder's connection gone (it
+// died) deletes the lock at once instead of waiting out the lease; one
+// that was only cut off is then refused at CheckWrite, and one cut off
+// mid-redeem is covered by its fence. When a renewal finds the lock gone or taken,
+// the lease is lost; a later Save that conflicts says so. Holding it, Lock
+// then waits while another process's redeem is in flight (awaitFence).
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	owner, key := hex.EncodeToString(b), s.lockKey(k)
+	key := s.lockKey(k)
 	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	// The lock's own connection, open until unlock: its client ID in the
+	// owner lets a waiter see that the holder is gone (holderGone).
+	conn := s.rdb.Conn()
+	id, err := conn.ClientID(ctx2).Result()
+	if err != nil {
+		conn.Close()
+		if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+		}
+		return nil, s.err("lock", err)
+	}
+	owner := fmt.Sprintf("%s %d", hex.EncodeToString(b), id)
 	wait := 10 * time.Millisecond
+	start := time.Now()
 	for {
-		ok, err := s.rdb.SetNX(ctx2, key, owner, s.lease).Result()
+		ok, err := conn.SetNX(ctx2, key, owner, s.lease).Result()
 		if err != nil {
+			conn.Close()
 			if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
 			}
@@ -310,10 +424,16 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		if ok {
 			break
 		}
+		// A hand-off takes milliseconds; ask whether the holder is alive
+		// only once a wait has lasted.
+		if time.Since(start) > 250*time.Millisecond && s.holderGone(ctx2, conn, key) {
+			continue
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx2.Done():
 			t.Stop()
+			conn.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -348,14 +468,33 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			}
 		}
 	}()
-	return func() {
+	unlock := func() {
 		close(stop)
 		<-done
 		s.mu.Lock()
 		delete(s.owners, k)
+		fenced := s.fenced[k]
+		delete(s.fenced, k)
 		s.mu.Unlock()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if fenced {
+			// A redeem that did not end in a save: no one is redeeming
+			// any more. Before the lock goes, or the next holder waits.
+			_ = release.Run(rctx, s.rdb, []string{s.fenceKey(k)}, s.self).Err()
+		}
 		_ = release.Run(rctx, s.rdb, []string{key}, owner).Err()
-	}, nil
+		conn.Close()
+	}
+	if err := s.awaitFence(ctx2, k); err != nil {
+		unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if ctx2.Err() != nil {
+			return nil, fmt.Errorf("lock credential %s in %s: another process's lease ran out mid-refresh; its save did not come within %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		}
+		return nil, s.err("lock", err)
+	}
+	return unlock, nil
 }

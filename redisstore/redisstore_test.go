@@ -160,3 +160,143 @@ func waitFile(t *testing.T, path string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Redis is down longer than the lock's lease while its holder redeems:
+// after the restart the lock has lapsed, and the next process takes it.
+// The fence the holder wrote first (CheckWrite) makes that process wait
+// for the holder's save instead of redeeming the same refresh token (the
+// issue's reproduction: reuse, family revoked, both exit 4).
+func TestOutageLongerThanTheLease(t *testing.T) {
+	r := testdb.StartDurableRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() *Store {
+		st, err := Open(ctx, r.URL, Options{Key: key, Lease: 500 * time.Millisecond, LockTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	old := storetest.Token(k, "lin", 0)
+	if err := a.Save(ctx, k, nil, old); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := a.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := a.CheckWrite(ctx, k, 100); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	time.Sleep(time.Second) // two leases
+	r.Start()
+	got := make(chan *latch.Token, 1)
+	go func() {
+		unlock, err := b.Lock(ctx, k)
+		if err != nil {
+			t.Error(err)
+			got <- nil
+			return
+		}
+		defer unlock()
+		tok, _ := b.Load(ctx, k)
+		got <- tok
+	}()
+	select {
+	case tok := <-got:
+		t.Fatalf("b took the lapsed lock while a's redeem was in flight, and loaded %+v", tok)
+	case <-time.After(time.Second):
+	}
+	next := storetest.Token(k, "lin", 1)
+	if err := a.Save(ctx, k, old, next); err != nil {
+		t.Fatalf("a's save after the outage: %v", err)
+	}
+	if tok := <-got; tok == nil || tok.Generation != 1 {
+		t.Fatalf("b loaded %+v under the lock, want a's generation 1", tok)
+	}
+}
+
+// A lease shorter than a slow token request re-opens the race
+// (oauth2-proxy PR #3456): the default lease outlasts a Source's whole
+// refresh, token requests and save.
+func TestDefaultLeaseOutlastsARefresh(t *testing.T) {
+	if DefaultLease <= latch.DefaultRefreshTimeout+latch.SaveTimeout {
+		t.Fatalf("DefaultLease %s, a refresh may take %s", DefaultLease, latch.DefaultRefreshTimeout+latch.SaveTimeout)
+	}
+}
+
+// A password Redis refuses (WRONGPASS), or none where one is required
+// (NOAUTH), is an *AuthError saying so in one line, not a transient "try
+// again"; the password is never shown.
+func TestWrongPassword(t *testing.T) {
+	r := testdb.StartRedis(t)
+	ctx := context.Background()
+	for url, want := range map[string]string{
+		strings.Replace(r.URL, testdb.Password, "not-"+testdb.Password, 1): "Redis refused the password for user default",
+		strings.Replace(r.URL, ":"+testdb.Password+"@", "", 1):             "Redis requires a password",
+	} {
+		_, err := Open(ctx, url, Options{Key: key})
+		var ae *AuthError
+		if !errors.As(err, &ae) || errors.Is(err, latch.ErrStoreUnavailable) {
+			t.Fatalf("Open with a wrong password: %v, want an *AuthError", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, want) || strings.Contains(msg, testdb.Password) || strings.Contains(msg, "\n") {
+			t.Fatalf("Open with a wrong password: %q", msg)
+		}
+	}
+}
+
+// A lock holder that dies (SIGKILL) frees the lock when its connection
+// closes, long before its lease (DefaultLease) runs out.
+func TestLockFreedWhenHolderDies(t *testing.T) {
+	r := testdb.StartDurableRedis(t)
+	ctx := context.Background()
+	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldRedisLock$")
+	cmd.Env = append(os.Environ(), "REDISSTORE_LOCKER="+r.URL, "REDISSTORE_DIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(dir, "locked"))
+	st, err := Open(ctx, r.URL, Options{Key: key, LockTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Lock(ctx, k); !errors.Is(err, latch.ErrLockTimeout) {
+		t.Fatalf("Lock while another process holds it: %v, want ErrLockTimeout", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	st.timeout = DefaultLease / 2
+	start := time.Now()
+	unlock, err := st.Lock(ctx, k)
+	if err != nil {
+		t.Fatalf("Lock after the holder died, waiting less than the lease: %v", err)
+	}
+	unlock()
+	t.Logf("lock taken %s after the holder's SIGKILL", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHoldRedisLock is the child of TestLockFreedWhenHolderDies.
+func TestHoldRedisLock(t *testing.T) {
+	url, dir := os.Getenv("REDISSTORE_LOCKER"), os.Getenv("REDISSTORE_DIR")
+	if url == "" {
+		t.Skip("a helper for TestLockFreedWhenHolderDies")
+	}
+	st, err := Open(context.Background(), url, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Lock(context.Background(), latch.Key{Issuer: "https://as.example", ClientID: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "locked"), nil, 0o600)
+	time.Sleep(time.Minute)
+}

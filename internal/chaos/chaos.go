@@ -37,6 +37,17 @@ type Options struct {
 	// HangAfter is how long a process may run before it counts as hung
 	// and is killed; default 40s (above the lock wait of 30s).
 	HangAfter time.Duration
+	// Store, when set, is a fleet store the processes share (Env names it
+	// in LATCH_CREDENTIAL_STORE); the harness reads it to follow the
+	// login. Nil: a file store in the run's config directory.
+	Store interface {
+		latch.Store
+		latch.Lister
+	}
+	// Disrupt, when set, is called every 1–3 s to break the store's
+	// connections (kill backends, restart the server or the pooler); it
+	// returns what it did, counted in Report.Disruptions.
+	Disrupt func() string
 }
 
 // Report is what a run saw.
@@ -45,6 +56,7 @@ type Report struct {
 	Exits        map[int]int    // exit code (-1: killed by a signal) -> count
 	Signals      map[string]int // signals sent
 	Faults       map[string]int // faults set on the token endpoint
+	Disruptions  map[string]int // what Options.Disrupt did to the store
 	SessionsLost int            // logins that had to be made again (a command found the login dead, exit 4)
 	// FamiliesRevoked is the server's count of token families it revoked
 	// (only reuse revokes one here: nothing logs out).
@@ -98,8 +110,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	c := &runner{opts: opts, srv: srv, dir: filepath.Join(dir, "config"),
-		rep:    &Report{Exits: map[int]int{}, Signals: map[string]int{}, Faults: map[string]int{}},
+		rep:    &Report{Exits: map[int]int{}, Signals: map[string]int{}, Faults: map[string]int{}, Disruptions: map[string]int{}},
 		tokens: map[string]bool{}}
+	c.store = opts.Store
+	if c.store == nil {
+		c.store = filestore.New(c.dir)
+	}
 	c.env = append(append(os.Environ(), "HOME="+dir, "LATCH_CONFIG_DIR="+c.dir, "LATCH_CREDENTIAL_STORE=file",
 		"LATCH_HOST="+srv.URL, "NO_COLOR=1", "LATCH_DEBUG=", "LATCH_TOKEN=", "LATCH_TOKEN_TIMEOUT=2s"), opts.Env...)
 	if err := c.login(); err != nil {
@@ -113,6 +129,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		wg.Go(func() { c.worker(ctx) })
 	}
 	wg.Go(func() { c.faults(ctx) })
+	if opts.Disrupt != nil {
+		wg.Go(func() { c.disrupt(ctx) })
+	}
 	wg.Wait()
 	srv.SetFaults(oauthtest.Faults{})
 	c.rep.Elapsed = time.Since(start)
@@ -127,10 +146,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 type runner struct {
-	opts Options
-	srv  *oauthtest.Server
-	dir  string
-	env  []string
+	opts  Options
+	srv   *oauthtest.Server
+	dir   string
+	env   []string
+	store interface {
+		latch.Store
+		latch.Lister
+	}
 
 	mu      sync.Mutex
 	rep     *Report
@@ -166,7 +189,7 @@ func (c *runner) relogin(lineage, why string) error {
 
 // lineage is the stored credential's lineage, "" if none.
 func (c *runner) lineage() string {
-	st := filestore.New(c.dir)
+	st := c.store
 	keys, _ := st.List(context.Background())
 	for _, k := range keys {
 		if t, err := st.Load(context.Background(), k); err == nil {
@@ -315,17 +338,20 @@ func (c *runner) faults(ctx context.Context) {
 // observe loads the credential file: a torn or unreadable one counts, and
 // its tokens join those no output may show.
 func (c *runner) observe() {
-	st := filestore.New(c.dir)
+	st := c.store
 	keys, err := st.List(context.Background())
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if errors.Is(err, latch.ErrStoreUnavailable) {
+		return // a fleet store being disrupted: nothing torn
+	}
 	if err != nil {
 		c.rep.Torn++
 		return
 	}
 	for _, k := range keys {
 		t, err := st.Load(context.Background(), k)
-		if errors.Is(err, latch.ErrNotFound) {
+		if errors.Is(err, latch.ErrNotFound) || errors.Is(err, latch.ErrStoreUnavailable) {
 			continue
 		}
 		if err != nil {
@@ -337,6 +363,23 @@ func (c *runner) observe() {
 				c.tokens[v] = true
 			}
 		}
+	}
+}
+
+// disrupt calls Options.Disrupt every 1–3 s.
+func (c *runner) disrupt(ctx context.Context) {
+	for {
+		t := time.NewTimer(time.Duration(1000+rand.IntN(2000)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		what := c.opts.Disrupt()
+		c.mu.Lock()
+		c.rep.Disruptions[what]++
+		c.mu.Unlock()
 	}
 }
 

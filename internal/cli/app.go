@@ -152,6 +152,9 @@ func (a *App) message(err error) string {
 	if exitCode(err) == ExitTransient {
 		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"
 	}
+	if m, ok := storeAuthMessage(err); ok {
+		return m
+	}
 	return oneLine(err.Error())
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/identity"
+	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/register"
 )
 
@@ -35,7 +36,10 @@ type loginOptions struct {
 	// replaces valid at the server (servers such as Google revoke the
 	// whole grant, the new login's too, when one token is revoked).
 	keepReplaced bool
-	timeout      time.Duration
+	// force replaces a fleet store's credential this machine's store key
+	// cannot open.
+	force   bool
+	timeout time.Duration
 
 	// Login settings, remembered for the host; unset flags reuse the
 	// host's remembered ones.
@@ -98,6 +102,7 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 	f.BoolVar(&o.device, "device", false, "log in with a code shown here and entered on another device (RFC 8628)")
 	f.BoolVar(&o.withToken, "with-token", false, "read a token or a token-response JSON from stdin")
 	f.BoolVar(&o.keepReplaced, "keep-replaced", false, "do not revoke the refresh token of the session this login replaces (for servers that revoke the whole grant, as Google does)")
+	f.BoolVar(&o.force, "force", false, "replace a fleet store's credential that this machine's store key cannot open (the other machines then need this key)")
 	f.DurationVar(&o.timeout, "timeout", authcode.DefaultTimeout, "how long to wait for the browser or device approval")
 	f.StringSliceVar(&o.scopes, "scopes", nil, "scopes to ask for, comma-separated or repeated (default: openid and offline_access, as far as the server lists them)")
 	f.StringArrayVar(&o.params, "param", nil, "extra authorization and token request parameter KEY=VALUE (repeatable)")
@@ -346,6 +351,14 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	if sc.notice != "" {
 		fmt.Fprintln(a.Stderr, sc.notice)
 	}
+	// Before the browser: refuse early what the save would refuse.
+	if sc.fleet() && !o.force {
+		k := latch.Key{Issuer: p.cfg.Issuer, ClientID: p.cfg.ClientID, Account: p.org}
+		_, loadErr := sc.store.Load(ctx, k)
+		if err := a.refuseUnopenable(sc, k, loadErr); err != nil {
+			return err
+		}
+	}
 	tok, err := a.obtainToken(ctx, o, p)
 	if err != nil {
 		return err
@@ -371,13 +384,12 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	// Under the credential's lock, like every write: a refresher of the
 	// old session that holds it saves first, and is then replaced; one
 	// that comes after sees a new login and adopts it.
-	var replaced *latch.Token
-	_, err = latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), tok.Key(), func(cur *latch.Token) (*latch.Token, error) {
-		replaced = cur
-		return tok, nil
-	})
+	replaced, unopenable, err := a.saveLogin(context.WithoutCancel(ctx), sc, tok, o.force)
 	if err != nil {
-		return fmt.Errorf("save credential: %w", err)
+		return err
+	}
+	if unopenable {
+		fmt.Fprintln(a.Stderr, "latch: replaced a stored credential that this store key cannot open; it could not be read, so it was not revoked (revoke it at the server if it may still be used)")
 	}
 	settings := config.Host{Scopes: p.cfg.Scopes, Params: p.params, Metadata: p.md, ClientAuth: p.method, RedirectURI: p.redirectURI, Registration: p.reg}
 	if p.cfg.ClientSecret != "" {
@@ -925,4 +937,60 @@ func (a *App) checkToken(ctx context.Context, host string, md *discovery.Metadat
 		return "", fmt.Errorf("--with-token: could not check the token (%w); it was not stored: try again", err)
 	}
 	return u, nil
+}
+
+// saveLogin stores a login's set under the credential's lock, replacing
+// whatever is stored, as latch.Put does, except a fleet store's set that
+// this machine's key cannot open (the other machines seal with another
+// key, and would all be logged out): that is refused unless force, and
+// replaced reports it.
+func (a *App) saveLogin(ctx context.Context, sc *storeChoice, tok *latch.Token, force bool) (replaced *latch.Token, unopenable bool, err error) {
+	k := tok.Key()
+	lk := latch.LockerOf(sc.store)
+	if lk == nil {
+		return nil, false, fmt.Errorf("save credential: %w", latch.ErrNoLocker)
+	}
+	unlock, err := lk.Lock(ctx, k)
+	if err != nil {
+		return nil, false, fmt.Errorf("save credential: %w", err)
+	}
+	defer unlock()
+	cur, err := sc.store.Load(ctx, k)
+	var oe *sealed.OpenError
+	switch {
+	case errors.As(err, &oe) && sc.fleet():
+		if !force {
+			return nil, false, a.refuseUnopenable(sc, k, err)
+		}
+		cur, unopenable = nil, true
+	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
+		cur = nil
+	case err != nil:
+		return nil, false, fmt.Errorf("save credential: %w", err)
+	}
+	next, err := latch.Bind(k, tok)
+	if err != nil {
+		return nil, false, fmt.Errorf("save credential: %w", err)
+	}
+	if err := sc.store.Save(ctx, k, cur, next); err != nil {
+		return nil, false, fmt.Errorf("save credential: %w", err)
+	}
+	return cur, unopenable, nil
+}
+
+// refuseUnopenable is the usage error for a login over a fleet store's
+// credential that loadErr says this machine's key cannot open; nil for
+// any other outcome of the load.
+func (a *App) refuseUnopenable(sc *storeChoice, k latch.Key, loadErr error) error {
+	var oe *sealed.OpenError
+	if !errors.As(loadErr, &oe) || !sc.fleet() {
+		return nil
+	}
+	keyFile := a.Getenv(EnvStoreKeyFile)
+	if keyFile == "" {
+		keyFile = "(none: --insecure-store-plaintext)"
+	}
+	return usageError(fmt.Errorf("the %s store holds a credential for %s%s that the store key %s=%s cannot open (%s): "+
+		"the other machines seal it with another key, and replacing it would log them all out. "+
+		"Set %s to the fleet's key file, or pass --force to replace it", sc.kind, k.Issuer, orgSuffix(k.Account), EnvStoreKeyFile, keyFile, oe.Reason, EnvStoreKeyFile))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/hostile"
 )
 
@@ -63,8 +64,9 @@ func exitCode(err error) int {
 	// A person must fix something here; trying again cannot help.
 	var ce *config.Error
 	var ue *credstore.UnavailableError
-	var he *hostile.Error // a server's value latch refused to print or store
-	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) {
+	var he *hostile.Error   // a server's value latch refused to print or store
+	var ae *fleet.AuthError // a fleet store refused its password
+	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ae) {
 		return ExitUsage
 	}
 	var te *latch.TokenError

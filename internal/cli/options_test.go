@@ -30,8 +30,8 @@ func TestCommandOptions(t *testing.T) {
 
 	var lo *loginOptions
 	parse(t, a.newLoginCmd(func(o *loginOptions) error { lo = o; return nil }),
-		"--device", "--timeout", "90s", "--scopes", "read,write", "--scopes", "admin", "--client-auth", "basic")
-	if !lo.device || lo.withToken || lo.timeout != 90*time.Second || !reflect.DeepEqual(lo.scopes, []string{"read", "write", "admin"}) || lo.clientAuth != "basic" {
+		"--device", "--timeout", "90s", "--scopes", "read,write", "--scopes", "admin", "--client-auth", "basic", "--force")
+	if !lo.device || lo.withToken || !lo.force || lo.timeout != 90*time.Second || !reflect.DeepEqual(lo.scopes, []string{"read", "write", "admin"}) || lo.clientAuth != "basic" {
 		t.Errorf("login options = %+v", lo)
 	}
 

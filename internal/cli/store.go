@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -11,6 +12,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/internal/settings"
 	"github.com/latchdev/latch/keyring"
@@ -62,6 +64,10 @@ const (
 // LATCH_CREDENTIAL_STORE, then as use says.
 func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeChoice, error) {
 	raw := a.inputs().Pick("credential-store", EnvStore, "")
+	if v, ok := a.flagValue("credential-store"); ok && fleetKind(v) != "" && urlHasPassword(v) {
+		return nil, usageError(fmt.Errorf("a password in --credential-store is shown to every local user (ps) for as long as latch runs: "+
+			"put the URL in %s instead%s", EnvStore, storePasswordPlaces(kindName(fleetKind(v)))))
+	}
 	if kind := fleetKind(raw); kind != "" {
 		return a.openFleetStore(ctx, kind, raw)
 	}
@@ -107,6 +113,53 @@ const (
 	kindPostgres = "postgres"
 	kindRedis    = "redis"
 )
+
+// urlHasPassword reports whether a store URL carries a password: in its
+// user info, or in a query parameter whose name says password (password,
+// sslpassword; any case).
+func urlHasPassword(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return true // cannot tell: treat it as secret
+	}
+	if _, ok := u.User.Password(); ok {
+		return true
+	}
+	for k := range u.Query() {
+		if strings.Contains(strings.ToLower(k), "pass") {
+			return true
+		}
+	}
+	return false
+}
+
+func kindName(kind string) string {
+	if kind == kindPostgres {
+		return "PostgreSQL"
+	}
+	return "Redis"
+}
+
+// storeAuthMessage says what to fix when a fleet store refused its
+// password.
+func storeAuthMessage(err error) (string, bool) {
+	var ae *fleet.AuthError
+	if !errors.As(err, &ae) {
+		return "", false
+	}
+	return oneLine(ae.Error()) + "; fix the password in " + EnvStore + storePasswordPlaces(ae.Server), true
+}
+
+// storePasswordPlaces names where else a server's password may live.
+func storePasswordPlaces(server string) string {
+	if server == "PostgreSQL" {
+		return ", or leave it out of the URL and use PGPASSWORD or a pgpass file (~/.pgpass, PGPASSFILE)"
+	}
+	return ""
+}
+
+// fleet reports whether the store is shared by a fleet (PostgreSQL, Redis).
+func (sc *storeChoice) fleet() bool { return sc.kind == kindPostgres || sc.kind == kindRedis }
 
 func fleetKind(raw string) string {
 	switch {

@@ -5,6 +5,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/latchdev/latch"
@@ -42,3 +43,23 @@ func Landed(cur *latch.Token, err error, next *latch.Token) bool {
 	}
 	return err == nil && cur.Matches(next)
 }
+
+// AuthError is a fleet store's server refusing the credentials latch
+// presented (PostgreSQL's SQLSTATE class 28, Redis' WRONGPASS or NOAUTH):
+// a person must fix the password; trying again cannot help. It is not
+// latch.ErrStoreUnavailable.
+type AuthError struct {
+	Server string // "PostgreSQL", "Redis"
+	User   string // "" when no password was sent and one is required
+	Where  string // the store, without a password
+	Err    error
+}
+
+func (e *AuthError) Error() string {
+	if e.User == "" {
+		return fmt.Sprintf("credential store %s: %s requires a password", e.Where, e.Server)
+	}
+	return fmt.Sprintf("credential store %s: %s refused the password for user %s", e.Where, e.Server, e.User)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }

@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -191,6 +192,20 @@ func (r *Redis) Start() {
 	}
 }
 
+// Restart kills the server and starts it again, for use off the test's
+// goroutine (it reports instead of failing the test).
+func (r *Redis) Restart() error {
+	r.Stop()
+	r.cmd = exec.Command(r.bin, r.args...)
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	if !listening(r.Addr) {
+		return fmt.Errorf("redis-server did not listen on %s", r.Addr)
+	}
+	return nil
+}
+
 // Stop kills the server.
 func (r *Redis) Stop() {
 	if r.cmd != nil && r.cmd.Process != nil {
@@ -200,11 +215,14 @@ func (r *Redis) Stop() {
 	}
 }
 
-// PgBouncer is a running pgbouncer in front of a Postgres, pooling its
-// server connections in session mode.
+// PgBouncer is a running pgbouncer in front of a Postgres.
 type PgBouncer struct {
-	URL string // postgres://latch:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
-	cmd *exec.Cmd
+	URL  string // postgres://latch:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	args []string
+	as   *syscall.Credential
+	addr string
 }
 
 // StartPgBouncer runs pgbouncer (Debian package pgbouncer) in session
@@ -214,6 +232,22 @@ type PgBouncer struct {
 // on one server connection; DISCARD ALL releases it when the client goes.
 func StartPgBouncer(t testing.TB, p *Postgres) *PgBouncer {
 	t.Helper()
+	return StartPgBouncerMode(t, p, "session")
+}
+
+// StartPgBouncerMode is StartPgBouncer with pool_mode set to mode
+// ("session" or "transaction"). In transaction mode a client holds a
+// server connection only for one transaction: a session advisory lock
+// stays behind on a server connection that the next client gets.
+func StartPgBouncerMode(t testing.TB, p *Postgres, mode string) *PgBouncer {
+	t.Helper()
+	return StartPgBouncerPool(t, p, mode, 40)
+}
+
+// StartPgBouncerPool is StartPgBouncerMode with default_pool_size set to
+// size: at most that many server connections (pgbouncer's default is 20).
+func StartPgBouncerPool(t testing.TB, p *Postgres, mode string, size int) *PgBouncer {
+	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		if _, err = os.Stat("/usr/sbin/pgbouncer"); err != nil {
@@ -221,7 +255,7 @@ func StartPgBouncer(t testing.TB, p *Postgres) *PgBouncer {
 		}
 		bin = "/usr/sbin/pgbouncer"
 	}
-	dir := filepath.Join(filepath.Dir(p.dir), "pgbouncer")
+	dir := filepath.Join(filepath.Dir(p.dir), fmt.Sprintf("pgbouncer-%s-%d", mode, size))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +268,13 @@ listen_port = %d
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = %s
-pool_mode = session
+pool_mode = %s
 server_reset_query = DISCARD ALL
 server_login_retry = 1
 max_client_conn = 500
-default_pool_size = 40
+default_pool_size = %d
 logfile = %s
-`, p.port, port, filepath.Join(dir, "users"), filepath.Join(dir, "log"))
+`, p.port, port, filepath.Join(dir, "users"), mode, size, filepath.Join(dir, "log"))
 	// The server's own SCRAM verifier: pgbouncer checks a client's proof
 	// without running PBKDF2 for every connection, and logs in to the
 	// server with the client key that proof reveals (SCRAM pass-through).
@@ -260,20 +294,48 @@ logfile = %s
 			}
 		}
 	}
-	b := &PgBouncer{URL: fmt.Sprintf("postgres://latch:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port)}
-	b.cmd = exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.asUser}
+	b := &PgBouncer{URL: fmt.Sprintf("postgres://latch:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port),
+		args: []string{bin, filepath.Join(dir, "pgbouncer.ini")}, as: p.asUser, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	t.Cleanup(b.stop)
+	if out, err := b.start(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("pgbouncer: %v:\n%s%s", err, out, log)
+	}
+	return b
+}
+
+func (b *PgBouncer) start() (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cmd = exec.Command(b.args[0], b.args[1:]...)
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.as}
 	var out bytes.Buffer
 	b.cmd.Stdout, b.cmd.Stderr = &out, &out
 	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	t.Cleanup(func() { b.cmd.Process.Kill(); b.cmd.Wait() })
-	if !listening(fmt.Sprintf("127.0.0.1:%d", port)) {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("pgbouncer did not listen on %d:\n%s%s", port, out.String(), log)
+	if !listening(b.addr) {
+		return out.String(), fmt.Errorf("did not listen on %s", b.addr)
 	}
-	return b
+	return "", nil
+}
+
+func (b *PgBouncer) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+		b.cmd = nil
+	}
+}
+
+// Restart kills pgbouncer (its clients' connections are cut) and starts
+// it again on the same port.
+func (b *PgBouncer) Restart() error {
+	b.stop()
+	_, err := b.start()
+	return err
 }
 
 // listening waits up to 10 s for a server to accept connections at addr.
