@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -82,6 +85,10 @@ type App struct {
 	cfg    *config.File
 	client *http.Client
 	src    latch.TokenSource
+
+	// loggingIn: the command is `auth login`, which stores nothing until
+	// it succeeds, so its failures never say a credential was kept.
+	loggingIn bool
 }
 
 // Run runs the latch command line args and returns the process exit code.
@@ -139,16 +146,56 @@ func (a *App) message(err error) string {
 		return oneLine(fmt.Sprintf("the login for %s%s can no longer be used (%s); %s", lr.Key.Issuer, orgSuffix(lr.Key.Account), lr.Err, hint))
 	}
 	if errors.Is(err, context.Canceled) {
+		if a.loggingIn {
+			return "login cancelled; nothing was stored"
+		}
 		return "interrupted"
 	}
-	var lost *latch.AnswerLostError
-	if errors.As(err, &lost) {
-		return oneLine(err.Error()) + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
+	if keyringMissing(err) {
+		return oneLine(err.Error()) + "; to use the 0600 credential file instead, pass --credential-store file (or auto) or set " + EnvStore + "=file"
 	}
 	if exitCode(err) == ExitTransient {
-		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"
+		msg, u := oneLine(err.Error()), a.refusedServer(err)
+		var lost *latch.AnswerLostError
+		switch {
+		case a.loggingIn && u != "":
+			return msg + "; is a server running at " + u + "? Nothing was stored"
+		case a.loggingIn:
+			return msg + "; temporary failure, nothing was stored: try again"
+		case errors.As(err, &lost):
+			return msg + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
+		case u != "":
+			return msg + "; is a server running at " + u + "? The stored credential was kept: try again once it is"
+		}
+		return msg + "; temporary failure, the stored credential was kept: try again"
 	}
 	return oneLine(err.Error())
+}
+
+// refusedServer names the server that refused the connection (nothing
+// listens there): the request's origin, or the host's when the address is
+// the host's, else the address; "" for any other error.
+func (a *App) refusedServer(err error) string {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return ""
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Addr == nil {
+		return ""
+	}
+	addr := oe.Addr.String()
+	if host, herr := a.Host(); herr == nil {
+		if u, perr := url.Parse(host); perr == nil && u.Host == addr {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	return addr
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -85,6 +85,7 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 			if runF != nil {
 				return runF(&o)
 			}
+			a.loggingIn = true
 			return a.login(cmd.Context(), cmd, &o)
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/keyring"
 )
 
 // Exit codes, documented in the README.
@@ -62,7 +63,7 @@ func exitCode(err error) int {
 	// A person must fix something here; trying again cannot help.
 	var ce *config.Error
 	var ue *credstore.UnavailableError
-	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) {
+	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || keyringMissing(err) {
 		return ExitUsage
 	}
 	var te *latch.TokenError
@@ -81,4 +82,20 @@ func exitCode(err error) int {
 		return ExitTransient
 	}
 	return ExitAPI
+}
+
+// keyringMissing reports a keyring that is not there (no session bus, no
+// Secret Service, no unlocked collection): a person must set one up or
+// choose another store, and trying again cannot help. A keyring that
+// timed out is transient.
+func keyringMissing(err error) bool {
+	var ke *keyring.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Reason {
+	case keyring.ReasonNoBus, keyring.ReasonNoSecretService, keyring.ReasonLocked:
+		return true
+	}
+	return false
 }
