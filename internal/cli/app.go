@@ -46,16 +46,29 @@ const loginHint = "run `latch auth login`"
 
 // loginHintFor is loginHint with the flags that were in force, so the
 // command can be pasted: --host when it was given, --org for an org.
-func (a *App) loginHintFor(org string) string {
+func (a *App) loginHintFor(org string) string { return "run `" + a.loginCommand(org) + "`" }
+
+// loginCommand is the `latch auth login` to paste for org, every argument
+// shell-quoted where it needs it.
+func (a *App) loginCommand(org string) string {
 	args := []string{"latch"}
 	if a.root != nil && a.flagSet("host") {
-		args = append(args, "--host", a.flags.host)
+		args = append(args, "--host", shellArg(a.flags.host))
 	}
 	args = append(args, "auth", "login")
 	if org != "" {
-		args = append(args, "--org", org)
+		args = append(args, "--org", shellArg(org))
 	}
-	return "run `" + strings.Join(args, " ") + "`"
+	return strings.Join(args, " ")
+}
+
+// shellArg is s as one sh word: as it is when it holds only characters
+// no shell treats specially, else single-quoted.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return shellQuote(s)
 }
 
 // defaultScopes asks for a refresh token (OpenID Connect Core §11) when a
@@ -231,7 +244,7 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring, file, or a fleet store's postgres:// or redis:// URL (env "+EnvStore+")")
 	pf.BoolVar(&a.flags.plaintextStore, "insecure-store-plaintext", false, "let a fleet store keep tokens unencrypted (else "+EnvStoreKeyFile+" is required)")
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(ghFlagHint(cmd, err)) })
 	a.registerCompletions(root)
 
 	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(nil), a.newProxyCmd(nil), a.newCredentialCmd(), a.newVersionCmd())
@@ -275,10 +288,41 @@ func groupRun(cmd *cobra.Command, args []string) error {
 	return cmd.Help()
 }
 
+// ghFlags are gh's flags that latch names differently: an unknown one of
+// them gets the latch equivalent in its message.
+var ghFlags = map[string]string{
+	"--hostname":   "latch calls it --host (a URL): latch --host https://HOST …",
+	"--show-token": "latch masks tokens in auth status; latch auth token prints the token",
+	"--verbose":    "latch calls it --debug (every request and response, secrets redacted)",
+	"-v":           "for more output latch has --debug (every request and response, secrets redacted)",
+}
+
+// ghCommands are gh's commands that latch does without.
+var ghCommands = map[string]string{
+	"refresh": "latch refreshes tokens by itself; to add scopes, log in again with them: latch auth login --scopes SCOPE,…",
+}
+
+// ghFlagHint adds the latch equivalent to an unknown gh flag's error.
+func ghFlagHint(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	if cmd != nil && cmd.Name() == "auth" && (strings.HasPrefix(msg, "unknown flag: --scopes") || strings.HasPrefix(msg, "unknown shorthand flag: 's'")) {
+		return fmt.Errorf("%w; %s", err, ghCommands["refresh"]) // gh auth refresh --scopes
+	}
+	for flag, hint := range ghFlags {
+		if msg == "unknown flag: "+flag || strings.HasPrefix(msg, "unknown shorthand flag: '"+strings.TrimPrefix(flag, "-")+"' in "+flag) {
+			return fmt.Errorf("%w; %s", err, hint)
+		}
+	}
+	return err
+}
+
 // suggest returns " (did you mean …?)" for a mistyped subcommand of cmd.
 func suggest(cmd *cobra.Command, typed string) string {
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // what cobra itself uses
+	}
+	if hint, ok := ghCommands[typed]; ok && cmd.Name() == "auth" {
+		return " (" + hint + ")"
 	}
 	s := cmd.SuggestionsFor(typed)
 	if len(s) == 0 {

@@ -348,6 +348,13 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	// Under the credential's lock, like every write: a refresher of the
 	// old session that holds it saves first, and is then replaced; one
 	// that comes after sees a new login and adopts it.
+	if old, err := sc.store.Load(ctx, tok.Key()); err == nil && (!old.Expired(time.Now()) || old.Refreshable()) {
+		who := ""
+		if old.User != "" {
+			who = " as " + old.User
+		}
+		fmt.Fprintf(a.Stderr, "This replaces the live login for %s%s%s (token %s).\n", p.host, orgSuffix(p.org), who, mask(old.AccessToken))
+	}
 	if err := latch.Put(context.WithoutCancel(ctx), sc.store, tok.Key(), tok); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
