@@ -9,18 +9,18 @@ import (
 	"testing"
 )
 
-// TestModelStepsMatchCode keeps the README's table of model steps true:
+// TestModelStepsMatchCode keeps the table of model steps in docs/design.md true:
 // each row names a file and line, and that line must hold the statement
 // the row quotes.
 func TestModelStepsMatchCode(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("docs/design.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("(?m)^\\| [^|]+ \\| `([a-z/_]+\\.go):([0-9]+)` \\| `(.+)` \\|$")
 	rows := row.FindAllStringSubmatch(string(readme), -1)
 	if len(rows) < 10 {
-		t.Fatalf("found %d model-step rows in README.md, want the whole table", len(rows))
+		t.Fatalf("found %d model-step rows in docs/design.md, want the whole table", len(rows))
 	}
 	for _, r := range rows {
 		file, stmt := r[1], r[3]
@@ -40,6 +40,6 @@ func TestModelStepsMatchCode(t *testing.T) {
 				now = fmt.Sprintf("at line %d", i+1)
 			}
 		}
-		t.Errorf("README says %s:%d is %q; it is %s now: update the README's model table", file, n, stmt, now)
+		t.Errorf("docs/design.md says %s:%d is %q; it is %s now: update the model table in docs/design.md", file, n, stmt, now)
 	}
 }

@@ -294,7 +294,8 @@ func cmdResource(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFakeAS starts a broken authorization server and sets $FAKEAS to its
 // URL. MODE picks the defect: no-token-endpoint, token-not-json,
-// token-no-access-token, token-negative-expires, token-echo, wrong-issuer
+// token-no-access-token, token-negative-expires, token-echo, device-denied
+// (the device grant answered access_denied), wrong-issuer
 // (metadata naming another issuer), record
 // (a working server that logs each request to authorize.log and
 // token.log), record-no-discovery (the same, without discovery).
@@ -379,6 +380,11 @@ func cmdFakeAS(ts *testscript.TestScript, neg bool, args []string) {
 				json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant",
 					"error_description": "refresh token " + rt + " is not valid \x1b]0;pwned\x07\x1b[2J",
 					"error_uri":         base + "/errors?token=" + rt})
+			case "device-denied":
+				// The person said no on the device page (RFC 8628 §3.5).
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":"access_denied","error_description":"The user denied the request"}`)
 			case "token-negative-expires":
 				w.Header().Set("Content-Type", "application/json")
 				io.WriteString(w, `{"access_token":"fake-at","token_type":"Bearer","expires_in":-5}`)

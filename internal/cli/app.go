@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -43,16 +46,29 @@ const loginHint = "run `latch auth login`"
 
 // loginHintFor is loginHint with the flags that were in force, so the
 // command can be pasted: --host when it was given, --org for an org.
-func (a *App) loginHintFor(org string) string {
+func (a *App) loginHintFor(org string) string { return "run `" + a.loginCommand(org) + "`" }
+
+// loginCommand is the `latch auth login` to paste for org, every argument
+// shell-quoted where it needs it.
+func (a *App) loginCommand(org string) string {
 	args := []string{"latch"}
 	if a.root != nil && a.flagSet("host") {
-		args = append(args, "--host", a.flags.host)
+		args = append(args, "--host", shellArg(a.flags.host))
 	}
 	args = append(args, "auth", "login")
 	if org != "" {
-		args = append(args, "--org", org)
+		args = append(args, "--org", shellArg(org))
 	}
-	return "run `" + strings.Join(args, " ") + "`"
+	return strings.Join(args, " ")
+}
+
+// shellArg is s as one sh word: as it is when it holds only characters
+// no shell treats specially, else single-quoted.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return shellQuote(s)
 }
 
 // defaultScopes asks for a refresh token (OpenID Connect Core §11) when a
@@ -82,6 +98,10 @@ type App struct {
 	cfg    *config.File
 	client *http.Client
 	src    latch.TokenSource
+
+	// loggingIn: the command is `auth login`, which stores nothing until
+	// it succeeds, so its failures never say a credential was kept.
+	loggingIn bool
 }
 
 // Run runs the latch command line args and returns the process exit code.
@@ -143,19 +163,59 @@ func (a *App) message(err error) string {
 		return oneLine(fmt.Sprintf("the login for %s%s can no longer be used (%s); %s", lr.Key.Issuer, orgSuffix(lr.Key.Account), lr.Err, hint))
 	}
 	if errors.Is(err, context.Canceled) {
+		if a.loggingIn {
+			return "login cancelled; nothing was stored"
+		}
 		return "interrupted"
 	}
-	var lost *latch.AnswerLostError
-	if errors.As(err, &lost) {
-		return oneLine(err.Error()) + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
+	if keyringMissing(err) {
+		return oneLine(err.Error()) + "; to use the 0600 credential file instead, pass --credential-store file (or auto) or set " + EnvStore + "=file"
 	}
 	if exitCode(err) == ExitTransient {
-		return oneLine(err.Error()) + "; temporary failure, the stored credential was kept: try again"
+		msg, u := oneLine(err.Error()), a.refusedServer(err)
+		var lost *latch.AnswerLostError
+		switch {
+		case a.loggingIn && u != "":
+			return msg + "; is a server running at " + u + "? Nothing was stored"
+		case a.loggingIn:
+			return msg + "; temporary failure, nothing was stored: try again"
+		case errors.As(err, &lost):
+			return msg + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
+		case u != "":
+			return msg + "; is a server running at " + u + "? The stored credential was kept: try again once it is"
+		}
+		return msg + "; temporary failure, the stored credential was kept: try again"
 	}
 	if m, ok := storeAuthMessage(err); ok {
 		return m
 	}
 	return oneLine(err.Error())
+}
+
+// refusedServer names the server that refused the connection (nothing
+// listens there): the request's origin, or the host's when the address is
+// the host's, else the address; "" for any other error.
+func (a *App) refusedServer(err error) string {
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return ""
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Addr == nil {
+		return ""
+	}
+	addr := oe.Addr.String()
+	if host, herr := a.Host(); herr == nil {
+		if u, perr := url.Parse(host); perr == nil && u.Host == addr {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	return addr
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -191,7 +251,7 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring, file, or a fleet store's postgres:// or redis:// URL (env "+EnvStore+")")
 	pf.BoolVar(&a.flags.plaintextStore, "insecure-store-plaintext", false, "let a fleet store keep tokens unencrypted (else "+EnvStoreKeyFile+" is required)")
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(ghFlagHint(cmd, err)) })
 	a.registerCompletions(root)
 
 	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(nil), a.newProxyCmd(nil), a.newCredentialCmd(), a.newVersionCmd())
@@ -235,10 +295,41 @@ func groupRun(cmd *cobra.Command, args []string) error {
 	return cmd.Help()
 }
 
+// ghFlags are gh's flags that latch names differently: an unknown one of
+// them gets the latch equivalent in its message.
+var ghFlags = map[string]string{
+	"--hostname":   "latch calls it --host (a URL): latch --host https://HOST …",
+	"--show-token": "latch masks tokens in auth status; latch auth token prints the token",
+	"--verbose":    "latch calls it --debug (every request and response, secrets redacted)",
+	"-v":           "for more output latch has --debug (every request and response, secrets redacted)",
+}
+
+// ghCommands are gh's commands that latch does without.
+var ghCommands = map[string]string{
+	"refresh": "latch refreshes tokens by itself; to add scopes, log in again with them: latch auth login --scopes SCOPE,…",
+}
+
+// ghFlagHint adds the latch equivalent to an unknown gh flag's error.
+func ghFlagHint(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	if cmd != nil && cmd.Name() == "auth" && (strings.HasPrefix(msg, "unknown flag: --scopes") || strings.HasPrefix(msg, "unknown shorthand flag: 's'")) {
+		return fmt.Errorf("%w; %s", err, ghCommands["refresh"]) // gh auth refresh --scopes
+	}
+	for flag, hint := range ghFlags {
+		if msg == "unknown flag: "+flag || strings.HasPrefix(msg, "unknown shorthand flag: '"+strings.TrimPrefix(flag, "-")+"' in "+flag) {
+			return fmt.Errorf("%w; %s", err, hint)
+		}
+	}
+	return err
+}
+
 // suggest returns " (did you mean …?)" for a mistyped subcommand of cmd.
 func suggest(cmd *cobra.Command, typed string) string {
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // what cobra itself uses
+	}
+	if hint, ok := ghCommands[typed]; ok && cmd.Name() == "auth" {
+		return " (" + hint + ")"
 	}
 	s := cmd.SuggestionsFor(typed)
 	if len(s) == 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/redact"
 )
 
 // deviceLogin runs the device authorization grant (RFC 8628 §3.1–3.5):
@@ -30,7 +31,13 @@ func (a *App) deviceLogin(ctx context.Context, cfg *latch.Config, timeout time.D
 	tok, err := cfg.DeviceAccessToken(wctx, code)
 	switch {
 	case errors.Is(err, latch.ErrDeviceDenied):
-		return nil, fmt.Errorf("device login: %w", err)
+		// An explicit "no", as in the browser flow: exit 1, one line.
+		msg := "device login: " + latch.ErrDeviceDenied.Error()
+		var te *latch.TokenError
+		if errors.As(err, &te) && te.Description != "" {
+			msg += ": " + redact.Server(te.Description)
+		}
+		return nil, &ExitError{Code: ExitAPI, Err: errors.New(msg)}
 	case errors.Is(err, latch.ErrDeviceExpired):
 		return nil, fmt.Errorf("device login: %w; run `latch auth login --device` again", err)
 	case err != nil && ctx.Err() == nil && wctx.Err() != nil:

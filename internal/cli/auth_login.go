@@ -95,6 +95,7 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 			if runF != nil {
 				return runF(&o)
 			}
+			a.loggingIn = true
 			return a.login(cmd.Context(), cmd, &o)
 		},
 	}
@@ -387,6 +388,13 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 	replaced, unopenable, err := a.saveLogin(context.WithoutCancel(ctx), sc, tok, o.force)
 	if err != nil {
 		return err
+	}
+	if replaced != nil && (!replaced.Expired(time.Now()) || replaced.Refreshable()) {
+		who := ""
+		if replaced.User != "" {
+			who = " as " + replaced.User
+		}
+		fmt.Fprintf(a.Stderr, "This replaces the live login for %s%s%s (token %s).\n", p.host, orgSuffix(p.org), who, mask(replaced.AccessToken))
 	}
 	if unopenable {
 		fmt.Fprintln(a.Stderr, "latch: replaced a stored credential that this store key cannot open; it could not be read, so it was not revoked (revoke it at the server if it may still be used)")

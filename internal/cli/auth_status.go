@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ type statusEntry struct {
 	KeyringHealth string     `json:"keyring_health,omitempty"`
 	Error         string     `json:"error,omitempty"`
 	Revoked       string     `json:"revoked,omitempty"` // why the grant died, when its access token is kept
+	Scopes        string     `json:"scopes,omitempty"`  // granted (RFC 6749 §5.1 scope), else as asked for
+	ScopesAsked   bool       `json:"scopes_asked,omitempty"`
+	UsedBy        []string   `json:"used_by,omitempty"` // the git, Docker and kubectl setups bound to it
 	FromEnvToken  bool       `json:"from_env_token,omitempty"`
 
 	err error // why the credential cannot be used, for the exit code
@@ -56,8 +60,13 @@ func (a *App) newStatusCmd(runF func(*statusOptions) error) *cobra.Command {
 		Short: "Show each host and organization, and whether its token is usable",
 		Long: `For each host and organization in the config file, show whether a
 token is stored and valid, when it expires, whether it refreshes itself,
-which store holds it and the keyring's health. Tokens are masked. Exit code
-4 when the selected host has no usable credential.`,
+which store holds it and the keyring's health, the scopes granted, and the
+git, Docker and kubectl setups bound to it. Tokens are masked (--show-token
+is not offered: use latch auth token). --host and --org show only that host
+or account. Exit code 4 when the selected host has no usable credential.
+
+To ask for more scopes, log in again with them:
+  latch auth login --scopes openid,offline_access,read:items`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -143,6 +152,9 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 	if given {
 		hosts = []string{selHost}
 	}
+	// --org (or LATCH_ORG) filters, as --host does.
+	orgGiven := a.flagSet("org") || a.Getenv(EnvOrg) != ""
+	setups := a.setups(ctx)
 	now := time.Now()
 	for _, host := range hosts {
 		orgs := []string{""}
@@ -166,6 +178,9 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 			issuer = md.Issuer
 		}
 		for _, org := range orgs {
+			if orgGiven && org != selOrg {
+				continue
+			}
 			key := latch.Key{Issuer: issuer, ClientID: a.ClientID(host), Account: org}
 			e := statusEntry{
 				Host: host, ClientID: key.ClientID, Org: org,
@@ -176,6 +191,7 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 			if r := a.hostEntry(host).Registration; r != nil && r.ClientID == key.ClientID {
 				e.Registered = true
 			}
+			e.UsedBy = setups.bound(host, org, org == selOrg)
 			tok, err := sc.store.Load(ctx, key)
 			switch {
 			case errors.Is(err, latch.ErrNotFound):
@@ -195,6 +211,10 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 				e.Generation = tok.Generation
 				e.Account = tok.User
 				e.Revoked = tok.Revoked
+				e.Scopes = tok.Scope
+				if e.Scopes == "" && len(a.hostEntry(host).Scopes) > 0 {
+					e.Scopes, e.ScopesAsked = strings.Join(a.hostEntry(host).Scopes, " "), true
+				}
 				if !tok.Expiry.IsZero() {
 					t := tok.Expiry
 					e.Expiry = &t
@@ -266,6 +286,15 @@ func (a *App) printStatus(entries []statusEntry) {
 			} else {
 				fmt.Fprintf(w, "    refreshable: no\n")
 			}
+			switch {
+			case e.ScopesAsked:
+				fmt.Fprintf(w, "    scopes: %s (asked for; the server did not say what it granted)\n", e.Scopes)
+			case e.Scopes != "":
+				fmt.Fprintf(w, "    scopes: %s\n", e.Scopes)
+			}
+		}
+		for _, u := range e.UsedBy {
+			fmt.Fprintf(w, "    used by: %s\n", u)
 		}
 		if e.Location != "" {
 			fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)

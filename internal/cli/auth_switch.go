@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,6 +20,8 @@ import (
 type switchOptions struct {
 	org    string
 	hasOrg bool
+	// def: select the default account (no org), as --default or "(default)".
+	def bool
 	// prompt: without ORG, ask which one (stdin and stderr are a terminal).
 	prompt bool
 }
@@ -27,16 +30,21 @@ type switchOptions struct {
 // instead of running it (for tests, as gh does).
 func (a *App) newSwitchCmd(runF func(*switchOptions) error) *cobra.Command {
 	o := &switchOptions{}
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "switch [ORG]",
 		Short: "Select the organization later commands act for",
 		Long: `Select ORG as the organization (account) for the current host. You must
 have logged in to it with ` + "`latch auth login --org ORG`" + `. With --host, that
-host becomes the selected host too. Without ORG, list the organizations
-logged in to on the host, the selected one marked with *; on a terminal,
-ask which one to select.`,
+host becomes the selected host too. --default (or the name "(default)")
+selects the account logged in to without --org. Without ORG, list the
+accounts logged in to on the host, the selected one marked with *; on a
+terminal, ask which one to select.
+
+The helpers set up with setup-git, setup-docker and setup-kubectl keep the
+account they were set up for; switching does not change them.`,
 		Example: `  latch auth switch
   latch auth switch acme
+  latch auth switch --default
   latch --host https://auth.example.com auth switch acme`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -48,6 +56,15 @@ ask which one to select.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.org, o.hasOrg = args[0], true
+				if o.def {
+					return usageError(errors.New("pass ORG or --default, not both"))
+				}
+			}
+			if o.org == defaultLabel {
+				o.org, o.def = "", true
+			}
+			if o.def {
+				o.org, o.hasOrg = "", true
 			}
 			o.prompt = a.canPrompt()
 			if runF != nil {
@@ -56,6 +73,8 @@ ask which one to select.`,
 			return a.switchOrg(cmd.Context(), o)
 		},
 	}
+	c.Flags().BoolVar(&o.def, "default", false, "select the default account (the one logged in to without --org)")
+	return c
 }
 
 // orgNames are the named organizations logged in to on the host.
@@ -88,14 +107,27 @@ func (a *App) switchOrg(ctx context.Context, o *switchOptions) error {
 	if !o.hasOrg {
 		return a.listOrgs(host)
 	}
-	if strings.TrimSpace(o.org) == "" {
-		known := "none yet"
-		if names := a.orgNames(); len(names) > 0 {
-			known = strings.Join(names, ", ")
-		}
-		return usageError(fmt.Errorf("an empty organization name; the organizations logged in to on %s: %s", host, known))
+	if !o.def && strings.TrimSpace(o.org) == "" {
+		return usageError(fmt.Errorf("an empty organization name; the accounts logged in to on %s: %s (use --default for the default one)", host, a.knownAccounts(host)))
+	}
+	if h := a.hostEntry(host); len(h.Orgs) > 0 && !slices.Contains(h.Orgs, o.org) {
+		// A typo, most likely: name what there is (exit 2).
+		return usageError(fmt.Errorf("no account %s on %s; the accounts logged in to: %s; to log in to a new one, run `%s`",
+			orgLabel(o.org), host, a.knownAccounts(host), a.loginCommand(o.org)))
 	}
 	return a.selectOrg(ctx, host, o.org)
+}
+
+// knownAccounts lists the accounts logged in to on host, for a message.
+func (a *App) knownAccounts(host string) string {
+	var names []string
+	for _, o := range a.hostEntry(host).Orgs {
+		names = append(names, shellArg(orgLabel(o)))
+	}
+	if len(names) == 0 {
+		return "none yet"
+	}
+	return strings.Join(names, ", ")
 }
 
 // selectOrg makes org, which must be logged in to, the selected one.
@@ -105,7 +137,7 @@ func (a *App) selectOrg(ctx context.Context, host, org string) error {
 		if h == nil || !slices.Contains(h.Orgs, org) {
 			return &latch.LoginRequiredError{
 				Key:  latch.Key{Issuer: host, ClientID: a.ClientID(host), Account: org},
-				Hint: "run `latch auth login --org " + org + "`",
+				Hint: "run `" + a.loginCommand(org) + "`",
 			}
 		}
 		h.Org = org
@@ -162,10 +194,13 @@ func (a *App) pickOrg(host string) (org string, ok bool, err error) {
 	}
 }
 
+// defaultLabel names the account logged in to without --org.
+const defaultLabel = "(default)"
+
 // orgLabel names an account for a person: the org, or "(default)".
 func orgLabel(org string) string {
 	if org == "" {
-		return "(default)"
+		return defaultLabel
 	}
 	return org
 }
@@ -188,6 +223,6 @@ func (a *App) listOrgs(host string) error {
 	if len(a.orgNames()) == 0 {
 		return nil
 	}
-	fmt.Fprintln(a.Stderr, "Select one with latch auth switch ORG.")
+	fmt.Fprintln(a.Stderr, "Select one with `latch auth switch ORG`, or `latch auth switch --default` for (default).")
 	return nil
 }

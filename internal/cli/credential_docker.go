@@ -121,10 +121,10 @@ func (a *App) dockerCredential(ctx context.Context, op string) error {
 	if err := a.root.PersistentFlags().Set("host", r.Host); err != nil {
 		return err
 	}
-	if r.Org != "" {
-		if err := a.root.PersistentFlags().Set("org", r.Org); err != nil {
-			return err
-		}
+	// The account it was set up for, the default one too: a later
+	// `auth switch` does not change whom Docker acts for.
+	if err := a.root.PersistentFlags().Set("org", r.Org); err != nil {
+		return err
 	}
 	tok, err := a.helperToken(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/latchdev/latch/internal/config"
 	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/hostile"
+	"github.com/latchdev/latch/keyring"
 )
 
 // Exit codes, documented in the README.
@@ -66,7 +67,7 @@ func exitCode(err error) int {
 	var ue *credstore.UnavailableError
 	var he *hostile.Error   // a server's value latch refused to print or store
 	var ae *fleet.AuthError // a fleet store refused its password
-	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ae) {
+	if errors.Is(err, latch.ErrUnusable) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ae) || keyringMissing(err) {
 		return ExitUsage
 	}
 	var te *latch.TokenError
@@ -85,4 +86,20 @@ func exitCode(err error) int {
 		return ExitTransient
 	}
 	return ExitAPI
+}
+
+// keyringMissing reports a keyring that is not there (no session bus, no
+// Secret Service, no unlocked collection): a person must set one up or
+// choose another store, and trying again cannot help. A keyring that
+// timed out is transient.
+func keyringMissing(err error) bool {
+	var ke *keyring.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Reason {
+	case keyring.ReasonNoBus, keyring.ReasonNoSecretService, keyring.ReasonLocked:
+		return true
+	}
+	return false
 }

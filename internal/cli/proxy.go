@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,6 +80,11 @@ func (a *App) proxy(ctx context.Context, o *proxyOptions) error {
 	if err != nil {
 		return err
 	}
+	// Check the login now (exit 4, as exec and the helpers do), not at
+	// the first request a client makes.
+	if _, err := a.freshToken(ctx); err != nil {
+		return err
+	}
 	api, err := a.APIURL(ctx)
 	if err != nil {
 		return err
@@ -113,7 +119,7 @@ func (a *App) proxy(ctx context.Context, o *proxyOptions) error {
 		defer os.Remove(o.secretFile)
 	}
 
-	h := &proxyHandler{secret: []byte(secret), target: target, base: base, transport: client.Transport}
+	h := &proxyHandler{secret: []byte(secret), target: target, base: base, transport: client.Transport, app: a}
 	srv := &http.Server{Handler: h.handler(), ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -174,6 +180,8 @@ type proxyHandler struct {
 	target    *url.URL
 	base      string
 	transport http.RoundTripper
+	app       *App       // for a login's message and stderr
+	logMu     sync.Mutex // one stderr line at a time
 }
 
 func (p *proxyHandler) handler() http.Handler {
@@ -206,11 +214,16 @@ func (p *proxyHandler) handler() http.Handler {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			code := http.StatusBadGateway
+			code, msg := http.StatusBadGateway, oneLine(err.Error())
 			if exitCode(err) == ExitAuth {
-				code = http.StatusServiceUnavailable
+				// A login a person must renew: 401, which clients do not
+				// retry, with the command to run, also on latch's stderr.
+				code, msg = http.StatusUnauthorized, p.app.message(err)
+				p.logMu.Lock()
+				fmt.Fprintln(p.app.Stderr, "latch proxy: "+msg)
+				p.logMu.Unlock()
 			}
-			http.Error(w, "latch proxy: "+redact.Control(oneLine(err.Error())), code)
+			http.Error(w, "latch proxy: "+redact.Control(msg), code)
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
