@@ -134,7 +134,12 @@ func BenchmarkFleetScale(b *testing.B) {
 	}{{"postgres", f.pg.URL, backends}, {"pgbouncer", f.session.URL, backends},
 		{"pgbouncer-tx", f.transaction.URL, backends}, {"redis", f.redis.URL, clients}} {
 		for _, n := range []int{8, 32, 128} {
-			b.Run(fmt.Sprintf("%s/N=%d", c.name, n), func(b *testing.B) { f.storm(b, c.store, 4, n, c.conns) })
+			b.Run(fmt.Sprintf("%s/N=%d", c.name, n), func(b *testing.B) {
+				f.storm(b, c.store, 4, n, c.conns)
+				if b.Failed() && c.name == "pgbouncer-tx" {
+					b.Logf("pgbouncer's log:\n%s", f.transaction.Log())
+				}
+			})
 		}
 	}
 }

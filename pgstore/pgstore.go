@@ -508,9 +508,11 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		}
 		return s.err("lock", err)
 	}
-	// One round trip per wait: a blocking pg_advisory_xact_lock wakes the
-	// moment the holder lets go; lock_timeout ends it after lockWait.
-	wait := fmt.Sprintf(`ROLLBACK; BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%d)`, lockWait.Milliseconds(), lockID(s.table, k))
+	// A blocking pg_advisory_xact_lock wakes the moment the holder lets
+	// go; lock_timeout ends it after lockWait. The ROLLBACK that follows
+	// is a query of its own: only a transaction's end lets a pooler in
+	// transaction mode hand the server connection on.
+	wait := fmt.Sprintf(`BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(%d)`, lockWait.Milliseconds(), lockID(s.table, k))
 	for {
 		_, err := conn.Exec(ctx, wait)
 		var pe *pgconn.PgError
@@ -518,6 +520,9 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			break
 		}
 		if !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
+			return nil, fail(err, "held by another process for")
+		}
+		if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
 			return nil, fail(err, "held by another process for")
 		}
 	}

@@ -379,9 +379,11 @@ func TestWrongPassword(t *testing.T) {
 }
 
 // More processes than the pooler has server connections: the waiters
-// hold them all, so a holder that needed a second connection for its
-// redeem record and save would wait for one until every lock wait ran
-// out. A process uses one connection.
+// hold them all, so a holder that needed another server connection for
+// its redeem record or its save would wait for one until every lock wait
+// ran out (and, after its redeem, lose the set it could not save). A
+// process uses one connection, and a waiter lets its server connection go
+// between waits.
 func TestMoreProcessesThanServerConnections(t *testing.T) {
 	for _, mode := range []string{"session", "transaction"} {
 		t.Run(mode, func(t *testing.T) {
@@ -390,22 +392,27 @@ func TestMoreProcessesThanServerConnections(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
-			first, err := Open(ctx, url, Options{Key: key})
+			open := func() *Store {
+				st, err := Open(ctx, url, Options{Key: key, LockTimeout: 20 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			holder := open()
+			defer holder.Close()
+			old := storetest.Token(k, "lin", 0)
+			if err := holder.Save(ctx, k, nil, old); err != nil {
+				t.Fatal(err)
+			}
+			unlock, err := holder.Lock(ctx, k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			old := storetest.Token(k, "lin", 0)
-			if err := first.Save(ctx, k, nil, old); err != nil {
-				t.Fatal(err)
-			}
-			first.Close()
-			var mu sync.Mutex
-			refreshed := 0
 			var wg sync.WaitGroup
-			for range 12 {
+			got := make(chan uint64, 30)
+			for range 30 {
 				wg.Go(func() {
-					// What a refresher does: lock, load, and unless a sibling
-					// refreshed, record the redeem and save.
 					st, err := Open(ctx, url, Options{Key: key, LockTimeout: 20 * time.Second})
 					if err != nil {
 						t.Error(err)
@@ -423,25 +430,26 @@ func TestMoreProcessesThanServerConnections(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					if cur.Generation > 0 {
-						return
-					}
-					if err := st.CheckWrite(ctx, k, 100); err != nil {
-						t.Error(err)
-						return
-					}
-					if err := st.Save(ctx, k, cur, storetest.Token(k, "lin", 1)); err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					refreshed++
-					mu.Unlock()
+					got <- cur.Generation
 				})
 			}
+			time.Sleep(time.Second) // the waiters take every server connection
+			// What a refresher does: record the redeem, redeem, save.
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer wcancel()
+			if err := holder.CheckWrite(wctx, k, 100); err != nil {
+				t.Fatal(err)
+			}
+			if err := holder.Save(wctx, k, old, storetest.Token(k, "lin", 1)); err != nil {
+				t.Fatalf("the holder's save behind %d waiters and 4 server connections: %v", 30, err)
+			}
+			unlock()
 			wg.Wait()
-			if refreshed != 1 {
-				t.Fatalf("%d refreshes, want 1", refreshed)
+			close(got)
+			for g := range got {
+				if g != 1 {
+					t.Errorf("a waiter loaded generation %d, want the holder's 1", g)
+				}
 			}
 		})
 	}

@@ -223,6 +223,13 @@ type PgBouncer struct {
 	args []string
 	as   *syscall.Credential
 	addr string
+	log  string
+}
+
+// Log returns pgbouncer's log so far, for a failing test to show.
+func (b *PgBouncer) Log() string {
+	out, _ := os.ReadFile(b.log)
+	return string(out)
 }
 
 // StartPgBouncer runs pgbouncer (Debian package pgbouncer) in session
@@ -295,7 +302,8 @@ logfile = %s
 		}
 	}
 	b := &PgBouncer{URL: fmt.Sprintf("postgres://latch:%s@127.0.0.1:%d/postgres?sslmode=disable", Password, port),
-		args: []string{bin, filepath.Join(dir, "pgbouncer.ini")}, as: p.asUser, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		args: []string{bin, filepath.Join(dir, "pgbouncer.ini")}, as: p.asUser, addr: fmt.Sprintf("127.0.0.1:%d", port),
+		log: filepath.Join(dir, "log")}
 	t.Cleanup(b.stop)
 	if out, err := b.start(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
