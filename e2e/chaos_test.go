@@ -140,6 +140,9 @@ func TestChaosFleet(t *testing.T) {
 			}
 			t.Logf("\n%s", rep.Markdown(name))
 			t.Logf("disruptions: %v", rep.Disruptions)
+			for _, m := range rep.Temporary {
+				t.Logf("a temporary failure: %s", m)
+			}
 			for _, m := range rep.LossMessages {
 				t.Logf("a lost session began with: %s", m)
 			}
@@ -153,8 +156,14 @@ func TestChaosFleet(t *testing.T) {
 				t.Errorf("sessions lost %d, reuse detected %d, answers lost %d, SIGKILLs %d: not explained by lost answers",
 					rep.SessionsLost, rep.ReuseDetected, rep.AnswersLost, rep.KilledHard)
 			}
-			if rep.Refreshes < 5 || rep.Runs < 50 || len(rep.Disruptions) == 0 {
-				t.Errorf("only %d refreshes in %d commands, disruptions %v: the run did not exercise the store", rep.Refreshes, rep.Runs, rep.Disruptions)
+			// A holder SIGKILLed between its redeem record and its save
+			// holds the fleet up for its deadline (25 s, docs/fleet.md:
+			// the cost), which may be most of the run: few refreshes are
+			// fine then, none is not.
+			if rep.Refreshes < 1 || rep.Runs < 50 || len(rep.Disruptions) == 0 ||
+				rep.Refreshes < 5 && rep.KilledHard == 0 {
+				t.Errorf("only %d refreshes in %d commands (%d SIGKILLs), disruptions %v: the run did not exercise the store",
+					rep.Refreshes, rep.Runs, rep.KilledHard, rep.Disruptions)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,14 +67,17 @@ type Report struct {
 	AnswersLost  int // refreshes the server rotated whose answer never arrived, as counted
 	// KilledHard is how many SIGKILLs landed; any of them may have been
 	// between a grant and its save, which loses the answer too.
-	KilledHard     int
-	ReuseDetected  int // the server's count
-	GraceReuses    int
-	Refreshes      int
-	Torn           int // credential files that did not load
-	Hung           int
-	Leaks          int      // outputs that showed a token
-	Unexpected     []string // exits that should not happen (1, 2, …), first few
+	KilledHard    int
+	ReuseDetected int // the server's count
+	GraceReuses   int
+	Refreshes     int
+	Torn          int // credential files that did not load
+	Hung          int
+	Leaks         int      // outputs that showed a token
+	Unexpected    []string // exits that should not happen (1, 2, …), first few
+	// Temporary are the distinct messages of exit 5 (a temporary
+	// failure), first few: what the fleet waited on.
+	Temporary      []string
 	LoginFailures  int
 	Elapsed        time.Duration
 	TokensObserved int
@@ -231,7 +235,12 @@ func (c *runner) worker(ctx context.Context) {
 		c.rep.Runs++
 		c.rep.Exits[code]++
 		switch code {
-		case 0, 5, -1, 130:
+		case 0, -1, 130:
+		case 5:
+			m := strings.TrimSpace(out)
+			if len(c.rep.Temporary) < 8 && !slices.Contains(c.rep.Temporary, m) {
+				c.rep.Temporary = append(c.rep.Temporary, m)
+			}
 		case 4:
 		default:
 			if len(c.rep.Unexpected) < 10 {
