@@ -359,6 +359,48 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 	}
 }
 
+// adoptable reports whether base, loaded after stale, is a set a sibling
+// saved that serves instead of redeeming stale.
+func (s *Source) adoptable(base, stale *Token, early bool) bool {
+	if stale == nil || sameSet(base, stale) {
+		return false
+	}
+	usable := !base.Expired(s.now())
+	if early {
+		usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && usable)
+	}
+	return usable
+}
+
+// awaitSibling waits, when lock is a Waiter, for the process that holds
+// the lock to finish, without taking it, and returns the set it saved
+// when that serves (adoptable). Nil and no error means take the lock:
+// it was free (the re-read under it decides), or the holder saved
+// nothing usable. A wait that timed out is the lock's error. Reading
+// without the lock is safe: a set is saved whole, and nothing is
+// redeemed here.
+func (s *Source) awaitSibling(ctx context.Context, lock Locker, stale *Token, early bool) (*Token, error) {
+	w, ok := lock.(Waiter)
+	if !ok || stale == nil {
+		return nil, nil
+	}
+	waited, err := w.Wait(ctx, s.Key)
+	if err != nil || !waited {
+		return nil, err
+	}
+	base, err := s.Store.Load(ctx, s.Key)
+	if err != nil {
+		return nil, nil // the load under the lock says what is wrong
+	}
+	if base, err = s.bound(base); err != nil {
+		return nil, nil
+	}
+	if !s.adoptable(base, stale, early) {
+		return nil, nil // the holder saved nothing that serves: take the lock
+	}
+	return base, nil
+}
+
 func (s *Source) locker() Locker {
 	if s.Lock != nil {
 		return s.Lock
@@ -386,6 +428,13 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		return nil, fmt.Errorf("refresh token: %w", ErrNoLocker)
 	}
 	start := time.Now()
+	if base, err := s.awaitSibling(ctx, lock, stale, early); err != nil || base != nil {
+		if err != nil {
+			return nil, fmt.Errorf("refresh token: %w", err)
+		}
+		s.emit(RefreshEvent{Key: s.Key, Kind: Adopted, Generation: base.Generation, LockWait: time.Since(start)})
+		return base, nil
+	}
 	unlock, err := lock.Lock(ctx, s.Key)
 	if err != nil {
 		return nil, fmt.Errorf("refresh token: %w", err)
@@ -410,15 +459,9 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	if base, err = s.bound(base); err != nil {
 		return nil, err
 	}
-	if stale != nil && !sameSet(base, stale) {
-		usable := !base.Expired(s.now())
-		if early {
-			usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && usable)
-		}
-		if usable {
-			s.emit(RefreshEvent{Key: s.Key, Kind: Adopted, Generation: base.Generation, LockWait: waited})
-			return base, nil
-		}
+	if s.adoptable(base, stale, early) {
+		s.emit(RefreshEvent{Key: s.Key, Kind: Adopted, Generation: base.Generation, LockWait: waited})
+		return base, nil
 	}
 	if !early && sameSet(base, stale) && s.refusedAgain(base) {
 		// Refreshed because of a 401 and refused again soon after: pass

@@ -575,3 +575,70 @@ func TestSourceInteractionRequiredKeepsRefreshToken(t *testing.T) {
 		})
 	}
 }
+
+// countingLocks is a MemoryStore that counts Lock calls.
+type countingLocks struct {
+	*latch.MemoryStore
+	locks atomic.Int64
+}
+
+func (s *countingLocks) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	s.locks.Add(1)
+	return s.MemoryStore.Lock(ctx, k)
+}
+
+// TestSourceWaiterAdoptsWithoutTheLock: while one process redeems, the
+// others wait for it without queueing for the lock (latch.Waiter), and
+// adopt the set it saved the moment it lands: one token call, one lock.
+// Before Waiter every one of them took the lock in turn only to re-read.
+func TestSourceWaiterAdoptsWithoutTheLock(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &countingLocks{MemoryStore: &latch.MemoryStore{}}
+	holder := newSource(srv, st, expired(srv.login()))
+	inRedeem, release := make(chan struct{}), make(chan struct{})
+	srv.hook = func(http.ResponseWriter, *http.Request) bool {
+		close(inRedeem)
+		<-release
+		return false
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := holder.Token(context.Background())
+		done <- err
+	}()
+	<-inRedeem
+	const n = 8
+	var wg sync.WaitGroup
+	kinds := make([]latch.EventKind, n)
+	toks := make([]string, n)
+	for i := range n {
+		src := &latch.Source{Config: srv.config(), Store: st, Key: holder.Key,
+			OnRefresh: func(ev latch.RefreshEvent) { kinds[i] = ev.Kind }}
+		wg.Go(func() {
+			tok, err := src.Token(context.Background())
+			if err != nil {
+				t.Errorf("waiter %d: %v", i, err)
+				return
+			}
+			toks[i] = tok.AccessToken
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // the waiters reach Wait
+	close(release)
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := st.Load(context.Background(), holder.Key)
+	for i := range n {
+		if toks[i] != stored.AccessToken || kinds[i] != latch.Adopted {
+			t.Errorf("waiter %d: token %q (%s), want the holder's saved %q (adopted)", i, toks[i], kinds[i], stored.AccessToken)
+		}
+	}
+	if c := srv.calls.Load(); c != 1 {
+		t.Errorf("token endpoint calls = %d, want 1", c)
+	}
+	if l := st.locks.Load(); l != 1 {
+		t.Errorf("Lock calls = %d, want 1 (the holder's): the waiters queued for the lock", l)
+	}
+}

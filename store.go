@@ -47,6 +47,16 @@ type Locker interface {
 	Lock(ctx context.Context, k Key) (unlock func(), err error)
 }
 
+// Waiter is implemented by Lockers that can wait, without taking k's
+// lock, until no process holds it (or holds a redeem in flight). Wait
+// reports whether it had to wait. A Source that finds the lock held
+// waits so and re-reads: when the holder saved a new set, every waiter
+// adopts it at once, instead of taking the lock in turn only to find it.
+// Wait honours ctx and the Locker's own bound, as Lock does.
+type Waiter interface {
+	Wait(ctx context.Context, k Key) (waited bool, err error)
+}
+
 // Lister is implemented by stores that can enumerate their credentials.
 type Lister interface {
 	List(ctx context.Context) ([]Key, error)
@@ -141,6 +151,7 @@ var (
 	_ WriteChecker = (*MemoryStore)(nil)
 	_ Lister       = (*MemoryStore)(nil)
 	_ Locker       = (*MemoryStore)(nil)
+	_ Waiter       = (*MemoryStore)(nil)
 )
 
 // Load returns a copy of the token stored under k.
@@ -194,7 +205,37 @@ func (s *MemoryStore) Delete(_ context.Context, k Key, old *Token) error {
 // Lock takes k's lock within this process: a MemoryStore is reachable
 // from one process only.
 func (s *MemoryStore) Lock(ctx context.Context, k Key) (func(), error) {
+	c := s.lockChan(k)
+	select {
+	case c <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock credential: %w", ctx.Err())
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-c }) }, nil
+}
+
+// Wait waits until k's lock is free, without taking it (Waiter).
+func (s *MemoryStore) Wait(ctx context.Context, k Key) (bool, error) {
+	c := s.lockChan(k)
+	select {
+	case c <- struct{}{}:
+		<-c
+		return false, nil
+	default:
+	}
+	select {
+	case c <- struct{}{}:
+		<-c
+		return true, nil
+	case <-ctx.Done():
+		return true, fmt.Errorf("wait for credential lock: %w", ctx.Err())
+	}
+}
+
+func (s *MemoryStore) lockChan(k Key) chan struct{} {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.locks == nil {
 		s.locks = make(map[Key]chan struct{})
 	}
@@ -203,14 +244,7 @@ func (s *MemoryStore) Lock(ctx context.Context, k Key) (func(), error) {
 		c = make(chan struct{}, 1)
 		s.locks[k] = c
 	}
-	s.mu.Unlock()
-	select {
-	case c <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("lock credential: %w", ctx.Err())
-	}
-	var once sync.Once
-	return func() { once.Do(func() { <-c }) }, nil
+	return c
 }
 
 // CheckWrite reports ErrStoreReadOnly when ReadOnly is set.

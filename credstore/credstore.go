@@ -328,6 +328,12 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	return s.lock.Lock(ctx, k)
 }
 
+// Wait waits, without taking it, until no process holds k's lock
+// (latch.Waiter).
+func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+	return s.lock.Wait(ctx, k)
+}
+
 // LockPath returns the lock file that guards k.
 func (s *Store) LockPath(k latch.Key) string { return s.lock.Path(k) }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -33,7 +35,10 @@ type Locker struct {
 	Timeout time.Duration
 }
 
-var _ latch.Locker = Locker{}
+var (
+	_ latch.Locker = Locker{}
+	_ latch.Waiter = Locker{}
+)
 
 // TimeoutError says the lock was still held when the wait bound ran out.
 // It matches latch.ErrLockTimeout.
@@ -120,4 +125,57 @@ func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			<-sem
 		})
 	}, nil
+}
+
+// Wait waits until no process holds k's lock, without taking it: it
+// polls for a shared lock (flock LOCK_SH), let go at once, every
+// retryDelay, at most l.Timeout and no longer than ctx allows. It reports
+// whether the lock was held when it first looked.
+func (l Locker) Wait(ctx context.Context, k latch.Key) (bool, error) {
+	if l.Dir == "" {
+		return false, errors.New("wait for credential lock: no lock directory")
+	}
+	path := l.Path(k)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil // never locked
+	}
+	timeout := l.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sem := procSem(path)
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	defer fl.Close()
+	for waited := false; ; waited = true {
+		// This process's own holder first: not every platform's lock
+		// excludes within a process.
+		select {
+		case sem <- struct{}{}:
+			ok, err := fl.TryRLock()
+			if ok {
+				err = fl.Unlock()
+			}
+			<-sem
+			if err != nil {
+				return waited, fmt.Errorf("wait for credential lock %s: %w", path, err)
+			}
+			if ok {
+				return waited, nil
+			}
+		default:
+		}
+		t := time.NewTimer(retryDelay)
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			if err := ctx.Err(); err != nil {
+				return true, fmt.Errorf("wait for refresh lock %s: %w", path, err)
+			}
+			return true, &TimeoutError{Path: path, Waited: time.Since(start)}
+		case <-t.C:
+		}
+	}
 }

@@ -410,6 +410,12 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	return s.lock.Lock(ctx, k)
 }
 
+// Wait waits, without taking it, until no process holds k's lock
+// (latch.Waiter).
+func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+	return s.lock.Wait(ctx, k)
+}
+
 // List returns the keys of the stored credentials. A file that cannot be
 // used makes List fail, so that a refusal is never hidden.
 func (s *Store) List(context.Context) ([]latch.Key, error) {

@@ -47,6 +47,7 @@ check "break: no re-read under lock"    violated -DN=2 -DOPS=1 -DBREAK_REREAD=1
 check "break: write in place"           violated -DN=2 -DOPS=1 -DBREAK_ATOMIC=1
 check "break: logout outside the lock"  violated -DN=2 -DOPS=1 -DBREAK_LOGOUT_LOCK=1
 check "break: exit on Ctrl-C mid-refresh" violated -DN=2 -DOPS=1 -DBREAK_NO_WAIT=1
+check "break: a waiter redeems unlocked" violated -DN=3 -DOPS=1 -DBREAK_WAITER_REDEEMS=1
 # Not a switch that breaks latch but the fleet's residual risk: a lease
 # (redisstore) that runs out while its holder is frozen lets a second
 # process redeem the same refresh token (pgstore's lock cannot run out).

@@ -4,6 +4,8 @@
  * (auth_logout.go, logoutOne), run by N processes that share one stored
  * credential, against a server that rotates refresh tokens and revokes a
  * family on reuse (RFC 9700 §4.14.2), with or without a grace period.
+ * A process that finds the lock held may first wait for it to be let go
+ * without taking it and adopt what the holder saved (latch.Waiter).
  * Any process may crash (SIGKILL) between any two steps; the kernel then
  * releases its lock. Any answer to a grant may be lost after the server
  * processed it.
@@ -44,6 +46,9 @@
 #endif
 #ifndef BREAK_NO_WAIT
 #define BREAK_NO_WAIT 0  /* an interrupted process exits before the answer is saved */
+#endif
+#ifndef BREAK_WAITER_REDEEMS
+#define BREAK_WAITER_REDEEMS 0 /* a waiter that finds no new set redeems without the lock */
 #endif
 
 /* The server. Token ids are small numbers; a family is named by the id
@@ -110,6 +115,20 @@ proctype Proc(byte me) {
 		fi;
 
 refresh:
+		if                                           /* W1 Waiter.Wait: held? then wait */
+		:: atomic { lock != 0 } ->                   /* for it to be let go, not taking it */
+			atomic { lock == 0 };
+			CRASH;
+			base = srt;                              /* W2 Store.Load without the lock */
+			if
+			:: base != 0 && base != stale && stale != 0 -> goto done /* W3 a sibling saved: adopt */
+#if BREAK_WAITER_REDEEMS
+			:: base != 0 -> goto send
+#endif
+			:: else -> skip
+			fi
+		:: else -> skip
+		fi;
 		atomic { lock == 0 -> lock = me + 1 }       /* R1 lock.Lock */
 		CRASH;
 		EXPIRE;

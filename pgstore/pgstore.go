@@ -152,6 +152,7 @@ type execer interface {
 var (
 	_ latch.Store        = (*Store)(nil)
 	_ latch.Locker       = (*Store)(nil)
+	_ latch.Waiter       = (*Store)(nil)
 	_ latch.Lister       = (*Store)(nil)
 	_ latch.WriteChecker = (*Store)(nil)
 )
@@ -442,6 +443,46 @@ func (s *Store) awaitFence(ctx context.Context, q querier, k latch.Key) error {
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// waitPoll is how often Wait looks again.
+const waitPoll = 10 * time.Millisecond
+
+// Wait waits, without taking k's lock, until no process holds it and no
+// other process's redeem is in flight (the fence), at most the lock
+// timeout (latch.Waiter). Each look is one statement that tries a shared
+// transaction advisory lock and lets it go with the statement, so it
+// needs no second connection and works through a pooler in either mode.
+// It reports whether it waited.
+func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for waited := false; ; waited = true {
+		var free bool
+		err := s.pool.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared($4) AND NOT EXISTS (SELECT 1 FROM `+s.fence+`
+			WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner <> $5 AND until > clock_timestamp())`,
+			k.Issuer, k.ClientID, k.Account, lockID(s.table, k), s.owner).Scan(&free)
+		if err == nil && free {
+			return waited, nil
+		}
+		if err == nil {
+			t := time.NewTimer(waitPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				err = ctx.Err()
+			case <-t.C:
+				continue
+			}
+		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		}
+		if ctx.Err() != nil {
+			return waited, ctx.Err()
+		}
+		return waited, s.err("wait for lock", err)
 	}
 }
 

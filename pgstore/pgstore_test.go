@@ -28,6 +28,21 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, st, latch.Key{Issuer: "https://as.example", ClientID: "cli", Account: "acme"})
 }
 
+// TestWaiter: two Stores on one database, as two processes.
+func TestWaiter(t *testing.T) {
+	pg := testdb.StartPostgres(t)
+	var sts [2]*Store
+	for i := range sts {
+		st, err := Open(context.Background(), pg.URL, Options{Key: key, LockTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		sts[i] = st
+	}
+	storetest.RunWaiter(t, sts[0], sts[1], latch.Key{Issuer: "https://as.example", ClientID: "cli", Account: "wait"})
+}
+
 // The row alone reveals no token; the wrong key cannot open it (and says
 // so, as an unusable credential); no key at all is refused.
 func TestSealedAtRest(t *testing.T) {

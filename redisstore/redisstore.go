@@ -79,6 +79,7 @@ type Store struct {
 var (
 	_ latch.Store  = (*Store)(nil)
 	_ latch.Locker = (*Store)(nil)
+	_ latch.Waiter = (*Store)(nil)
 	_ latch.Lister = (*Store)(nil)
 )
 
@@ -328,6 +329,50 @@ func (s *Store) awaitFence(ctx context.Context, k latch.Key) error {
 	}
 }
 
+// Wait waits, without taking k's lock, until no process holds it and no
+// other process's redeem is in flight (the fence), at most the lock
+// timeout (latch.Waiter), looking every 5 ms and then less often, as Lock
+// does. A holder whose connection is gone is taken to be dead, as in
+// Lock. It reports whether it waited.
+func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key, fk := s.lockKey(k), s.fenceKey(k)
+	start, wait := time.Now(), 2*time.Millisecond
+	for waited := false; ; waited = true {
+		vals, err := s.rdb.MGet(ctx2, key, fk).Result()
+		if err == nil && vals[0] == nil && (vals[1] == nil || vals[1] == s.self) {
+			return waited, nil
+		}
+		if err == nil && vals[0] != nil && time.Since(start) > 250*time.Millisecond {
+			conn := s.rdb.Conn()
+			gone := s.holderGone(ctx2, conn, key)
+			conn.Close()
+			if gone {
+				continue
+			}
+		}
+		if err == nil {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx2.Done():
+				t.Stop()
+				err = ctx2.Err()
+			case <-t.C:
+				wait = min(2*wait, 20*time.Millisecond)
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return waited, ctx.Err()
+		}
+		if ctx2.Err() == context.DeadlineExceeded {
+			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		}
+		return waited, s.err("wait for lock", err)
+	}
+}
+
 // List returns every stored key.
 func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 	var keys []latch.Key
@@ -440,7 +485,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
 		case <-t.C:
 		}
-		wait = min(2*wait, 100*time.Millisecond)
+		wait = min(2*wait, 25*time.Millisecond)
 	}
 	s.mu.Lock()
 	delete(s.lost, k)

@@ -66,6 +66,21 @@ func TestSealedAtRestAndDown(t *testing.T) {
 	}
 }
 
+// TestWaiter: two Stores on one database, as two processes.
+func TestWaiter(t *testing.T) {
+	r := testdb.StartRedis(t)
+	var sts [2]*Store
+	for i := range sts {
+		st, err := Open(context.Background(), r.URL, Options{Key: key, LockTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		sts[i] = st
+	}
+	storetest.RunWaiter(t, sts[0], sts[1], latch.Key{Issuer: "https://as.example", ClientID: "cli", Account: "wait"})
+}
+
 // A holder stopped (SIGSTOP) longer than its lease loses the lock; another
 // process takes it and saves a newer set; the resumed holder's save is
 // refused by the compare-and-swap, and its error says the lease ran out.

@@ -107,3 +107,83 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	cancel()
 	unlock()
 }
+
+// RunWaiter checks a latch.Waiter: holder and waiter are two stores on
+// the same data, as two processes would open it (empty for k). Wait
+// returns at once, reporting no wait, when the lock is free; while the
+// lock or a redeem in flight (CheckWrite, for a WriteChecker) is held it
+// waits, without taking the lock, until the save and unlock, then
+// reports that it waited; it ends with its ctx.
+func RunWaiter(t *testing.T, holder, waiter latch.Store, k latch.Key) {
+	ctx := context.Background()
+	w, ok := latch.LockerOf(waiter).(latch.Waiter)
+	if !ok {
+		t.Fatal("the store is no Waiter")
+	}
+	lk := latch.LockerOf(holder)
+	if waited, err := w.Wait(ctx, k); waited || err != nil {
+		t.Fatalf("Wait on a free lock: waited %v, %v; want at once, no error", waited, err)
+	}
+	a := Token(k, "lin-w", 0)
+	if err := holder.Save(ctx, k, nil, a); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lk.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wc, ok := holder.(latch.WriteChecker); ok {
+		if err := wc.CheckWrite(ctx, k, 2048); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		waited bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		waited, err := w.Wait(ctx, k)
+		done <- result{waited, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("Wait returned (%v, %v) while a redeem was in flight", r.waited, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := holder.Save(ctx, k, a, Token(k, "lin-w", 1)); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	select {
+	case r := <-done:
+		if !r.waited || r.err != nil {
+			t.Fatalf("Wait after the save: waited %v, %v; want waited, no error", r.waited, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait still waiting 5 s after the save and unlock")
+	}
+	// Wait took nothing: the lock is free at once.
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	u, err := latch.LockerOf(waiter).Lock(sctx, k)
+	cancel()
+	if err != nil {
+		t.Fatalf("Lock after Wait: %v", err)
+	}
+	u()
+	// A held lock keeps Wait until its ctx ends.
+	unlock, err = lk.Lock(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	if _, err := w.Wait(sctx, k); err == nil {
+		t.Fatal("Wait returned no error while the lock was held to its ctx's end")
+	}
+	cancel()
+	unlock()
+	cur, _ := holder.Load(ctx, k)
+	if err := holder.Delete(ctx, k, cur); err != nil {
+		t.Fatal(err)
+	}
+}
