@@ -106,8 +106,9 @@ type Store struct {
 	// process uses one connection: a second would wait for a pooler's
 	// server connection that the lock's waiters hold (pgbouncer's
 	// default_pool_size is 20).
-	mu   sync.Mutex
-	held map[latch.Key]*heldConn
+	mu     sync.Mutex
+	held   map[latch.Key]*heldConn
+	locals map[latch.Key]chan struct{} // Lock within this process
 }
 
 type heldConn struct {
@@ -193,7 +194,7 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 		return nil, (&Store{where: where, user: cfg.ConnConfig.User}).err("connect", err)
 	}
 	s := &Store{user: cfg.ConnConfig.User, pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
-		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}}
+		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}, locals: map[latch.Key]chan struct{}{}}
 	if s.timeout <= 0 {
 		s.timeout = latch.DefaultLockTimeout
 	}
@@ -449,17 +450,34 @@ func (s *Store) awaitFence(ctx context.Context, q querier, k latch.Key) error {
 // waitPoll is how often Wait looks again.
 const waitPoll = 10 * time.Millisecond
 
-// Wait waits, without taking k's lock, until no process holds it and no
-// other process's redeem is in flight (the fence), at most the lock
-// timeout (latch.Waiter). Each look is one statement that tries a shared
+// Wait waits, without taking k's lock, until no process (nor another
+// caller in this one) holds it and no other process's redeem is in
+// flight (the fence), at most the lock timeout (latch.Waiter). Each look is one statement that tries a shared
 // transaction advisory lock and lets it go with the statement, so it
 // needs no second connection and works through a pooler in either mode.
 // It reports whether it waited.
 func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	sem := s.local(k)
 	for waited := false; ; waited = true {
 		var free bool
+		select {
+		case sem <- struct{}{}: // no holder in this process
+			<-sem
+		default:
+			t := time.NewTimer(waitPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				if ctx.Err() == context.DeadlineExceeded {
+					return true, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+				}
+				return true, ctx.Err()
+			case <-t.C:
+				continue
+			}
+		}
 		err := s.pool.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared($4) AND NOT EXISTS (SELECT 1 FROM `+s.fence+`
 			WHERE issuer = $1 AND client_id = $2 AND account = $3 AND owner <> $5 AND until > clock_timestamp())`,
 			k.Issuer, k.ClientID, k.Account, lockID(s.table, k), s.owner).Scan(&free)
@@ -525,11 +543,50 @@ const lockWait = 100 * time.Millisecond
 // commit (CheckWrite, Save or Delete): PostgreSQL releases it when that
 // transaction or its connection ends, so a holder that dies frees it at
 // once, and one that is only frozen keeps it (no lease to run out). It
-// then waits while another holder's redeem is in flight (awaitFence). It
+// then waits while another holder's redeem is in flight (awaitFence). In
+// this process, k's lock is held until unlock: the redeem record names
+// this Store, so it cannot hold back this Store's other callers. It
 // waits at most the lock timeout in all.
 func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	sem := s.local(k)
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+		}
+		return nil, ctx.Err()
+	}
+	unlock, err := s.lock(ctx, k)
+	if err != nil {
+		<-sem
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unlock()
+			<-sem
+		})
+	}, nil
+}
+
+// local is k's lock within this process.
+func (s *Store) local(k latch.Key) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.locals[k]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		s.locals[k] = c
+	}
+	return c
+}
+
+// lock is Lock's part in the database.
+func (s *Store) lock(ctx context.Context, k latch.Key) (func(), error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {

@@ -331,9 +331,9 @@ func (s *Store) awaitFence(ctx context.Context, k latch.Key) error {
 
 // Wait waits, without taking k's lock, until no process holds it and no
 // other process's redeem is in flight (the fence), at most the lock
-// timeout (latch.Waiter), looking every 5 ms and then less often, as Lock
-// does. A holder whose connection is gone is taken to be dead, as in
-// Lock. It reports whether it waited.
+// timeout (latch.Waiter), looking every 2 ms and then less often, at
+// most every 20 ms. A holder whose connection is gone is taken to be
+// dead, as in Lock. It reports whether it waited.
 func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

@@ -94,6 +94,54 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	if most.Load() != 1 {
 		t.Fatalf("%d holders at once", most.Load())
 	}
+	// A redeem in flight (CheckWrite, then the token request) still
+	// excludes the others of this process until its save and unlock:
+	// two Sources on one Store must not both redeem.
+	if wc, ok := st.(latch.WriteChecker); ok {
+		cur := Token(k, "lin-r", 0)
+		if err := st.Save(ctx, k, nil, cur); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		for range 4 {
+			wg.Go(func() {
+				unlock, err := lk.Lock(ctx, k)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer unlock()
+				if err := wc.CheckWrite(ctx, k, 2048); err != nil {
+					t.Error(err)
+					return
+				}
+				n := inside.Add(1)
+				if n > most.Load() {
+					most.Store(n)
+				}
+				time.Sleep(20 * time.Millisecond) // the token request
+				inside.Add(-1)
+				mu.Lock()
+				defer mu.Unlock()
+				old, err := st.Load(ctx, k)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := st.Save(ctx, k, old, Token(k, "lin-r", old.Generation+1)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if most.Load() != 1 {
+			t.Fatalf("%d redeems in flight at once in one process", most.Load())
+		}
+		cur, _ = st.Load(ctx, k)
+		if err := st.Delete(ctx, k, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A held lock makes another Lock wait until its ctx ends.
 	unlock, err := lk.Lock(ctx, k)
 	if err != nil {
