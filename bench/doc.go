@@ -1,3 +1,3 @@
 // Package bench holds benchmarks that compare latch with its peers in one
-// run. See the README for the commands and the figures.
+// run. See docs/benchmarks.md for the commands and the figures.
 package bench

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark that the README reports, in one run, side by side
+# Runs every benchmark that docs/benchmarks.md reports, in one run, side by side
 # with the peer each is compared with. Takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

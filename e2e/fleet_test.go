@@ -55,7 +55,7 @@ var fleetDBs = []fleetDB{
 		return pg.URL, pg.Stop, pg.Start
 	}},
 	// PostgreSQL behind pgbouncer in session mode: what a fleet of
-	// short-lived commands should connect through (README, Benchmarks).
+	// short-lived commands should connect through (docs/benchmarks.md).
 	{"pgbouncer", "postgres", func(t *testing.T) (string, func(), func()) {
 		pg := testdb.StartPostgres(t)
 		return testdb.StartPgBouncer(t, pg).URL, pg.Stop, pg.Start

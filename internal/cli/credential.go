@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,6 +116,11 @@ func pruneRejected(dir string) {
 // discovery.CheckURL decides (LESSONS 30).
 func tokenDestination(what, u string) error {
 	if err := discovery.CheckURL(u); err != nil {
+		if scheme, _, ok := strings.Cut(u, "://"); !ok || scheme != "https" && scheme != "http" {
+			// Not "must be https": http is fine on loopback. The URL
+			// itself is not shown: it may hold a password.
+			return usageError(fmt.Errorf("%s: want an https:// URL (http:// only on a loopback address)", what))
+		}
 		return usageError(fmt.Errorf("%s: %w; latch hands a token out only over https, or plain http on loopback", what, err))
 	}
 	return nil

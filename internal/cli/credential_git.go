@@ -75,7 +75,12 @@ func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op str
 		return err
 	}
 	if !in.For(bound) {
-		return nil // not ours: git asks its other helpers
+		// Not ours: git asks its other helpers. A person trying it by
+		// hand (or --debug) is told why nothing came back.
+		if a.canPrompt() || a.debug() {
+			fmt.Fprintf(a.Stderr, "latch credential git: no answer: this helper answers only for %s (--url), and the request is for another server\n", origin(bound))
+		}
+		return nil
 	}
 	if op == "erase" {
 		return a.markRejected(ctx, in.Erased())

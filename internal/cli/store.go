@@ -79,7 +79,13 @@ func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeC
 	}
 	mode, err := credstore.ParseMode(raw)
 	if err != nil {
-		return nil, usageError(err)
+		// All five forms; the value itself only when it cannot be a
+		// mistyped URL that holds a password.
+		what := "--credential-store"
+		if !strings.ContainsAny(raw, ":@/") {
+			what += fmt.Sprintf(" %q", raw)
+		}
+		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, a postgres:// URL or a redis:// URL (or set %s)", what, EnvStore))
 	}
 	return a.openStoreMode(ctx, mode, use != storeRecorded)
 }
