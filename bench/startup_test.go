@@ -14,7 +14,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // BenchmarkHelperStartup runs, alternately in one loop (A B C … A B C …),

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/chaos"
+	"github.com/latchdev/latch/internal/app/chaos"
 	"github.com/latchdev/latch/internal/testdb"
 	"github.com/latchdev/latch/pgstore"
 	"github.com/latchdev/latch/redisstore"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/oauthtest"
 )
 

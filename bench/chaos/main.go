@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/latchdev/latch/internal/chaos"
+	"github.com/latchdev/latch/internal/app/chaos"
 )
 
 func main() {

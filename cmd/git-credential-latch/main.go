@@ -12,7 +12,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/latchdev/latch/internal/gitcred"
+	"github.com/latchdev/latch/internal/app/gitcred"
 )
 
 func main() {

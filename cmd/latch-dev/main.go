@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/latchdev/latch/internal/cli"
-	"github.com/latchdev/latch/internal/devcmd"
+	"github.com/latchdev/latch/internal/app/cli"
+	"github.com/latchdev/latch/internal/app/devcmd"
 )
 
 func main() {

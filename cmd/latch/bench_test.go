@@ -13,7 +13,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/keyring"
 )
 

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/latchdev/latch/internal/cli"
+	"github.com/latchdev/latch/internal/app/cli"
 )
 
 func main() {

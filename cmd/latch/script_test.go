@@ -26,8 +26,8 @@ import (
 
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
-	"github.com/latchdev/latch/internal/devcmd"
-	"github.com/latchdev/latch/internal/gitcred"
+	"github.com/latchdev/latch/internal/app/devcmd"
+	"github.com/latchdev/latch/internal/app/gitcred"
 	"github.com/latchdev/latch/oauthtest"
 )
 

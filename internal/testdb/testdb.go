@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,12 +46,15 @@ func pgBin(name string) string {
 	return ""
 }
 
+// runUser is the user a server runs as when the tests run as root.
+type runUser struct{ uid, gid uint32 }
+
 // Postgres is a running PostgreSQL server.
 type Postgres struct {
 	URL     string // postgres://latch:PASSWORD@127.0.0.1:PORT/latch?sslmode=disable
 	dir     string
 	port    int
-	asUser  *syscall.Credential
+	asUser  *runUser
 	pgCtl   string
 	t       testing.TB
 	running bool
@@ -92,7 +94,7 @@ func startPostgres(t testing.TB, durable bool) *Postgres {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		p.asUser = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		p.asUser = &runUser{uid: uint32(uid), gid: uint32(gid)}
 		for _, f := range []string{base, pwfile} {
 			if err := os.Chown(f, uid, gid); err != nil {
 				t.Fatal(err)
@@ -109,7 +111,7 @@ func startPostgres(t testing.TB, durable bool) *Postgres {
 func (p *Postgres) run(prog string, args ...string) {
 	p.t.Helper()
 	cmd := exec.Command(prog, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.asUser}
+	runAs(cmd, p.asUser)
 	cmd.Dir = filepath.Dir(p.dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -136,7 +138,7 @@ func (p *Postgres) Stop() {
 	}
 	p.running = false
 	cmd := exec.Command(p.pgCtl, "-D", p.dir, "-m", "immediate", "-w", "stop")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.asUser}
+	runAs(cmd, p.asUser)
 	_ = cmd.Run()
 }
 
@@ -221,7 +223,7 @@ type PgBouncer struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	args []string
-	as   *syscall.Credential
+	as   *runUser
 	addr string
 	log  string
 }
@@ -296,7 +298,7 @@ logfile = %s
 	}
 	if p.asUser != nil {
 		for _, f := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "users")} {
-			if err := os.Chown(f, int(p.asUser.Uid), int(p.asUser.Gid)); err != nil {
+			if err := os.Chown(f, int(p.asUser.uid), int(p.asUser.gid)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -316,7 +318,7 @@ func (b *PgBouncer) start() (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.cmd = exec.Command(b.args[0], b.args[1:]...)
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.as}
+	runAs(b.cmd, b.as)
 	var out bytes.Buffer
 	b.cmd.Stdout, b.cmd.Stderr = &out, &out
 	if err := b.cmd.Start(); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/itchyny/gojq"
 
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/jsoncolor"
+	"github.com/latchdev/latch/internal/app/jsoncolor"
 	"github.com/latchdev/latch/internal/redact"
 )
 

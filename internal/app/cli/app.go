@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // Environment variables read by the CLI. Flags beat them; they beat the

@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/gitcred"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/gitcred"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // selfPath is how other programs should run this latch: the path it was

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // switchOptions are the arguments of `latch auth switch`.

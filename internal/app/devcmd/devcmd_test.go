@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchdev/latch/internal/cli"
+	"github.com/latchdev/latch/internal/app/cli"
 )
 
 // TestMain lets the test binary play latch-dev's other roles in the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // DockerHelperName is what Docker runs for "credHelpers": {"REGISTRY": "latch"}:

@@ -13,7 +13,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // baseTransport is http.DefaultTransport, wrapped in the debug logger

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch/internal/gitcred"
+	"github.com/latchdev/latch/internal/app/gitcred"
 )
 
 // gitCredentialOptions are the flags of `latch credential git`.

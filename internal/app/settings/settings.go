@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // Environment variables latch reads. Flags beat them; they beat the

@@ -4,7 +4,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/latchdev/latch/internal/debughttp"
+	"github.com/latchdev/latch/internal/app/debughttp"
 )
 
 // debugTransport logs every request and response to out, with secrets

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // DevBinary is the separate program that holds the dev server and the

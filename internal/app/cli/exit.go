@@ -8,7 +8,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/hostile"
 	"github.com/latchdev/latch/keyring"

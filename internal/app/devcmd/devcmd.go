@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch/internal/demo"
+	"github.com/latchdev/latch/internal/app/demo"
 	"github.com/latchdev/latch/oauthtest"
 )
 

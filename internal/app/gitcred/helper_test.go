@@ -12,8 +12,8 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 const host = "https://auth.example.com"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/gitcred"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/gitcred"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // maxHelperInput bounds what a credential helper reads from stdin.

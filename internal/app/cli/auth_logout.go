@@ -13,7 +13,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // logoutOptions are the flags of `latch auth logout`.

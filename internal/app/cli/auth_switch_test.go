@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/latchdev/latch/internal/config"
+	"github.com/latchdev/latch/internal/app/config"
 )
 
 // TestSwitchPicker: on a terminal, `auth switch` without ORG asks which

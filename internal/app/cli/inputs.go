@@ -11,8 +11,8 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // flagSet reports whether the global flag name was given.

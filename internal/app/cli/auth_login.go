@@ -20,8 +20,8 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/authcode"
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/identity"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/identity"
 	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/register"
 )

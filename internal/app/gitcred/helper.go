@@ -14,8 +14,8 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/config"
-	"github.com/latchdev/latch/internal/settings"
+	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/settings"
 )
 
 // HelperName is the small helper program git runs.
