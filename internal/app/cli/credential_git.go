@@ -58,12 +58,11 @@ func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op str
 	if err != nil {
 		return usageError(err)
 	}
-	switch op {
-	case "store":
-		return nil
-	case "get", "erase":
-	default:
-		return usageError(fmt.Errorf("unknown operation %q: want get, store or erase", op))
+	if err := gitcred.CheckOp(op); err != nil {
+		return usageError(err)
+	}
+	if op == "store" {
+		return nil // Route's answer for any bound: no API URL to look up
 	}
 	bound := o.url
 	if bound == "" {
@@ -71,18 +70,25 @@ func (a *App) gitCredential(ctx context.Context, o *gitCredentialOptions, op str
 			return err
 		}
 	}
-	if err := tokenDestination("--url", bound); err != nil {
-		return err
+	act, err := gitcred.Route(op, in, bound)
+	if err != nil {
+		// Only the bound can be wrong now: say why in latch's words.
+		if err := tokenDestination("--url", bound); err != nil {
+			return err
+		}
+		return usageError(err)
 	}
-	if !in.For(bound) {
-		// Not ours: git asks its other helpers. A person trying it by
-		// hand (or --debug) is told why nothing came back.
+	switch act {
+	case gitcred.Ignore:
+		return nil
+	case gitcred.NotOurs:
+		// git asks its other helpers. A person trying it by hand (or
+		// --debug) is told why nothing came back.
 		if a.canPrompt() || a.debug() {
 			fmt.Fprintf(a.Stderr, "latch credential git: no answer: this helper answers only for %s (--url), and the request is for another server\n", origin(bound))
 		}
 		return nil
-	}
-	if op == "erase" {
+	case gitcred.Erase:
 		return a.markRejected(ctx, in.Erased())
 	}
 	tok, err := a.helperToken(ctx)

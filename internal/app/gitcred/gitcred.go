@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchdev/latch/discovery"
 )
 
 // MaxInput bounds what a helper reads from stdin.
@@ -68,6 +70,49 @@ func (in *Request) Has(key, value string) bool {
 		}
 	}
 	return false
+}
+
+// Action is what a helper does with a request (Route).
+type Action int
+
+const (
+	Ignore  Action = iota // store: latch keeps its own tokens
+	NotOurs               // for another server: answer nothing, git asks its other helpers
+	Erase                 // the server refused the token: mark it rejected
+	Answer                // answer with a valid token
+)
+
+// Route is the one decision both git helpers make, git-credential-latch's
+// fast path and `latch credential git`: what to do with op and req for
+// bound, the server the helper answers for (its --url, else the API URL).
+// An unknown op, or a bound a token may not be sent to (https, or http
+// on loopback), is an error.
+func Route(op string, req *Request, bound string) (Action, error) {
+	if err := CheckOp(op); err != nil {
+		return Ignore, err
+	}
+	if op == "store" {
+		return Ignore, nil
+	}
+	if err := discovery.CheckURL(bound); err != nil {
+		return Ignore, err
+	}
+	if !req.For(bound) {
+		return NotOurs, nil
+	}
+	if op == "erase" {
+		return Erase, nil
+	}
+	return Answer, nil
+}
+
+// CheckOp says whether op is one of git's: get, store or erase.
+func CheckOp(op string) error {
+	switch op {
+	case "get", "store", "erase":
+		return nil
+	}
+	return fmt.Errorf("unknown operation %q: want get, store or erase", op)
 }
 
 // For reports whether the request is for the origin of bound.

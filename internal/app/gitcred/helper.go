@@ -83,10 +83,7 @@ func fastAnswer(ctx context.Context, args []string, input []byte, getenv func(st
 		return "", false // latch says what is wrong
 	}
 	if op == "store" {
-		return "", true
-	}
-	if op != "get" {
-		return "", false
+		return "", true // Route's answer for any bound: no config to read
 	}
 	dir, err := config.Dir(getenv)
 	if err != nil {
@@ -107,11 +104,13 @@ func fastAnswer(ctx context.Context, args []string, input []byte, getenv func(st
 	if !ok {
 		bound = in.APIURL(host)
 	}
-	if discovery.CheckURL(bound) != nil {
-		return "", false
-	}
-	if !req.For(bound) {
-		return "", true // not ours: git asks its other helpers
+	switch act, err := Route(op, req, bound); {
+	case err != nil:
+		return "", false // latch says what is wrong
+	case act == NotOurs:
+		return "", true // git asks its other helpers
+	case act != Answer:
+		return "", false // an erase: latch marks the token rejected
 	}
 	key, ok := in.Key(host)
 	if !ok {

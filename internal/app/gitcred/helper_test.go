@@ -148,3 +148,38 @@ func TestReadInputStopsAtBlankLine(t *testing.T) {
 		t.Fatalf("readInput = %q, %v", got, err)
 	}
 }
+
+// TestRoute is the decision both helpers make (the fast path and latch
+// credential git), so one table covers both.
+func TestRoute(t *testing.T) {
+	req := func(s string) *Request {
+		r, err := ReadRequest(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ours := "protocol=https\nhost=git.example.com\n\n"
+	for _, tt := range []struct {
+		op, in, bound string
+		want          Action
+		err           bool
+	}{
+		{"get", ours, "https://git.example.com", Answer, false},
+		{"get", ours, "https://git.example.com/org/repo", Answer, false},
+		{"erase", ours, "https://git.example.com", Erase, false},
+		{"store", ours, "https://git.example.com", Ignore, false},
+		{"store", ours, "ftp://anything", Ignore, false},
+		{"get", "protocol=https\nhost=other.example\n\n", "https://git.example.com", NotOurs, false},
+		{"get", "protocol=http\nhost=git.example.com\n\n", "https://git.example.com", NotOurs, false},
+		{"get", ours, "http://git.example.com", Ignore, true}, // plain http off loopback
+		{"get", "protocol=http\nhost=127.0.0.1:8080\n\n", "http://127.0.0.1:8080", Answer, false},
+		{"erase", ours, "ftp://git.example.com", Ignore, true},
+		{"list", ours, "https://git.example.com", Ignore, true},
+	} {
+		got, err := Route(tt.op, req(tt.in), tt.bound)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("Route(%s, %q, %s) = %v, %v; want %v, error %v", tt.op, tt.in, tt.bound, got, err, tt.want, tt.err)
+		}
+	}
+}
