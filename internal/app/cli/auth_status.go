@@ -204,30 +204,37 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 			case err != nil:
 				e.Error, e.err = oneLine(err.Error()), err
 			default:
-				e.LoggedIn = true
-				e.Valid = !tok.Expired(now)
-				e.Refreshable = tok.Refreshable()
-				e.Token = mask(tok.AccessToken)
-				e.Generation = tok.Generation
-				e.Account = tok.User
-				e.Revoked = tok.Revoked
-				e.Scopes = tok.Scope
-				if e.Scopes == "" && len(a.hostEntry(host).Scopes) > 0 {
-					e.Scopes, e.ScopesAsked = strings.Join(a.hostEntry(host).Scopes, " "), true
-				}
-				if !tok.Expiry.IsZero() {
-					t := tok.Expiry
-					e.Expiry = &t
-				}
-				if !tok.RefreshExpiry.IsZero() {
-					t := tok.RefreshExpiry
-					e.RefreshExpiry = &t
-				}
+				e.setToken(tok, now, a.hostEntry(host).Scopes)
 			}
 			entries = append(entries, e)
 		}
 	}
 	return entries, nil
+}
+
+// setToken fills e from the stored set tok; asked are the scopes the
+// host's logins ask for, shown when the server did not say which it
+// granted.
+func (e *statusEntry) setToken(tok *latch.Token, now time.Time, asked []string) {
+	e.LoggedIn = true
+	e.Valid = !tok.Expired(now)
+	e.Refreshable = tok.Refreshable()
+	e.Token = mask(tok.AccessToken)
+	e.Generation = tok.Generation
+	e.Account = tok.User
+	e.Revoked = tok.Revoked
+	e.Scopes = tok.Scope
+	if e.Scopes == "" && len(asked) > 0 {
+		e.Scopes, e.ScopesAsked = strings.Join(asked, " "), true
+	}
+	if !tok.Expiry.IsZero() {
+		t := tok.Expiry
+		e.Expiry = &t
+	}
+	if !tok.RefreshExpiry.IsZero() {
+		t := tok.RefreshExpiry
+		e.RefreshExpiry = &t
+	}
 }
 
 func (a *App) printStatus(entries []statusEntry) {
