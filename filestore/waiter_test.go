@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/storetest"
+	"github.com/latchdev/latch/storetest"
 )
 
 // TestWaiter: two Stores on one directory, as two processes.

@@ -60,9 +60,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/fleet"
+	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
-	"github.com/latchdev/latch/internal/sealed"
+	"github.com/latchdev/latch/sealed"
 )
 
 // DefaultTable is the table credentials live in; the fence table is

@@ -33,9 +33,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/fleet"
+	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
-	"github.com/latchdev/latch/internal/sealed"
+	"github.com/latchdev/latch/sealed"
 )
 
 // DefaultLease is how long a lock lives without renewal: longer than a

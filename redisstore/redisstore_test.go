@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/storetest"
 	"github.com/latchdev/latch/internal/testdb"
+	"github.com/latchdev/latch/storetest"
 )
 
 var key = []byte("0123456789abcdef0123456789abcdef")

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/internal/storetest"
 	"github.com/latchdev/latch/internal/testdb"
+	"github.com/latchdev/latch/storetest"
 )
 
 // A holder stopped (SIGSTOP) longer than its lease loses the lock; another

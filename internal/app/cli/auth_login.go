@@ -22,8 +22,8 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/internal/app/identity"
-	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/register"
+	"github.com/latchdev/latch/sealed"
 )
 
 // maxTokenInput bounds what --with-token reads from stdin.

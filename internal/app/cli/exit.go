@@ -8,8 +8,8 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
+	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/app/config"
-	"github.com/latchdev/latch/internal/fleet"
 	"github.com/latchdev/latch/internal/hostile"
 	"github.com/latchdev/latch/keyring"
 )

@@ -12,12 +12,12 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/app/settings"
-	"github.com/latchdev/latch/internal/fleet"
-	"github.com/latchdev/latch/internal/sealed"
 	"github.com/latchdev/latch/keyring"
 	"github.com/latchdev/latch/pgstore"
 	"github.com/latchdev/latch/redisstore"
+	"github.com/latchdev/latch/sealed"
 )
 
 // keyringService is the keyring service name latch's items live under.

@@ -1,6 +1,8 @@
 // Package storetest checks a latch.Store against the contract every store
-// keeps: compare-and-swap Save and Delete, a Locker that excludes, and
-// secrets that never appear in its errors.
+// keeps: compare-and-swap Save and Delete, a Locker that excludes (a
+// redeem in flight too), a Waiter that waits without taking the lock, and
+// secrets that never appear in its errors. A store outside this module
+// runs it from its own tests: storetest.Run(t, st, k).
 package storetest
 
 import (
