@@ -81,11 +81,14 @@ func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeC
 	if err != nil {
 		// All five forms; the value itself only when it cannot be a
 		// mistyped URL that holds a password.
-		what := "--credential-store"
+		what, also := EnvStore, ""
+		if _, ok := a.flagValue("credential-store"); ok || a.Getenv(EnvStore) == "" {
+			what, also = "--credential-store", " (or set "+EnvStore+")"
+		}
 		if !strings.ContainsAny(raw, ":@/") {
 			what += fmt.Sprintf(" %q", raw)
 		}
-		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, a postgres:// URL or a redis:// URL (or set %s)", what, EnvStore))
+		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, a postgres:// URL or a redis:// URL%s", what, also))
 	}
 	return a.openStoreMode(ctx, mode, use != storeRecorded)
 }
