@@ -248,7 +248,7 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	pf.StringVar(&a.flags.apiURL, "api-url", "", "REST API base `URL` (default: the host)")
 	pf.StringVar(&a.flags.graphqlURL, "graphql-url", "", "GraphQL endpoint `URL` (default: HOST/graphql)")
 	pf.StringVar(&a.flags.org, "org", "", "organization (account) to act for (env "+EnvOrg+")")
-	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring, file, or a fleet store's postgres:// or redis:// URL (env "+EnvStore+")")
+	pf.StringVar(&a.flags.store, "credential-store", "", "where credentials live: auto, keyring, file, or a fleet store's URL ("+storeSchemes()+") (env "+EnvStore+")")
 	pf.BoolVar(&a.flags.plaintextStore, "insecure-store-plaintext", false, "let a fleet store keep tokens unencrypted (else "+EnvStoreKeyFile+" is required)")
 	pf.BoolVar(&a.flags.debug, "debug", false, "log every HTTP request and response to stderr, secrets redacted (env "+EnvDebug+"=1)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(ghFlagHint(cmd, err)) })
@@ -268,12 +268,10 @@ func (a *App) registerCompletions(root *cobra.Command) {
 			return vals, cobra.ShellCompDirectiveNoFileComp
 		}
 	}
-	_ = root.RegisterFlagCompletionFunc("credential-store", fixed(
+	_ = root.RegisterFlagCompletionFunc("credential-store", fixed(append([]string{
 		"auto\tthe keyring when it works, else a 0600 file",
 		"keyring\tthe system keyring (Secret Service, Keychain, Credential Manager)",
-		"file\ta 0600 file in the config directory",
-		"postgres://\ta fleet store on PostgreSQL",
-		"redis://\ta fleet store on Redis"))
+		"file\ta 0600 file in the config directory"}, storeCompletions()...)...))
 	_ = root.RegisterFlagCompletionFunc("org", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return a.orgNames(), cobra.ShellCompDirectiveNoFileComp
 	})

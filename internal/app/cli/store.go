@@ -7,17 +7,14 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/app/settings"
 	"github.com/latchdev/latch/keyring"
-	"github.com/latchdev/latch/pgstore"
-	"github.com/latchdev/latch/redisstore"
 	"github.com/latchdev/latch/sealed"
+	"github.com/latchdev/latch/storeurl"
 )
 
 // keyringService is the keyring service name latch's items live under.
@@ -64,16 +61,18 @@ const (
 // LATCH_CREDENTIAL_STORE, then as use says.
 func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeChoice, error) {
 	raw := a.inputs().Pick("credential-store", EnvStore, "")
-	if v, ok := a.flagValue("credential-store"); ok && fleetKind(v) != "" && urlHasPassword(v) {
-		return nil, usageError(fmt.Errorf("a password in --credential-store is shown to every local user (ps) for as long as latch runs: "+
-			"put the URL in %s instead%s", EnvStore, storePasswordPlaces(kindName(fleetKind(v)))))
+	if v, ok := a.flagValue("credential-store"); ok && urlHasPassword(v) {
+		if k, ok := storeurl.Lookup(v); ok {
+			return nil, usageError(fmt.Errorf("a password in --credential-store is shown to every local user (ps) for as long as latch runs: "+
+				"put the URL in %s instead%s", EnvStore, storePasswordPlaces(k)))
+		}
 	}
-	if kind := fleetKind(raw); kind != "" {
-		return a.openFleetStore(ctx, kind, raw)
+	if k, ok := storeurl.Lookup(raw); ok {
+		return a.openFleetStore(ctx, k, raw)
 	}
 	if use != storeChosen && raw == "" && host != "" {
-		if kind := a.hostEntry(host).Store; kind == kindPostgres || kind == kindRedis {
-			return nil, usageError(fmt.Errorf("the credentials for %s are in a %s store: set %s (or --credential-store) to its URL", host, kind, EnvStore))
+		if k, ok := storeurl.ByID(a.hostEntry(host).Store); ok {
+			return nil, usageError(fmt.Errorf("the credentials for %s are in a %s store: set %s (or --credential-store) to its URL", host, k.ID, EnvStore))
 		}
 		raw = a.inputs().Store(host)
 	}
@@ -88,7 +87,7 @@ func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeC
 		if !strings.ContainsAny(raw, ":@/") {
 			what += fmt.Sprintf(" %q", raw)
 		}
-		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, a postgres:// URL or a redis:// URL%s", what, also))
+		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, %s%s", what, storeurl.Forms(), also))
 	}
 	return a.openStoreMode(ctx, mode, use != storeRecorded)
 }
@@ -117,12 +116,6 @@ func (a *App) openStoreMode(ctx context.Context, mode credstore.Mode, probe bool
 	return sc, nil
 }
 
-// Fleet store kinds: a connection URL as --credential-store.
-const (
-	kindPostgres = "postgres"
-	kindRedis    = "redis"
-)
-
 // urlHasPassword reports whether a store URL carries a password: in its
 // user info, or in a query parameter whose name says password (password,
 // sslpassword; any case).
@@ -142,13 +135,6 @@ func urlHasPassword(raw string) bool {
 	return false
 }
 
-func kindName(kind string) string {
-	if kind == kindPostgres {
-		return "PostgreSQL"
-	}
-	return "Redis"
-}
-
 // storeAuthMessage says what to fix when a fleet store refused its
 // password.
 func storeAuthMessage(err error) (string, bool) {
@@ -156,34 +142,35 @@ func storeAuthMessage(err error) (string, bool) {
 	if !errors.As(err, &ae) {
 		return "", false
 	}
-	return oneLine(ae.Error()) + "; fix the password in " + EnvStore + storePasswordPlaces(ae.Server), true
-}
-
-// storePasswordPlaces names where else a server's password may live.
-func storePasswordPlaces(server string) string {
-	if server == "PostgreSQL" {
-		return ", or leave it out of the URL and use PGPASSWORD or a pgpass file (~/.pgpass, PGPASSFILE)"
+	var k storeurl.Kind
+	for _, kk := range storeurl.Kinds() {
+		if kk.Name == ae.Server {
+			k = kk
+		}
 	}
-	return ""
+	return oneLine(ae.Error()) + "; fix the password in " + EnvStore + storePasswordPlaces(k), true
 }
 
-// fleet reports whether the store is shared by a fleet (PostgreSQL, Redis).
-func (sc *storeChoice) fleet() bool { return sc.kind == kindPostgres || sc.kind == kindRedis }
-
-func fleetKind(raw string) string {
-	switch {
-	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		return kindPostgres
-	case strings.HasPrefix(raw, "redis://"), strings.HasPrefix(raw, "rediss://"):
-		return kindRedis
+// storePasswordPlaces names where else k's server password may live.
+func storePasswordPlaces(k storeurl.Kind) string {
+	if k.PasswordElsewhere == "" {
+		return ""
 	}
-	return ""
+	return ", or leave it out of the URL and use " + k.PasswordElsewhere
 }
 
-// openFleetStore opens a PostgreSQL or Redis store shared by many
-// machines. Its tokens are sealed with the key in LATCH_STORE_KEY_FILE,
-// unless --insecure-store-plaintext says to store them in the clear.
-func (a *App) openFleetStore(ctx context.Context, kind, raw string) (*storeChoice, error) {
+// fleet reports whether the store is shared by a fleet (a kind a URL
+// names: PostgreSQL, Redis).
+func (sc *storeChoice) fleet() bool {
+	_, ok := storeurl.ByID(sc.kind)
+	return ok
+}
+
+// openFleetStore opens a store of kind k shared by many machines
+// (storeurl: PostgreSQL, Redis). Its tokens are sealed with the key in
+// LATCH_STORE_KEY_FILE, unless --insecure-store-plaintext says to store
+// them in the clear.
+func (a *App) openFleetStore(ctx context.Context, k storeurl.Kind, raw string) (*storeChoice, error) {
 	var key []byte
 	switch path := a.Getenv(EnvStoreKeyFile); {
 	case path != "":
@@ -193,27 +180,11 @@ func (a *App) openFleetStore(ctx context.Context, kind, raw string) (*storeChoic
 		}
 	case !a.flags.plaintextStore:
 		return nil, usageError(fmt.Errorf("a %s credential store needs a key to seal tokens with: set %s to a file of 32 random bytes "+
-			"(head -c 32 /dev/urandom > latch-store.key && chmod 600 latch-store.key), or pass --insecure-store-plaintext", kind, EnvStoreKeyFile))
+			"(head -c 32 /dev/urandom > latch-store.key && chmod 600 latch-store.key), or pass --insecure-store-plaintext", k.ID, EnvStoreKeyFile))
 	}
-	sc := &storeChoice{kind: kind}
-	switch kind {
-	case kindPostgres:
-		st, err := pgstore.Open(ctx, raw, pgstore.Options{Key: key, Plaintext: key == nil})
-		if err != nil {
-			return nil, err
-		}
-		sc.store, sc.where = st, st.String()
-	case kindRedis:
-		redis.SetLogger(quietRedis{}) // its pool's own retries say nothing a person can act on
-		st, err := redisstore.Open(ctx, raw, redisstore.Options{Key: key, Plaintext: key == nil})
-		if err != nil {
-			return nil, err
-		}
-		sc.store, sc.where = st, st.String()
+	st, err := k.Open(ctx, raw, storeurl.Options{Key: key, Plaintext: key == nil})
+	if err != nil {
+		return nil, err
 	}
-	return sc, nil
+	return &storeChoice{kind: k.ID, store: st, where: st.String()}, nil
 }
-
-type quietRedis struct{}
-
-func (quietRedis) Printf(context.Context, string, ...any) {}
