@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 // TestPutBindsTheKey: a login's token carries the issuer and client but
@@ -16,9 +17,9 @@ func TestPutBindsTheKey(t *testing.T) {
 	ctx := context.Background()
 	cfg := &latch.Config{Issuer: "https://as", ClientID: "cli"}
 	k := cfg.Key("acme")
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := &latch.Token{AccessToken: "at", Issuer: cfg.Issuer, ClientID: cfg.ClientID}
-	if err := latch.Put(ctx, st, k, tok); err != nil {
+	if err := storekit.Put(ctx, st, k, tok); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.Load(ctx, k)
@@ -34,7 +35,7 @@ func TestPutBindsTheKey(t *testing.T) {
 
 	// A set bound to another credential is refused, and nothing is written.
 	other := &latch.Token{AccessToken: "at2", Issuer: "https://other", ClientID: "cli"}
-	err = latch.Put(ctx, st, cfg.Key("beta"), other)
+	err = storekit.Put(ctx, st, cfg.Key("beta"), other)
 	if err == nil || !strings.Contains(err.Error(), "https://other") {
 		t.Fatalf("Put of another issuer's set: got %v, want an error naming it", err)
 	}
@@ -50,7 +51,7 @@ func TestSourceBindsStoredSet(t *testing.T) {
 	tok := as.login()
 	k := tok.Key()
 	k.Account = "acme"
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	st.Save(context.Background(), k, nil, tok) // Account "" under acme
 	src := &latch.Source{Config: as.config(), Store: st, Key: k}
 	got, err := src.Refresh(context.Background(), nil)
@@ -68,7 +69,7 @@ func TestSourceBindsStoredSet(t *testing.T) {
 	// One stored under acme that says beta is refused.
 	bad := *saved
 	bad.Account = "beta"
-	st2 := &latch.MemoryStore{}
+	st2 := &storekit.Memory{}
 	st2.Save(context.Background(), k, nil, &bad)
 	src2 := &latch.Source{Config: as.config(), Store: st2, Key: k}
 	if _, err := src2.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "refusing") {

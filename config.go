@@ -356,7 +356,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		Scope:        tj.Scope,
 		IDToken:      tj.IDToken,
 		IssuedAt:     now,
-		Lineage:      NewLineage(),
+		Lineage:      newLineage(),
 	}
 	exp, err := seconds(tj.ExpiresIn, 10*365*24*time.Hour)
 	if err != nil {

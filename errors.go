@@ -70,12 +70,7 @@ func (e *TokenError) Error() string {
 	return s
 }
 
-// Terminal reports whether the error means the grant itself is dead:
-// invalid_grant, invalid_client or unauthorized_client (RFC 6749 §5.2),
-// or the names two providers answer with status 200 instead: GitHub's
-// bad_refresh_token and incorrect_client_credentials, Slack's
-// invalid_refresh_token, invalid_client_id and bad_client_secret.
-func (e *TokenError) Terminal() bool {
+func (e *TokenError) terminal() bool {
 	switch e.Code {
 	case "invalid_grant", "invalid_client", "unauthorized_client",
 		"bad_refresh_token", "incorrect_client_credentials",
@@ -110,13 +105,7 @@ func (e *ResponseError) Error() string {
 	return s
 }
 
-// NeedsInteraction reports whether the server wants the user at a
-// browser before it issues tokens again: interaction_required,
-// login_required, consent_required or account_selection_required (OIDC
-// Core §3.1.2.6), as Entra ID answers a refresh that Conditional Access or
-// MFA blocks. The grant is not dead: the refresh token may work again once
-// the user has satisfied the server, so it is kept.
-func (e *TokenError) NeedsInteraction() bool {
+func (e *TokenError) needsInteraction() bool {
 	switch e.Code {
 	case "interaction_required", "login_required", "consent_required", "account_selection_required":
 		return true
@@ -124,19 +113,28 @@ func (e *TokenError) NeedsInteraction() bool {
 	return false
 }
 
-// IsTerminal reports whether err means the refresh token is dead. Only a
-// *TokenError with a terminal code is; network errors, timeouts,
-// 408/429/5xx and malformed bodies are transient.
+// IsTerminal reports whether err means the grant itself is dead: a
+// *TokenError with invalid_grant, invalid_client or unauthorized_client
+// (RFC 6749 §5.2), or the names two providers answer with status 200
+// instead: GitHub's bad_refresh_token and incorrect_client_credentials,
+// Slack's invalid_refresh_token, invalid_client_id and bad_client_secret.
+// Network errors, timeouts, 408/429/5xx and malformed bodies are
+// transient. It is the one way to ask.
 func IsTerminal(err error) bool {
 	var te *TokenError
-	return errors.As(err, &te) && te.Terminal()
+	return errors.As(err, &te) && te.terminal()
 }
 
-// NeedsInteraction reports whether err is a *TokenError for which the user
-// must sign in at a browser (TokenError.NeedsInteraction).
+// NeedsInteraction reports whether err is a *TokenError for which the
+// server wants the user at a browser before it issues tokens again:
+// interaction_required, login_required, consent_required or
+// account_selection_required (OIDC Core §3.1.2.6), as Entra ID answers a
+// refresh that Conditional Access or MFA blocks. The grant is not dead:
+// the refresh token may work again once the user has satisfied the
+// server, so it is kept.
 func NeedsInteraction(err error) bool {
 	var te *TokenError
-	return errors.As(err, &te) && te.NeedsInteraction()
+	return errors.As(err, &te) && te.needsInteraction()
 }
 
 // LoginRequiredError says the user must log in again and how. It matches

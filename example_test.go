@@ -11,6 +11,7 @@ import (
 	"github.com/latchdev/latch/authcode"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/oauthtest"
+	"github.com/latchdev/latch/storekit"
 )
 
 // Example logs in once against the dev server, then calls the API through
@@ -29,7 +30,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	store := &latch.MemoryStore{} // filestore.New(dir) or credstore.Open in a real CLI
+	store := &storekit.Memory{} // filestore.New(dir) or credstore.Open in a real CLI
 	store.Save(ctx, cfg.Key(""), nil, tok)
 
 	src := &latch.Source{Config: cfg, Store: store, Key: cfg.Key("")}
@@ -52,7 +53,7 @@ func Example() {
 // ExampleOAuth2 hands latch's shared token to an x/oauth2-based client.
 func ExampleOAuth2() {
 	ctx := context.Background()
-	store := &latch.MemoryStore{}
+	store := &storekit.Memory{}
 	key := latch.Key{Issuer: "https://auth.example.com", ClientID: "cli"}
 	store.Save(ctx, key, nil, &latch.Token{AccessToken: "at", TokenType: "Bearer", Issuer: key.Issuer, ClientID: key.ClientID})
 	src := &latch.Source{Store: store, Key: key}

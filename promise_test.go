@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 // The tests in this file are the library regressions of the promise
@@ -22,7 +23,7 @@ import (
 // token, or terminal escapes, in error_description or error_uri.
 func TestServerTextIsShownSafely(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := expired(srv.login())
 	src := newSource(srv, st, tok)
 	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -59,7 +60,7 @@ func TestServerTextIsShownSafely(t *testing.T) {
 // and the rejected token is not sent again.
 func TestRevokedInsideEarlyWindow(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	tok.IssuedAt = time.Now().Add(-time.Hour)
 	tok.Expiry = time.Now().Add(30 * time.Second) // inside the 60 s skew
@@ -86,7 +87,7 @@ func TestRevokedInsideEarlyWindow(t *testing.T) {
 // after the old token's 401, and Token returns the new login's token.
 func TestSourceInstallsRelogin(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	old := srv.login()
 	old.Lineage, old.Generation = "old", 5
 	src := newSource(srv, st, old)
@@ -96,7 +97,7 @@ func TestSourceInstallsRelogin(t *testing.T) {
 	srv.revokeFamilyOf(old.RefreshToken) // logged out elsewhere
 	relogin := srv.login()
 	relogin.Lineage = "new"
-	if err := latch.Put(context.Background(), st, src.Key, relogin); err != nil {
+	if err := storekit.Put(context.Background(), st, src.Key, relogin); err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Transport: &latch.Transport{Source: src}}
@@ -119,7 +120,7 @@ func TestSourceInstallsRelogin(t *testing.T) {
 
 // noLockStore is a Store that more than one process could reach but that
 // offers no cross-process lock.
-type noLockStore struct{ m latch.MemoryStore }
+type noLockStore struct{ m storekit.Memory }
 
 func (s *noLockStore) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	return s.m.Load(ctx, k)
@@ -148,7 +149,7 @@ func TestSourceRefusesStoreWithoutLocker(t *testing.T) {
 // were derived from.
 func TestStoreCompareAndSwap(t *testing.T) {
 	ctx := context.Background()
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	k := latch.Key{Issuer: "https://as.example", ClientID: "cli"}
 	a := &latch.Token{AccessToken: "a", RefreshToken: "ra", Lineage: "l", Generation: 1}
 	b := &latch.Token{AccessToken: "b", RefreshToken: "rb", Lineage: "l", Generation: 2}
@@ -224,7 +225,7 @@ func TestTokenValuesValidated(t *testing.T) {
 // the flight saves the rotated set; Refreshing says so until Wait returns.
 func TestCancelledCallerNeverAbandonsASentGrant(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	src := newSource(srv, st, expired(srv.login()))
 	release := make(chan struct{})
 	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -269,7 +270,7 @@ func TestRefusedFreshTokenIsNotRefreshedAgain(t *testing.T) {
 		http.Error(w, "no", http.StatusUnauthorized)
 	}))
 	defer api.Close()
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	src := newSource(srv, st, tok)
 	c := &http.Client{Transport: &latch.Transport{Source: src}}

@@ -405,7 +405,8 @@ func (s *Source) locker() Locker {
 	if s.Lock != nil {
 		return s.Lock
 	}
-	return LockerOf(s.Store)
+	lk, _ := s.Store.(Locker)
+	return lk
 }
 
 func (s *Source) timeout() time.Duration {

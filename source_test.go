@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 func newSource(srv *rotatingServer, st latch.Store, tok *latch.Token) *latch.Source {
@@ -30,7 +31,7 @@ func expired(t *latch.Token) *latch.Token {
 
 func TestSourceConcurrentExpiredOneRefresh(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	src := newSource(srv, st, expired(srv.login()))
 	var wg sync.WaitGroup
 	toks := make([]string, 1000)
@@ -67,7 +68,7 @@ func TestSourceConcurrentExpiredOneRefresh(t *testing.T) {
 // without calling the server (which would be a reuse).
 func TestSourceCompareAfterLock(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	a := newSource(srv, st, tok)
 	b := &latch.Source{Config: srv.config(), Store: st, Key: a.Key}
@@ -111,7 +112,7 @@ func TestSourceTerminalClearsOnlyUnchanged(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRotatingServer(t)
-			st := &latch.MemoryStore{}
+			st := &storekit.Memory{}
 			src := newSource(srv, st, expired(srv.login()))
 			relogin := srv.login()
 			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -151,7 +152,7 @@ func TestSourceTerminalClearsOnlyUnchanged(t *testing.T) {
 // every request meanwhile.
 func TestSourceEarlyRefusalClearsNothing(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	tok.Expiry = time.Now().Add(10 * time.Second) // inside the skew
 	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
@@ -199,7 +200,7 @@ func TestSourceTransientKeepsRefreshToken(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRotatingServer(t)
-			st := &latch.MemoryStore{}
+			st := &storekit.Memory{}
 			tok := expired(srv.login())
 			src := newSource(srv, st, tok)
 			src.Retries = -1
@@ -218,7 +219,7 @@ func TestSourceTransientKeepsRefreshToken(t *testing.T) {
 
 func TestSourceReadOnlyStoreSpendsNothing(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	src := newSource(srv, st, expired(srv.login()))
 	st.ReadOnly = true
 	_, err := src.Token(context.Background())
@@ -232,7 +233,7 @@ func TestSourceReadOnlyStoreSpendsNothing(t *testing.T) {
 
 func TestSourceEarlyRefresh(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	now := time.Now()
 	tok := srv.login()
 	tok.IssuedAt, tok.Expiry = now.Add(-50*time.Minute), now.Add(10*time.Minute)
@@ -253,7 +254,7 @@ func TestSourceEarlyRefresh(t *testing.T) {
 
 func TestSourceEarlyRefreshFailureKeepsValidToken(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	tok.Expiry = time.Now().Add(20 * time.Second)
 	tok.IssuedAt = tok.Expiry.Add(-time.Hour)
@@ -279,7 +280,7 @@ func TestSourceEarlyRefreshFailureKeepsValidToken(t *testing.T) {
 // request just because the default skew is longer than its life.
 func TestSourceShortLivedTokenSkew(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	now := time.Now()
 	tok := srv.login()
 	tok.IssuedAt, tok.Expiry = now, now.Add(2*time.Second)
@@ -296,7 +297,7 @@ func TestSourceShortLivedTokenSkew(t *testing.T) {
 
 func TestSourceWaiterHonoursContext(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	src := newSource(srv, st, expired(srv.login()))
 	release := make(chan struct{})
 	entered := make(chan struct{})
@@ -326,7 +327,7 @@ func TestSourceWaiterHonoursContext(t *testing.T) {
 
 func TestSourceBoundToIssuer(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := expired(srv.login())
 	tok.Issuer = "https://other.example"
 	src := newSource(srv, st, tok)
@@ -341,7 +342,7 @@ func TestSourceBoundToIssuer(t *testing.T) {
 
 func TestSourceNoCredential(t *testing.T) {
 	srv := newRotatingServer(t)
-	src := &latch.Source{Config: srv.config(), Store: &latch.MemoryStore{}, Key: latch.Key{Issuer: srv.URL, ClientID: "cli"}, LoginHint: "run `latch auth login`"}
+	src := &latch.Source{Config: srv.config(), Store: &storekit.Memory{}, Key: latch.Key{Issuer: srv.URL, ClientID: "cli"}, LoginHint: "run `latch auth login`"}
 	_, err := src.Token(context.Background())
 	if !errors.Is(err, latch.ErrLoginRequired) || err.Error() != "login required; run `latch auth login`" {
 		t.Errorf("got %q, want login required with the hint", err)
@@ -352,7 +353,7 @@ func TestSourceExpiredWithoutRefreshToken(t *testing.T) {
 	srv := newRotatingServer(t)
 	tok := expired(srv.login())
 	tok.RefreshToken = ""
-	src := newSource(srv, &latch.MemoryStore{}, tok)
+	src := newSource(srv, &storekit.Memory{}, tok)
 	if _, err := src.Token(context.Background()); !errors.Is(err, latch.ErrLoginRequired) {
 		t.Errorf("got %v, want ErrLoginRequired", err)
 	}
@@ -384,7 +385,7 @@ func TestStaticTokenIsNeverRefreshed(t *testing.T) {
 func TestOAuth2Adapter(t *testing.T) {
 	srv := newRotatingServer(t)
 	tok := srv.login()
-	src := newSource(srv, &latch.MemoryStore{}, tok)
+	src := newSource(srv, &storekit.Memory{}, tok)
 	ot, err := latch.OAuth2(context.Background(), src).Token()
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +416,7 @@ func TestSourceRetriesUnprocessed(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRotatingServer(t)
-			st := &latch.MemoryStore{}
+			st := &storekit.Memory{}
 			tok := expired(srv.login())
 			src := newSource(srv, st, tok)
 			var n atomic.Int32
@@ -446,7 +447,7 @@ func TestSourceRetriesUnprocessed(t *testing.T) {
 // works, so nothing is kept, even though the expiry says otherwise.
 func TestSourceTerminalAfter401DropsAll(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := srv.login()
 	src := newSource(srv, st, tok)
 	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -463,13 +464,13 @@ func TestSourceTerminalAfter401DropsAll(t *testing.T) {
 
 // failingSaveStore passes CheckWrite but fails Save, as a disk that fills
 // between the check and the write would.
-type failingSaveStore struct{ latch.MemoryStore }
+type failingSaveStore struct{ storekit.Memory }
 
 func (s *failingSaveStore) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	if t.Generation > 0 {
 		return errors.New("no space left on device")
 	}
-	return s.MemoryStore.Save(ctx, k, old, t)
+	return s.Memory.Save(ctx, k, old, t)
 }
 
 // TestSourceSaveFailureIsAnError: a rotated set that cannot be persisted
@@ -489,14 +490,14 @@ func TestSourceSaveFailureIsAnError(t *testing.T) {
 
 // countingStore counts Loads.
 type countingStore struct {
-	latch.MemoryStore
+	storekit.Memory
 	loads atomic.Int32
 }
 
 func (s *countingStore) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	s.loads.Add(1)
 	time.Sleep(20 * time.Millisecond) // a slow store widens the window for a herd
-	return s.MemoryStore.Load(ctx, k)
+	return s.Memory.Load(ctx, k)
 }
 
 // TestSourceReadsStoreOnce: many requests at the start of a command share
@@ -530,7 +531,7 @@ func TestAuthStyleNoneSendsNoSecret(t *testing.T) {
 		forms = append(forms, r.PostForm.Encode()+fmt.Sprintf(" basic=%v", basic))
 		return false
 	}
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := expired(srv.login())
 	tok.ClientSecret = "stored-secret-0123456789"
 	src := newSource(srv, st, tok)
@@ -552,7 +553,7 @@ func TestSourceInteractionRequiredKeepsRefreshToken(t *testing.T) {
 	for _, code := range []string{"interaction_required", "login_required", "consent_required"} {
 		t.Run(code, func(t *testing.T) {
 			srv := newRotatingServer(t)
-			st := &latch.MemoryStore{}
+			st := &storekit.Memory{}
 			tok := expired(srv.login())
 			src := newSource(srv, st, tok)
 			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -578,13 +579,13 @@ func TestSourceInteractionRequiredKeepsRefreshToken(t *testing.T) {
 
 // countingLocks is a MemoryStore that counts Lock calls.
 type countingLocks struct {
-	*latch.MemoryStore
+	*storekit.Memory
 	locks atomic.Int64
 }
 
 func (s *countingLocks) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	s.locks.Add(1)
-	return s.MemoryStore.Lock(ctx, k)
+	return s.Memory.Lock(ctx, k)
 }
 
 // TestSourceWaiterAdoptsWithoutTheLock: while one process redeems, the
@@ -593,7 +594,7 @@ func (s *countingLocks) Lock(ctx context.Context, k latch.Key) (func(), error) {
 // Before Waiter every one of them took the lock in turn only to re-read.
 func TestSourceWaiterAdoptsWithoutTheLock(t *testing.T) {
 	srv := newRotatingServer(t)
-	st := &countingLocks{MemoryStore: &latch.MemoryStore{}}
+	st := &countingLocks{Memory: &storekit.Memory{}}
 	holder := newSource(srv, st, expired(srv.login()))
 	inRedeem, release := make(chan struct{}), make(chan struct{})
 	srv.hook = func(http.ResponseWriter, *http.Request) bool {

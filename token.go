@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/latchdev/latch/internal/redact"
 )
 
 // Key names one credential: the issuer that minted it, the client it was
@@ -178,9 +176,5 @@ func (t *Token) Matches(u *Token) bool {
 	return sameSet(t, u) && (t == nil || t.RefreshToken == u.RefreshToken)
 }
 
-// NewLineage returns a random lineage id for a new login.
-func NewLineage() string { return rand.Text()[:16] }
-
-// Fingerprint returns a short, non-reversible tag for a secret, so that a
-// person can tell two tokens apart without seeing either. It returns "" for "".
-func Fingerprint(secret string) string { return redact.Fingerprint(secret) }
+// newLineage returns a random lineage id for a new login.
+func newLineage() string { return rand.Text()[:16] }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -68,7 +69,7 @@ func setup(t *testing.T) (*latch.Transport, *rotatingServer, *authServer) {
 	as := newRotatingServer(t)
 	tok := as.login() // at-1, rejected by rs
 	rs := newAuthServer(t, "at-2")
-	src := newSource(as, &latch.MemoryStore{}, tok)
+	src := newSource(as, &storekit.Memory{}, tok)
 	return &latch.Transport{Source: src}, as, rs
 }
 
@@ -146,7 +147,7 @@ func TestTransportBodyClosedOnce(t *testing.T) {
 			return &latch.Transport{Source: latch.StaticToken("x"), Base: okBase}
 		}},
 		{"token error", func(t *testing.T) *latch.Transport {
-			return &latch.Transport{Source: &latch.Source{Store: &latch.MemoryStore{}}, Base: okBase}
+			return &latch.Transport{Source: &latch.Source{Store: &storekit.Memory{}}, Base: okBase}
 		}},
 		{"401 then replay", func(t *testing.T) *latch.Transport {
 			tr, _, rs := setup(t)
@@ -393,7 +394,7 @@ func TestTokenAuthorization(t *testing.T) {
 	}
 	// A Source's token carries its value ready made; a copy whose access
 	// token was changed afterwards must not send the old one.
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	tok := &latch.Token{AccessToken: "at-1", Issuer: "https://as", ClientID: "c"}
 	st.Save(context.Background(), tok.Key(), nil, tok)
 	src := &latch.Source{Store: st, Key: tok.Key()}

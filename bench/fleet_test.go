@@ -21,12 +21,13 @@ import (
 	"github.com/latchdev/latch/oauthtest"
 	"github.com/latchdev/latch/pgstore"
 	"github.com/latchdev/latch/redisstore"
+	"github.com/latchdev/latch/storekit"
 )
 
 var benchKey = []byte("0123456789abcdef0123456789abcdef")
 
 // BenchmarkFleetStores measures Load and a locked compare-and-swap Save
-// (latch.Put: lock, load, compare, write) of a 2 KiB set on the file
+// (storekit.Put: lock, load, compare, write) of a 2 KiB set on the file
 // store, PostgreSQL and Redis, side by side in one run, against private
 // servers on loopback, each as durable as the file store (which fsyncs):
 // PostgreSQL with fsync on, Redis with appendfsync always.
@@ -53,7 +54,7 @@ func BenchmarkFleetStores(b *testing.B) {
 		name string
 		s    latch.Store
 	}{{"file", filestore.New(b.TempDir())}, {"postgres", ps}, {"redis", rs}} {
-		if err := latch.Put(ctx, st.s, k, tok); err != nil {
+		if err := storekit.Put(ctx, st.s, k, tok); err != nil {
 			b.Fatal(err)
 		}
 		b.Run("Load/"+st.name, func(b *testing.B) {
@@ -66,7 +67,7 @@ func BenchmarkFleetStores(b *testing.B) {
 		b.Run("Put/"+st.name, func(b *testing.B) {
 			for b.Loop() {
 				tok.Generation++
-				if err := latch.Put(ctx, st.s, k, tok); err != nil {
+				if err := storekit.Put(ctx, st.s, k, tok); err != nil {
 					b.Fatal(err)
 				}
 			}

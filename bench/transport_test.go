@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 	"golang.org/x/oauth2"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	base := memBase{&http.Response{StatusCode: 200, Body: http.NoBody}}
 	tok := &latch.Token{AccessToken: "at-0123456789abcdef", TokenType: "Bearer", RefreshToken: "rt",
 		Expiry: time.Now().Add(time.Hour), IssuedAt: time.Now(), Issuer: "https://as", ClientID: "cli"}
-	st := &latch.MemoryStore{}
+	st := &storekit.Memory{}
 	st.Save(context.Background(), tok.Key(), nil, tok)
 	src := &latch.Source{Config: &latch.Config{Issuer: "https://as", ClientID: "cli"}, Store: st, Key: tok.Key()}
 	ot := &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer", Expiry: tok.Expiry}

@@ -21,6 +21,7 @@ import (
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/keyring"
+	"github.com/latchdev/latch/storekit"
 )
 
 // Mode selects the credential store.
@@ -254,7 +255,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 		return nil
 	}
 	cur, where, err := s.load(ctx, k)
-	if err := latch.CompareStored(k, cur, err, old); err != nil {
+	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	krOld, fsOld := cur, (*latch.Token)(nil)
@@ -307,7 +308,7 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 		return nil
 	}
 	cur, _, err := s.load(ctx, k)
-	if err := latch.CompareStored(k, cur, err, old); err != nil {
+	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	return errors.Join(s.kr.Remove(ctx, k), s.fs.Remove(k))

@@ -13,6 +13,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/keyring"
+	"github.com/latchdev/latch/storekit"
 )
 
 var (
@@ -27,7 +28,7 @@ func token(at string) *latch.Token {
 // mustWork checks the chosen store saves for real, locks and lists.
 func mustWork(t *testing.T, c *Choice) {
 	t.Helper()
-	if err := latch.Put(ctx, c.Store, key, token("a1")); err != nil {
+	if err := storekit.Put(ctx, c.Store, key, token("a1")); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	got, err := c.Store.Load(ctx, key)
@@ -100,7 +101,7 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 		t.Fatalf("got %+v, want the keyring", auto)
 	}
 	// A stale file copy from an earlier file-mode login.
-	if err := latch.Put(ctx, fs, key, token("stale-file")); err != nil {
+	if err := storekit.Put(ctx, fs, key, token("stale-file")); err != nil {
 		t.Fatal(err)
 	}
 	mustWork(t, auto)
@@ -115,7 +116,7 @@ func TestRealKeyringNoStaleCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := latch.Put(ctx, file.Store, key, token("f2")); err != nil {
+	if err := storekit.Put(ctx, file.Store, key, token("f2")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
@@ -149,13 +150,13 @@ func TestRealKeyringTooLarge(t *testing.T) {
 	s := c.Store.(*Store)
 	s.kr.MaxSize = 2560 // as on Windows
 	t.Cleanup(func() {
-		_, _ = latch.Update(ctx, s, s, key, func(*latch.Token) (*latch.Token, error) { return nil, nil })
+		_, _ = storekit.Update(ctx, s, s, key, func(*latch.Token) (*latch.Token, error) { return nil, nil })
 	})
-	if err := latch.Put(ctx, s, key, token("small")); err != nil {
+	if err := storekit.Put(ctx, s, key, token("small")); err != nil {
 		t.Fatal(err)
 	}
 	large := strings.Repeat("L", 4000)
-	if err := latch.Put(ctx, s, key, token(large)); err != nil {
+	if err := storekit.Put(ctx, s, key, token(large)); err != nil {
 		t.Fatalf("Save too large: %v", err)
 	}
 	if len(notices) != 1 || !strings.Contains(notices[0], "too large for the keyring") || strings.Contains(notices[0], large) {
@@ -167,7 +168,7 @@ func TestRealKeyringTooLarge(t *testing.T) {
 	if _, err := s.kr.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {
 		t.Fatalf("stale keyring item: got %v, want ErrNotFound", err)
 	}
-	if err := latch.Put(ctx, s, key, token("small-again")); err != nil {
+	if err := storekit.Put(ctx, s, key, token("small-again")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.fs.Load(ctx, key); !errors.Is(err, latch.ErrNotFound) {

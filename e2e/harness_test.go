@@ -17,6 +17,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/oauthtest"
+	"github.com/latchdev/latch/storekit"
 )
 
 // latchBin is the latch binary under test, built once by TestMain.
@@ -167,7 +168,7 @@ func (e *env) expireLocally() {
 	st := filestore.New(filepath.Join(e.dir, "config"))
 	tok := e.stored()
 	tok.Expiry = time.Now().Add(-time.Second)
-	if err := latch.Put(context.Background(), st, tok.Key(), tok); err != nil {
+	if err := storekit.Put(context.Background(), st, tok.Key(), tok); err != nil {
 		e.t.Fatal(err)
 	}
 }

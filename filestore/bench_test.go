@@ -3,13 +3,13 @@ package filestore
 import (
 	"testing"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 // BenchmarkFileStoreLoad measures one Load of a typical (2 KiB) token set.
 func BenchmarkFileStoreLoad(b *testing.B) {
 	s := New(b.TempDir())
-	if err := latch.Put(ctx, s, key, gen(1, 2048)); err != nil {
+	if err := storekit.Put(ctx, s, key, gen(1, 2048)); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -25,7 +25,7 @@ func BenchmarkFileStoreSave(b *testing.B) {
 	s := New(b.TempDir())
 	t := gen(1, 2048)
 	for b.Loop() {
-		if err := latch.Put(ctx, s, key, t); err != nil {
+		if err := storekit.Put(ctx, s, key, t); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -36,7 +36,7 @@ func BenchmarkFileStoreSaveLarge(b *testing.B) {
 	s := New(b.TempDir())
 	t := gen(1, crashSizeBench)
 	for b.Loop() {
-		if err := latch.Put(ctx, s, key, t); err != nil {
+		if err := storekit.Put(ctx, s, key, t); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,7 @@
 package filestore
 
 import (
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 
 	"bufio"
 	"math/rand/v2"
@@ -37,7 +37,7 @@ func crashWriter(dir string) {
 	os.Stdout.WriteString("ready\n")
 	for {
 		g++
-		if err := latch.Put(ctx, s, key, gen(g, crashSize)); err != nil {
+		if err := storekit.Put(ctx, s, key, gen(g, crashSize)); err != nil {
 			os.Stdout.WriteString("error " + err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -53,11 +53,11 @@ func TestCrashSafety(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := New(dir)
-	if err := latch.Put(ctx, s, key, gen(1, crashSize)); err != nil {
+	if err := storekit.Put(ctx, s, key, gen(1, crashSize)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now() // a save over an existing set, as the writer's are
-	if err := latch.Put(ctx, s, key, gen(1, crashSize)); err != nil {
+	if err := storekit.Put(ctx, s, key, gen(1, crashSize)); err != nil {
 		t.Fatal(err)
 	}
 	// Kill within about two saves of the writer's start, so that most

@@ -29,6 +29,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/internal/credfile"
+	"github.com/latchdev/latch/storekit"
 )
 
 // DefaultDir returns the user's config directory (os.UserConfigDir:
@@ -288,7 +289,7 @@ func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) erro
 	if errors.As(err, &ue) {
 		return err
 	}
-	return latch.CompareStored(k, cur, err, old)
+	return storekit.CompareStored(k, cur, err, old)
 }
 
 // write saves t as k's credential, unconditionally.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 var (
@@ -55,7 +56,7 @@ func TestRoundTripListDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := latch.Put(ctx, s, key, gen(2, 64)); err != nil {
+	if err := storekit.Put(ctx, s, key, gen(2, 64)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load(ctx, key)
@@ -98,7 +99,7 @@ func TestConcurrentWriters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 10 {
-				if err := latch.Put(ctx, New(s.Dir()), key, gen(uint64(w*100+i+1), 2048)); err != nil {
+				if err := storekit.Put(ctx, New(s.Dir()), key, gen(uint64(w*100+i+1), 2048)); err != nil {
 					t.Error(err)
 				}
 			}

@@ -25,6 +25,7 @@ import (
 	gokeyring "github.com/zalando/go-keyring"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 // DefaultTimeout bounds each keyring call.
@@ -275,7 +276,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 // compare checks that k's item holds old (nil: nothing usable).
 func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
 	cur, err := s.Load(ctx, k)
-	return latch.CompareStored(k, cur, err, old)
+	return storekit.CompareStored(k, cur, err, old)
 }
 
 // Delete removes k's item if it still holds old (nil: nothing usable).

@@ -1,6 +1,6 @@
 /*
  * refresh.pml: a Promela model of latch's refresh transaction (source.go,
- * Source.redeem), login (auth_login.go, latch.Put) and logout
+ * Source.redeem), login (auth_login.go, storekit.Put) and logout
  * (auth_logout.go, logoutOne), run by N processes that share one stored
  * credential, against a server that rotates refresh tokens and revokes a
  * family on reuse (RFC 9700 §4.14.2), with or without a grace period.
@@ -191,7 +191,7 @@ send:
 		goto release;
 
 login:
-		atomic { lock == 0 -> lock = me + 1 }       /* I1 latch.Put: lock.Lock */
+		atomic { lock == 0 -> lock = me + 1 }       /* I1 storekit.Put: lock.Lock */
 		CRASH;
 		atomic { mint(t, next, 0); fam[t] = t }      /* I2 a new family; the code exchange */
 		write(t);                                    /* I3 Save over what is stored */
@@ -202,7 +202,7 @@ login:
 
 logout:
 #if !BREAK_LOGOUT_LOCK
-		atomic { lock == 0 -> lock = me + 1 }       /* O1 latch.Update: lock.Lock */
+		atomic { lock == 0 -> lock = me + 1 }       /* O1 storekit.Update: lock.Lock */
 		CRASH;
 		base = srt;                                  /* O2 Load under the lock */
 		atomic { if :: srt == base && base != 0 -> loggedOut[slin] = true; srt = 0; sgen = 0; slin = 0 :: else -> skip fi } /* O3 Delete(base) */

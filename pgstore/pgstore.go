@@ -63,6 +63,7 @@ import (
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/sealed"
+	"github.com/latchdev/latch/storekit"
 )
 
 // DefaultTable is the table credentials live in; the fence table is
@@ -368,7 +369,7 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 	if again && fleet.Landed(cur, err, next) {
 		return nil // the try before landed
 	}
-	if err := latch.CompareStored(k, cur, err, old); err != nil {
+	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	if err := write(tx); err != nil {

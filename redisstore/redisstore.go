@@ -36,6 +36,7 @@ import (
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/sealed"
+	"github.com/latchdev/latch/storekit"
 )
 
 // DefaultLease is how long a lock lives without renewal: longer than a
@@ -243,7 +244,7 @@ func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *
 		if again && fleet.Landed(cur, err, next) {
 			return landed
 		}
-		if err := latch.CompareStored(k, cur, err, old); err != nil {
+		if err := storekit.CompareStored(k, cur, err, old); err != nil {
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error { write(p); return nil })

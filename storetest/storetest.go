@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 // Token returns a token set for k, generation gen.
@@ -70,7 +71,7 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	}
 
 	// The lock excludes: 8 goroutines, one at a time inside.
-	lk := latch.LockerOf(st)
+	lk := storekit.LockerOf(st)
 	if lk == nil {
 		t.Fatal("the store is no Locker")
 	}
@@ -166,11 +167,11 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 // reports that it waited; it ends with its ctx.
 func RunWaiter(t *testing.T, holder, waiter latch.Store, k latch.Key) {
 	ctx := context.Background()
-	w, ok := latch.LockerOf(waiter).(latch.Waiter)
+	w, ok := storekit.LockerOf(waiter).(latch.Waiter)
 	if !ok {
 		t.Fatal("the store is no Waiter")
 	}
-	lk := latch.LockerOf(holder)
+	lk := storekit.LockerOf(holder)
 	if waited, err := w.Wait(ctx, k); waited || err != nil {
 		t.Fatalf("Wait on a free lock: waited %v, %v; want at once, no error", waited, err)
 	}
@@ -215,7 +216,7 @@ func RunWaiter(t *testing.T, holder, waiter latch.Store, k latch.Key) {
 	}
 	// Wait took nothing: the lock is free at once.
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	u, err := latch.LockerOf(waiter).Lock(sctx, k)
+	u, err := storekit.LockerOf(waiter).Lock(sctx, k)
 	cancel()
 	if err != nil {
 		t.Fatalf("Lock after Wait: %v", err)

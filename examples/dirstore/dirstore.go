@@ -23,6 +23,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/sealed"
+	"github.com/latchdev/latch/storekit"
 	"github.com/latchdev/latch/storeurl"
 )
 
@@ -80,7 +81,7 @@ func (s *Store) Load(_ context.Context, k latch.Key) (*latch.Token, error) {
 // callers hold k's lock).
 func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
 	cur, err := s.Load(ctx, k)
-	if err := latch.CompareStored(k, cur, err, old); err != nil {
+	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	b, err := s.box.Seal(k, t)
@@ -109,7 +110,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 // Delete removes k's set if it is still old.
 func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
 	cur, err := s.Load(ctx, k)
-	if err := latch.CompareStored(k, cur, err, old); err != nil {
+	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
 	return os.Remove(s.path(k))

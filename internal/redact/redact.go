@@ -6,7 +6,7 @@
 //
 // A redacted value becomes "[redacted]", or "[redacted fp:1a2b3c4d]" when the
 // value is long enough that its fingerprint (the first 4 bytes of its
-// SHA-256, as latch.Fingerprint) cannot be brute-forced; that lets a person
+// SHA-256, as storekit.Fingerprint) cannot be brute-forced; that lets a person
 // correlate tokens across requests without seeing them. Passwords never get
 // a fingerprint.
 package redact
@@ -96,7 +96,7 @@ func Sensitive(name string) bool {
 
 // Fingerprint returns a short, non-reversible tag for a secret, so that a
 // person can tell two secrets apart without seeing either; "" for "".
-// latch.Fingerprint is this one.
+// storekit.Fingerprint is this one.
 func Fingerprint(secret string) string {
 	if secret == "" {
 		return ""

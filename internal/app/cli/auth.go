@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/storekit"
 )
 
 func (a *App) newAuthCmd() *cobra.Command {
@@ -27,7 +27,7 @@ func mask(tok string) string {
 	if tok == "" {
 		return ""
 	}
-	return "****" + latch.Fingerprint(tok)
+	return "****" + storekit.Fingerprint(tok)
 }
 
 // when renders t for a person: absolute and relative to now.

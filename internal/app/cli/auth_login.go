@@ -24,6 +24,7 @@ import (
 	"github.com/latchdev/latch/internal/app/identity"
 	"github.com/latchdev/latch/register"
 	"github.com/latchdev/latch/sealed"
+	"github.com/latchdev/latch/storekit"
 )
 
 // maxTokenInput bounds what --with-token reads from stdin.
@@ -380,7 +381,7 @@ func (a *App) login(ctx context.Context, cmd *cobra.Command, o *loginOptions) er
 		tok.User = a.whoIs(ctx, p.cfg, p.md, p.endpoints, tok)
 	}
 	if tok.Lineage == "" {
-		tok.Lineage = latch.NewLineage()
+		tok.Lineage = storekit.NewLineage()
 	}
 	// Under the credential's lock, like every write: a refresher of the
 	// old session that holds it saves first, and is then replaced; one
@@ -948,13 +949,13 @@ func (a *App) checkToken(ctx context.Context, host string, md *discovery.Metadat
 }
 
 // saveLogin stores a login's set under the credential's lock, replacing
-// whatever is stored, as latch.Put does, except a fleet store's set that
+// whatever is stored, as storekit.Put does, except a fleet store's set that
 // this machine's key cannot open (the other machines seal with another
 // key, and would all be logged out): that is refused unless force, and
 // replaced reports it.
 func (a *App) saveLogin(ctx context.Context, sc *storeChoice, tok *latch.Token, force bool) (replaced *latch.Token, unopenable bool, err error) {
 	k := tok.Key()
-	lk := latch.LockerOf(sc.store)
+	lk := storekit.LockerOf(sc.store)
 	if lk == nil {
 		return nil, false, fmt.Errorf("save credential: %w", latch.ErrNoLocker)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
 	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/storekit"
 )
 
 // logoutOptions are the flags of `latch auth logout`.
@@ -171,7 +172,7 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	name := host + orgSuffix(key.Account)
 	var tok *latch.Token
 	// The local delete runs even if the user interrupts the command.
-	_, err := latch.Update(context.WithoutCancel(ctx), sc.store, latch.LockerOf(sc.store), key,
+	_, err := storekit.Update(context.WithoutCancel(ctx), sc.store, storekit.LockerOf(sc.store), key,
 		func(cur *latch.Token) (*latch.Token, error) { tok = cur; return nil, nil })
 	if err != nil {
 		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)

@@ -74,7 +74,7 @@ func exitCode(err error) int {
 	var re *latch.ResponseError
 	var ne net.Error
 	switch {
-	case errors.As(err, &te) && !te.Terminal(),
+	case errors.As(err, &te) && !latch.IsTerminal(err),
 		errors.As(err, &re),
 		errors.As(err, &ne),
 		// A connection closed mid-answer is a network failure too.

@@ -11,6 +11,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/oauthtest"
+	"github.com/latchdev/latch/storekit"
 )
 
 // cliEnv runs cli.Run in-process against one dev server and config dir.
@@ -45,7 +46,7 @@ func assertAbsent(t testing.TB, out string, secrets ...string) {
 	t.Helper()
 	for _, s := range secrets {
 		if s != "" && strings.Contains(out, s) {
-			t.Fatalf("secret (fingerprint %s) appears in the output:\n%s", latch.Fingerprint(s), out)
+			t.Fatalf("secret (fingerprint %s) appears in the output:\n%s", storekit.Fingerprint(s), out)
 		}
 	}
 }

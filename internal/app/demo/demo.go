@@ -22,6 +22,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/oauthtest"
+	"github.com/latchdev/latch/storekit"
 )
 
 // Options configure the demo.
@@ -181,7 +182,7 @@ func (r *run) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.say("stored as one unit: access %s…, refresh %s…, generation %d", latch.Fingerprint(t.AccessToken), latch.Fingerprint(t.RefreshToken), t.Generation)
+	r.say("stored as one unit: access %s…, refresh %s…, generation %d", storekit.Fingerprint(t.AccessToken), storekit.Fingerprint(t.RefreshToken), t.Generation)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/storekit"
 )
 
 // Environment variables latch reads. Flags beat them; they beat the
@@ -131,7 +132,7 @@ func Debug(getenv func(string) string) bool {
 // accessToken (git's and Docker's erase): while it exists, a credential
 // helper refreshes instead of handing the token out again.
 func RejectedMark(configDir, accessToken string) string {
-	return filepath.Join(RejectedDir(configDir), latch.Fingerprint(accessToken))
+	return filepath.Join(RejectedDir(configDir), storekit.Fingerprint(accessToken))
 }
 
 // RejectedDir holds the rejected marks.
