@@ -17,8 +17,8 @@ import (
 )
 
 // Update runs the locked read-modify-write of one credential: it takes
-// k's lock from lk, loads the current set (nil when none or unusable), calls fn, and
-// saves what fn returns, bound to k (latch.Bind), over it with the
+// k's lock from lk, loads the current set (nil when none or unusable),
+// calls fn, and saves what fn returns, bound to k (latch.Bind), over it with the
 // compare-and-swap Save, or deletes it when fn returns nil. fn returning
 // an error, or a set bound to another key, aborts the write. It returns
 // the set that was current when fn ran.
@@ -52,9 +52,10 @@ func Update(ctx context.Context, st latch.Store, lk latch.Locker, k latch.Key, f
 }
 
 // Put saves t as k's credential, replacing whatever is stored, under the
-// latch.Store's own lock (it must implement latch.Locker). This is how a login stores
-// its new set: a refresher of the old session that holds the lock saves
-// first and is then replaced, and one that comes after adopts the login.
+// store's own lock (st must implement latch.Locker). This is how a login
+// stores its new set: a refresher of the old session that holds the lock
+// saves first and is then replaced, and one that comes after adopts the
+// login.
 func Put(ctx context.Context, st latch.Store, k latch.Key, t *latch.Token) error {
 	lk := LockerOf(st)
 	if lk == nil {
@@ -64,12 +65,13 @@ func Put(ctx context.Context, st latch.Store, k latch.Key, t *latch.Token) error
 	return err
 }
 
-// CompareStored is the compare of a latch.Store's compare-and-swap: given what
+// CompareStored is the compare of a store's compare-and-swap: given what
 // a Load of k returned (cur, err) and the set old a write was derived
 // from, it returns nil when the write may go ahead, an error matching
-// latch.ErrConflict when the store holds another set, or err when the Load
-// failed for another reason. Nothing stored, or a credential that fails
-// with latch.ErrUnusable, counts as nothing, which only a nil old matches.
+// latch.ErrConflict when the store holds another set, or err when the
+// Load failed for another reason. Nothing stored, or a credential that
+// fails with latch.ErrUnusable, counts as nothing, which only a nil old
+// matches.
 func CompareStored(k latch.Key, cur *latch.Token, err error, old *latch.Token) error {
 	switch {
 	case errors.Is(err, latch.ErrNotFound), errors.Is(err, latch.ErrUnusable):
