@@ -28,6 +28,10 @@ else
   go test -race -count=1 -timeout 60m "$@" ./...
 fi
 
+# A store kind kept outside the module (examples/dirstore, its own Go
+# module): it registers itself and passes the conformance suite.
+(cd examples/dirstore && go test -race -count=1 "$@" ./...)
+
 # Interop with ORY Hydra, in its own Go module: the suite builds Hydra from
 # the Go module proxy (cgo, once, into the user cache; LATCH_HYDRA_BIN
 # names a ready one) and drives the real latch binary against it.
