@@ -101,7 +101,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	cmd.Env, cmd.Dir = environ, home
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the quick start failed as written: %v\n%s", err, out)
+		t.Fatalf("the quick start failed as written: %v\n%s", err, masked(out))
 	}
 	for _, want := range []string{
 		"Logged in to " + base + " as dev",
@@ -114,7 +114,13 @@ func TestReadmeQuickStart(t *testing.T) {
 		"Logged out",
 	} {
 		if !strings.Contains(string(out), want) {
-			t.Errorf("the quick start's output lacks %q:\n%s", want, out)
+			t.Errorf("the quick start's output lacks %q:\n%s", want, masked(out))
 		}
 	}
+}
+
+// masked is the quick start's output with the token git was given
+// (password=…) hidden, so a failing run's log shows no token.
+func masked(out []byte) string {
+	return regexp.MustCompile(`(?m)^(password|credential)=.*$`).ReplaceAllString(string(out), "$1=****")
 }
