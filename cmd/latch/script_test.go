@@ -27,6 +27,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/app/devcmd"
+	"github.com/latchdev/latch/internal/app/fastcred"
 	"github.com/latchdev/latch/internal/app/gitcred"
 	"github.com/latchdev/latch/oauthtest"
 )
@@ -38,6 +39,12 @@ func TestMain(m *testing.M) {
 		"fakebrowser": fakeBrowser,
 		"git-credential-latch": func() {
 			os.Exit(gitcred.Helper(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		},
+		"docker-credential-latch": func() {
+			os.Exit(fastcred.Docker(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		},
+		"kube-credential-latch": func() {
+			os.Exit(fastcred.Kube(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 		},
 	})
 }

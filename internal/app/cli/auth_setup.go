@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/fastcred"
 	"github.com/latchdev/latch/internal/app/gitcred"
 	"github.com/latchdev/latch/internal/app/settings"
 )
@@ -353,6 +354,11 @@ func (a *App) setupDocker(ctx context.Context, o *setupDockerOptions) error {
 		return nil
 	}
 	link := filepath.Join(filepath.Dir(self), DockerHelperName)
+	if settings.IsExecutable(link) {
+		// The small helper, installed with this latch.
+		fmt.Fprintf(a.Stderr, "Docker runs %s, which is not on PATH: put %s on PATH.\n", DockerHelperName, filepath.Dir(link))
+		return nil
+	}
 	if err := os.Symlink(self, link); err != nil && !errors.Is(err, fs.ErrExist) {
 		fmt.Fprintf(a.Stderr, "Docker runs %s, which is not on PATH: run\n  ln -s %s /usr/local/bin/%s\n", DockerHelperName, self, DockerHelperName)
 		return nil
@@ -540,6 +546,12 @@ func (a *App) setupKubectl(o *setupKubectlOptions) error {
 	}
 	// v1beta1: every kubectl since 1.11 reads it, and it needs no
 	// interactiveMode; latch answers v1 too when client-go asks for it.
+	// kubectl runs the plugin for every command whose cached token ran
+	// out: use the small one when it was installed with this latch. It
+	// takes latch's own arguments, so the stanza differs only in Command.
+	if fast := filepath.Join(filepath.Dir(self), fastcred.KubeName); settings.IsExecutable(fast) {
+		self = fast
+	}
 	exec := kubeExec{APIVersion: execCredentialV1beta1, Command: self,
 		Args: append(a.loginArgs(host), "credential", "kubectl"), InteractiveMode: "Never"}
 	if o.print {

@@ -6,17 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/latchdev/latch/internal/app/config"
+	"github.com/latchdev/latch/internal/app/fastcred"
 )
 
 // DockerHelperName is what Docker runs for "credHelpers": {"REGISTRY": "latch"}:
-// docker-credential-latch, which is latch under another name.
-const DockerHelperName = "docker-credential-latch"
+// docker-credential-latch, the small helper (fastcred.Docker), or latch
+// under that name.
+const DockerHelperName = fastcred.DockerName
 
 // errDockerNotFound is the docker-credential-helpers protocol's answer
 // for a registry it has no credential for.
@@ -24,7 +25,7 @@ const errDockerNotFound = "credentials not found in native keychain"
 
 // DefaultDockerUsername goes with an OAuth access token as the password,
 // as Google's registries name it.
-const DefaultDockerUsername = "oauth2accesstoken"
+const DefaultDockerUsername = fastcred.DefaultDockerUsername
 
 func (a *App) newDockerCredentialCmd() *cobra.Command {
 	return &cobra.Command{
@@ -49,18 +50,8 @@ setup-docker mapped to a latch login.
 	}
 }
 
-// registryKey normalizes how Docker names a registry: a bare host[:port],
-// or a URL such as https://index.docker.io/v1/.
-func registryKey(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "://") {
-		if u, err := url.Parse(s); err == nil && u.Host != "" {
-			s = u.Host
-		}
-	}
-	s, _, _ = strings.Cut(s, "/")
-	return strings.ToLower(s)
-}
+// registryKey normalizes how Docker names a registry (fastcred.RegistryKey).
+func registryKey(s string) string { return fastcred.RegistryKey(s) }
 
 func (a *App) dockerCredential(ctx context.Context, op string) error {
 	switch op {
@@ -130,14 +121,9 @@ func (a *App) dockerCredential(ctx context.Context, op string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(a.Stdout).Encode(map[string]string{
-		"ServerURL": server, "Username": dockerUser(r), "Secret": tok.AccessToken,
-	})
+	return fastcred.WriteDocker(a.Stdout, server, dockerUser(r), tok.AccessToken)
 }
 
 func dockerUser(r *config.DockerRegistry) string {
-	if r.Username != "" {
-		return r.Username
-	}
-	return DefaultDockerUsername
+	return fastcred.DockerUser(r.Username)
 }

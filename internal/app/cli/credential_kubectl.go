@@ -4,17 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/internal/app/fastcred"
 )
 
 // ExecCredential API versions (client.authentication.k8s.io).
 const (
-	execCredentialV1      = "client.authentication.k8s.io/v1"
-	execCredentialV1beta1 = "client.authentication.k8s.io/v1beta1"
+	execCredentialV1      = fastcred.ExecCredentialV1
+	execCredentialV1beta1 = fastcred.ExecCredentialV1beta1
 )
 
 type kubectlCredentialOptions struct {
@@ -65,25 +64,5 @@ func (a *App) kubectlCredential(ctx context.Context, o *kubectlCredentialOptions
 	if err != nil {
 		return err
 	}
-	status := map[string]any{"token": tok.AccessToken}
-	if !tok.Expiry.IsZero() {
-		// client-go reuses the token until this time: make it when latch
-		// would refresh early, so kubectl asks again then.
-		status["expirationTimestamp"] = earlyExpiry(tok).UTC().Format(time.RFC3339)
-	}
-	return json.NewEncoder(a.Stdout).Encode(map[string]any{
-		"apiVersion": version, "kind": "ExecCredential", "status": status,
-	})
-}
-
-// earlyExpiry is when a Source would refresh tok: DefaultSkew before its
-// expiry, at most a quarter of its lifetime.
-func earlyExpiry(tok *latch.Token) time.Time {
-	skew := latch.DefaultSkew
-	if !tok.IssuedAt.IsZero() {
-		if life := tok.Expiry.Sub(tok.IssuedAt); life > 0 && skew > life/4 {
-			skew = life / 4
-		}
-	}
-	return tok.Expiry.Add(-skew)
+	return fastcred.WriteExecCredential(a.Stdout, version, tok)
 }

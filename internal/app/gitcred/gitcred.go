@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/internal/app/fastcred"
 )
 
 // MaxInput bounds what a helper reads from stdin.
-const MaxInput = 64 << 10
+const MaxInput = fastcred.MaxInput
 
 // Request is git's key=value lines, up to a blank line or EOF.
 type Request struct {

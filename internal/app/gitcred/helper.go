@@ -4,18 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"time"
 
-	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/credstore"
-	"github.com/latchdev/latch/discovery"
-	"github.com/latchdev/latch/internal/app/config"
-	"github.com/latchdev/latch/internal/app/settings"
+	"github.com/latchdev/latch/internal/app/fastcred"
 )
 
 // HelperName is the small helper program git runs.
@@ -75,34 +68,23 @@ func readInput(r io.Reader) ([]byte, error) {
 // latch: false means "ask latch".
 func fastAnswer(ctx context.Context, args []string, input []byte, getenv func(string) string) (string, bool) {
 	flags, op, ok := parseArgs(args)
-	if !ok || settings.Debug(getenv) || strings.TrimSpace(getenv(settings.EnvToken)) != "" || getenv(settings.EnvTokenTimeout) != "" {
-		return "", false // latch uses, or checks, what these say
+	if !ok {
+		return "", false
 	}
 	req, err := ReadRequest(bytes.NewReader(input))
 	if err != nil {
 		return "", false // latch says what is wrong
 	}
 	if op == "store" {
-		return "", true // Route's answer for any bound: no config to read
+		return "", !fastcred.LatchDecides(getenv) // Route's answer for any bound: no config to read
 	}
-	dir, err := config.Dir(getenv)
-	if err != nil {
+	l, ok := fastcred.Open(func(name string) (string, bool) { v, ok := flags[name]; return v, ok }, getenv)
+	if !ok {
 		return "", false
 	}
-	cf, err := config.Load(dir)
-	if err != nil {
-		return "", false
-	}
-	flag := func(name string) (string, bool) { v, ok := flags[name]; return v, ok }
-	in := settings.Inputs{Flag: flag, Getenv: getenv, Config: cf}
-	host := in.Host()
-	if host == "" || discovery.CheckURL(host) != nil {
-		return "", false
-	}
-	host = config.Normalize(host)
 	bound, ok := flags["url"]
 	if !ok {
-		bound = in.APIURL(host)
+		bound = l.Inputs.APIURL(l.Host)
 	}
 	switch act, err := Route(op, req, bound); {
 	case err != nil:
@@ -112,23 +94,8 @@ func fastAnswer(ctx context.Context, args []string, input []byte, getenv func(st
 	case act != Answer:
 		return "", false // an erase: latch marks the token rejected
 	}
-	key, ok := in.Key(host)
+	tok, ok := l.Token(ctx)
 	if !ok {
-		return "", false
-	}
-	mode, err := credstore.ParseMode(in.Store(host))
-	if err != nil || mode == credstore.Auto {
-		return "", false // a fleet store's URL, or a keyring to probe
-	}
-	c, err := credstore.Open(ctx, credstore.Options{Mode: mode, Dir: dir, Service: settings.KeyringService, NoProbe: true})
-	if err != nil {
-		return "", false
-	}
-	tok, err := c.Store.Load(ctx, key)
-	if err != nil || !tok.Fresh(time.Now(), latch.DefaultSkew) {
-		return "", false
-	}
-	if _, err := os.Stat(settings.RejectedMark(dir, tok.AccessToken)); err == nil {
 		return "", false
 	}
 	username, ok := flags["username"]
@@ -171,31 +138,10 @@ func parseArgs(args []string) (map[string]string, string, bool) {
 }
 
 // delegate hands the request to `latch credential git ARGS`, with the
-// input already read, and returns its exit code; on Unix latch replaces
-// this process, so git's signals and latch's exit status pass straight.
+// input already read (fastcred.Delegate).
 func delegate(args []string, input []byte, stdout, stderr io.Writer) int {
-	bin, err := latchPath()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", HelperName, err)
-		return 2
-	}
 	if len(input) > MaxInput {
 		input = input[:MaxInput] // all latch reads
 	}
-	argv := append([]string{"latch", "credential", "git"}, args...)
-	code, err := runLatch(bin, argv, input, stdout, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: run %s: %v\n", HelperName, bin, err)
-		return 1
-	}
-	return code
-}
-
-// latchPath finds latch beside this program, else on PATH.
-func latchPath() (string, error) {
-	p, err := settings.Program("latch")
-	if err != nil {
-		return "", errors.New("latch is not installed beside it nor on PATH: install both (CGO_ENABLED=0 go install ./cmd/... in a clone of latch)")
-	}
-	return p, nil
+	return fastcred.Delegate(HelperName, append([]string{"latch", "credential", "git"}, args...), input, stdout, stderr)
 }
