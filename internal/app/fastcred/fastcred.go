@@ -67,6 +67,9 @@ func loadConfig(getenv func(string) string) (string, *config.File, bool) {
 }
 
 func open(dir string, cf *config.File, flag func(string) (string, bool), getenv func(string) string) (*Login, bool) {
+	if LatchDecides(getenv) {
+		return nil, false
+	}
 	in := settings.Inputs{Flag: flag, Getenv: getenv, Config: cf}
 	host := in.Host()
 	if host == "" || discovery.CheckURL(host) != nil {
