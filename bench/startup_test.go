@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -63,26 +65,24 @@ func BenchmarkHelperStartup(b *testing.B) {
 	}
 	env := []string{"LATCH_CONFIG_DIR=" + dir, "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
 	gitReq := "protocol=http\nhost=127.0.0.1:1\n\n"
-	runs := []struct {
-		name, stdin, want string
-		argv              []string
-	}{
-		{"hello", "", "hello", []string{hello}},
-		{"small-helper", gitReq, "password=bench-access-token", []string{small, "get"}},
-		{"small-helper-cgo", gitReq, "password=bench-access-token", []string{smallCgo, "get"}},
-		{"git-helper", gitReq, "password=bench-access-token", []string{latchBin, "credential", "git", "get"}},
-		{"auth-token", "", "bench-access-token", []string{latchBin, "auth", "token"}},
-		{"docker-small", "registry.example.com\n", `"Secret":"bench-access-token"`, []string{docker, "get"}},
-		{"docker-latch", "registry.example.com\n", `"Secret":"bench-access-token"`, []string{latchBin, "credential", "docker", "get"}},
-		{"kube-small", "", `"token":"bench-access-token"`, []string{kube, "--host", host, "--org", "", "credential", "kubectl"}},
-		{"kube-latch", "", `"token":"bench-access-token"`, []string{latchBin, "--host", host, "--org", "", "credential", "kubectl"}},
+	runs := []startupRun{
+		{"hello", "", "hello", []string{hello}, nil},
+		{"small-helper", gitReq, "password=bench-access-token", []string{small, "get"}, nil},
+		{"small-helper-cgo", gitReq, "password=bench-access-token", []string{smallCgo, "get"}, nil},
+		{"git-helper", gitReq, "password=bench-access-token", []string{latchBin, "credential", "git", "get"}, nil},
+		{"auth-token", "", "bench-access-token", []string{latchBin, "auth", "token"}, nil},
+		{"docker-small", "registry.example.com\n", `"Secret":"bench-access-token"`, []string{docker, "get"}, nil},
+		{"docker-latch", "registry.example.com\n", `"Secret":"bench-access-token"`, []string{latchBin, "credential", "docker", "get"}, nil},
+		{"kube-small", "", `"token":"bench-access-token"`, []string{kube, "--host", host, "--org", "", "credential", "kubectl"}, nil},
+		{"kube-latch", "", `"token":"bench-access-token"`, []string{latchBin, "--host", host, "--org", "", "credential", "kubectl"}, nil},
 	}
+	runs = append(runs, peerRuns(b, dir, env, small, host)...)
 	times := map[string][]time.Duration{}
 	b.ResetTimer()
 	for b.Loop() {
 		for _, r := range runs {
 			cmd := exec.Command(r.argv[0], r.argv[1:]...)
-			cmd.Env = env
+			cmd.Env = append(env, r.env...)
 			cmd.Stdin = strings.NewReader(r.stdin)
 			start := time.Now()
 			out, err := cmd.Output()
@@ -106,4 +106,80 @@ func BenchmarkHelperStartup(b *testing.B) {
 	b.ReportMetric(med["docker-latch"]/med["hello"], "docker-latch/hello")
 	b.ReportMetric(med["kube-small"]/med["hello"], "kube-small/hello")
 	b.ReportMetric(med["kube-latch"]/med["hello"], "kube-latch/hello")
+	for _, pair := range [][2]string{{"docker-small", "ecr-helper"}, {"git-fill-latch", "git-fill-cache"}} {
+		if med[pair[1]] > 0 {
+			b.ReportMetric(med[pair[0]]/med[pair[1]], pair[0]+"/"+pair[1])
+		}
+	}
+}
+
+// startupRun is one program BenchmarkHelperStartup times.
+type startupRun struct {
+	name, stdin, want string
+	argv              []string
+	env               []string
+}
+
+// peerRuns are the peers each helper is compared with, in the same
+// loop: amazon-ecr-credential-helper on a cache hit, when
+// LATCH_BENCH_ECR names its binary (bench/peers/run.sh builds it at a
+// pinned version), and, when git is installed, the whole `git credential
+// fill` through git-credential-latch against the same through git's
+// credential-cache holding the credential (the first helper of the
+// cache + git-credential-oauth chain, which answers a hit alone). No
+// peer reaches the network: the ECR cache entry is valid, and a miss
+// would fail on the unroutable AWS endpoint set below.
+func peerRuns(b *testing.B, dir string, env []string, small, host string) []startupRun {
+	var runs []startupRun
+	if ecr := os.Getenv("LATCH_BENCH_ECR"); ecr != "" {
+		// The cache key is region-sha256(account ID)-registry ID
+		// (ecr-login/cache/build.go); static keys from the environment
+		// have no account ID.
+		sum := sha256.Sum256(nil)
+		key := "us-east-1-" + base64.StdEncoding.EncodeToString(sum[:]) + "-123456789012"
+		now := time.Now()
+		entry := map[string]any{"Registries": map[string]any{key: map[string]any{
+			"AuthorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:bench-access-token")),
+			"RequestedAt":        now, "ExpiresAt": now.Add(12 * time.Hour),
+			"ProxyEndpoint": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com", "Service": "ecr",
+		}}, "Version": "1.0"}
+		raw, _ := json.Marshal(entry)
+		ecrDir := filepath.Join(dir, "ecr")
+		os.MkdirAll(ecrDir, 0o700)
+		if err := os.WriteFile(filepath.Join(ecrDir, "cache.json"), raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		runs = append(runs, startupRun{name: "ecr-helper", stdin: "123456789012.dkr.ecr.us-east-1.amazonaws.com\n",
+			want: `"Secret":"bench-access-token"`, argv: []string{ecr, "get"},
+			env: []string{"AWS_ECR_CACHE_DIR=" + ecrDir, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDBENCH",
+				"AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=http://127.0.0.1:1"}})
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		return runs
+	}
+	sockDir := filepath.Join(dir, "git-cache") // git refuses a socket directory others can read
+	if err := os.Mkdir(sockDir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	sock := filepath.Join(sockDir, "socket")
+	gitEnv := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0"}
+	approve := exec.Command(git, "-c", "credential.helper=", "-c", "credential.helper=cache --timeout 86400 --socket "+sock, "credential", "approve")
+	approve.Env = append(env, gitEnv...)
+	approve.Stdin = strings.NewReader("protocol=http\nhost=127.0.0.1:1\nusername=oauth2\npassword=bench-access-token\n\n")
+	if out, err := approve.CombinedOutput(); err != nil {
+		b.Fatalf("git credential approve: %v\n%s", err, out)
+	}
+	b.Cleanup(func() {
+		exit := exec.Command(git, "credential-cache", "--socket", sock, "exit")
+		exit.Env = env
+		_ = exit.Run()
+	})
+	fill := "protocol=http\nhost=127.0.0.1:1\n\n"
+	return append(runs,
+		startupRun{name: "git-fill-latch", stdin: fill, want: "password=bench-access-token", env: gitEnv,
+			argv: []string{git, "-c", "credential.helper=", "-c", "credential.helper=!'" + small + "' '--host' '" + host + "' '--org' ''", "credential", "fill"}},
+		startupRun{name: "git-fill-cache", stdin: fill, want: "password=bench-access-token", env: gitEnv,
+			argv: []string{git, "-c", "credential.helper=", "-c", "credential.helper=cache --socket " + sock, "credential", "fill"}},
+	)
 }
