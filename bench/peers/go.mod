@@ -26,3 +26,5 @@ require (
 	github.com/sirupsen/logrus v1.10.2 // indirect
 	golang.org/x/sys v0.20.0 // indirect
 )
+
+tool github.com/awslabs/amazon-ecr-credential-helper/ecr-login/cli/docker-credential-ecr-login
