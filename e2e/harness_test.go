@@ -48,9 +48,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	latchBin = filepath.Join(dir, "latch")
-	// git-credential-latch beside latch, as go install puts it: setup-git
-	// then uses it.
-	for _, name := range []string{"latch", "git-credential-latch"} {
+	// The small helpers beside latch, as go install puts them: setup-git
+	// and setup-kubectl then use them.
+	for _, name := range []string{"latch", "git-credential-latch", "docker-credential-latch", "kube-credential-latch"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "github.com/latchdev/latch/cmd/"+name)
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {

@@ -203,15 +203,23 @@ func TestGitCredentialHelper(t *testing.T) {
 	}
 }
 
-// Docker's own helper client library runs docker-credential-latch (latch
-// under Docker's name) for a mapped registry.
+// Docker's own helper client library runs docker-credential-latch for a
+// mapped registry: latch under Docker's name, and the small helper.
 func TestDockerCredentialHelper(t *testing.T) {
+	t.Run("latch", func(t *testing.T) {
+		helper := filepath.Join(t.TempDir(), "docker-credential-latch")
+		if err := os.Symlink(latchBin, helper); err != nil {
+			t.Fatal(err)
+		}
+		testDockerHelper(t, helper)
+	})
+	t.Run("small", func(t *testing.T) {
+		testDockerHelper(t, filepath.Join(filepath.Dir(latchBin), "docker-credential-latch"))
+	})
+}
+
+func testDockerHelper(t *testing.T, helper string) {
 	e := newEnv(t, oauthtest.Options{})
-	bin := t.TempDir()
-	helper := filepath.Join(bin, "docker-credential-latch")
-	if err := os.Symlink(latchBin, helper); err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{}
 	for _, kv := range e.environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "LATCH_") || k == "HOME") {
@@ -292,6 +300,10 @@ func TestKubectlExecCredential(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(kubeconfig); !strings.Contains(string(b), "# my clusters") || !strings.Contains(string(b), "credential") {
 		t.Fatalf("kubeconfig after setup-kubectl:\n%s", b)
+	}
+	// kube-credential-latch sits beside latch: setup-kubectl writes it.
+	if b, _ := os.ReadFile(kubeconfig); !strings.Contains(string(b), "kube-credential-latch") {
+		t.Fatalf("kubeconfig after setup-kubectl does not run the small plugin:\n%s", b)
 	}
 	r := kc("--context", "test", "get", "--raw", "/api")
 	if r.code != 0 || !strings.Contains(r.stdout, `"APIVersions"`) {
