@@ -254,8 +254,10 @@ func (a *App) newSetupDockerCmd(runF func(*setupDockerOptions) error) *cobra.Com
 		Short: "Make Docker use this login for one registry",
 		Long: `Map REGISTRY (host[:port]) to the selected host and org, add
 "credHelpers": {"REGISTRY": "latch"} to Docker's config.json ($DOCKER_CONFIG,
-default ~/.docker; other entries are kept), and link docker-credential-latch
-to this latch beside it, or say how to when that directory is not writable.
+default ~/.docker; other entries are kept). Docker runs docker-credential-latch:
+the small helper installed beside latch (it answers from a valid stored
+token and hands everything else to latch), else a link to this latch,
+which it makes beside it, or says how to when that directory is not writable.
 The mapping is bound to the selected host and account (the default one
 too): a later auth switch does not change it. --remove deletes the mapping
 and latch's credHelpers entry (logout does not).`,
@@ -429,7 +431,10 @@ context NAME at it; with --cluster, create the context if it is missing.
 The kubeconfig is --kubeconfig, else the first file in $KUBECONFIG, else
 ~/.kube/config; everything else in it is kept, comments included, and it
 is written atomically with mode 0600 (through the link when it is a
-symlink). --print prints the users[] stanza instead of changing anything.
+symlink). When kube-credential-latch is installed beside latch, the stanza
+runs it with the same arguments: a small program that answers from a valid
+stored token and hands everything else to latch. --print prints the users[]
+stanza instead of changing anything.
 The user is bound to the selected host and account (the default one too):
 a later auth switch does not change it. --remove deletes the user and the
 context's reference to it (logout does not).`,
