@@ -17,6 +17,17 @@ echo
 echo "### CLI start-up: latch auth token with a valid token in the file store"
 go test -run '^$' -bench StartupAuthToken -benchtime 300x ./cmd/latch/ | grep Benchmark
 echo
+echo "### Credential helper start-up, against hello world and the peers (ECR helper, git credential-cache)"
+./bench/peers/run.sh
+echo
+echo "### Storm against the same batch on a valid token (N = 8, 32, 64)"
+if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
+  dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
+    go test -run "^$" -bench LocalStorm -benchtime 5x ./bench/' 2>/dev/null | grep Benchmark
+else
+  go test -run '^$' -bench LocalStorm -benchtime 5x ./bench/ | grep Benchmark
+fi
+echo
 echo "### Credential stores: file and real Secret Service (gnome-keyring)"
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
   dbus-run-session -- sh -c 'echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
