@@ -22,10 +22,6 @@ import (
 // maxAnswer is the most of an authorization server's answer that is read.
 const maxAnswer = 1 << 20
 
-// DefaultTokenTimeout bounds a token-endpoint call when Config.Timeout is 0,
-// even when the caller's context has no deadline.
-const DefaultTokenTimeout = 15 * time.Second
-
 // Config describes an OAuth 2.0 client of one authorization server and how
 // it talks to the server's token endpoint (RFC 6749 §3.2).
 type Config struct {
@@ -52,7 +48,8 @@ type Config struct {
 	// Its redirect policy is ignored: token requests never follow
 	// redirects, because a 307 would replay the grant elsewhere.
 	HTTPClient *http.Client
-	// Timeout bounds each token request; 0 means DefaultTokenTimeout.
+	// Timeout bounds each token request; 0 means DefaultTimeouts.Token,
+	// even when the caller's context has no deadline.
 	Timeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -187,7 +184,7 @@ func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*h
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTokenTimeout
+		timeout = DefaultTimeouts.Token
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(v.Encode()))

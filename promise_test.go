@@ -174,10 +174,20 @@ func TestStoreCompareAndSwap(t *testing.T) {
 }
 
 // TestLockBoundsOrdered: a waiter never gives up on a holder that is still
-// within its own bound.
+// within its own bound, and Check refuses every order that breaks it.
 func TestLockBoundsOrdered(t *testing.T) {
-	if holder := latch.DefaultRefreshTimeout + latch.SaveTimeout; latch.DefaultLockTimeout <= holder {
-		t.Fatalf("waiters wait %s, holders may hold %s", latch.DefaultLockTimeout, holder)
+	if err := latch.DefaultTimeouts.Check(); err != nil {
+		t.Fatalf("DefaultTimeouts: %v", err)
+	}
+	d := latch.DefaultTimeouts
+	for name, bad := range map[string]latch.Timeouts{
+		"waiter gives up on a saving holder": {Token: d.Token, Refresh: d.Refresh, Save: d.Save, Lock: d.Refresh + d.Save},
+		"token request outlasts the refresh": {Token: d.Refresh + 1, Refresh: d.Refresh, Save: d.Save, Lock: d.Lock},
+		"no save bound":                      {Token: d.Token, Refresh: d.Refresh, Lock: d.Lock},
+	} {
+		if err := bad.Check(); err == nil {
+			t.Errorf("%s: Check(%+v) = nil, want an error", name, bad)
+		}
 	}
 }
 

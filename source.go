@@ -64,16 +64,43 @@ type RefreshEvent struct {
 	LockWait   time.Duration
 }
 
-// Timing of the refresh transaction, stated in one place. A holder keeps
-// the lock for at most DefaultRefreshTimeout (every token request and
-// retry) plus SaveTimeout (the save of an answer that arrived, which is
-// never cut short); a waiter gives up after DefaultLockTimeout, which is
-// longer, so a waiter never gives up on a holder that is still in bounds.
-const (
-	DefaultRefreshTimeout = 20 * time.Second
-	SaveTimeout           = 5 * time.Second
-	DefaultLockTimeout    = 30 * time.Second
-)
+// Timeouts are the bounds of the refresh transaction, in one struct
+// because their order is what keeps it safe. A holder keeps the lock for
+// at most Refresh (every token request, each within Token, and every
+// retry) plus Save (the save of an answer that arrived, never cut
+// short); a waiter gives up after Lock, which is longer, so a waiter
+// never gives up on a holder that is still in bounds. Check states the
+// order.
+type Timeouts struct {
+	Token   time.Duration // one token request (Config.Timeout)
+	Refresh time.Duration // one refresh transaction once locked (Source.Timeout)
+	Save    time.Duration // the save of an answer that arrived
+	Lock    time.Duration // a wait for the lock (the stores' own bound)
+}
+
+// DefaultTimeouts are the bounds where Config, Source or a store is given
+// none. Read it; do not change it.
+var DefaultTimeouts = Timeouts{
+	Token:   15 * time.Second,
+	Refresh: 20 * time.Second,
+	Save:    5 * time.Second,
+	Lock:    30 * time.Second,
+}
+
+// Check reports whether t keeps the order the lock's safety rests on:
+// every bound positive, a token request within a refresh, and a waiter
+// waiting longer than a holder may hold the lock.
+func (t Timeouts) Check() error {
+	switch {
+	case t.Token <= 0 || t.Refresh <= 0 || t.Save <= 0 || t.Lock <= 0:
+		return fmt.Errorf("timeouts %+v: every bound must be positive", t)
+	case t.Token > t.Refresh:
+		return fmt.Errorf("token request bound %s is longer than the refresh bound %s", t.Token, t.Refresh)
+	case t.Lock <= t.Refresh+t.Save:
+		return fmt.Errorf("lock wait %s does not outlast a holder's %s (refresh %s + save %s)", t.Lock, t.Refresh+t.Save, t.Refresh, t.Save)
+	}
+	return nil
+}
 
 // Source is the shared holder of one credential's token. A Transport
 // reads it on every request. It refreshes early when the expiry is known
@@ -92,7 +119,7 @@ type Source struct {
 	// Skew is the early-refresh margin; 0 means DefaultSkew.
 	Skew time.Duration
 	// Timeout bounds one refresh transaction once the lock is held; 0
-	// means DefaultRefreshTimeout. It must stay below the lock wait of
+	// means DefaultTimeouts.Refresh. It must stay below the lock wait of
 	// the other processes.
 	Timeout time.Duration
 	// LoginHint is appended to login-required errors, e.g.
@@ -100,7 +127,7 @@ type Source struct {
 	LoginHint string
 	// Retries is how many times a refresh is resent after an answer that
 	// says it was not processed (408, 429, 503, refused connection); 0
-	// means DefaultRetries, negative means never.
+	// means 3, negative means never.
 	Retries int
 	// OnRefresh, if set, is called after each refresh outcome.
 	OnRefresh func(RefreshEvent)
@@ -305,7 +332,7 @@ func (s *Source) Refreshing() bool {
 }
 
 // Wait blocks until no refresh is in flight or ctx ends. The flight itself
-// is bounded by Timeout and SaveTimeout.
+// is bounded by Timeout and DefaultTimeouts.Save.
 func (s *Source) Wait(ctx context.Context) error {
 	s.mu.Lock()
 	f := s.flight
@@ -413,7 +440,7 @@ func (s *Source) timeout() time.Duration {
 	if s.Timeout > 0 {
 		return s.Timeout
 	}
-	return DefaultRefreshTimeout
+	return DefaultTimeouts.Refresh
 }
 
 // redeem is the refresh transaction: lock, re-read, compare, check the
@@ -444,7 +471,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	waited := time.Since(start)
 	// saveCtx outlives the transaction's deadline: an answer that came
 	// back is always given its save.
-	saveCtx, cancelSave := context.WithTimeout(ctx, s.timeout()+SaveTimeout)
+	saveCtx, cancelSave := context.WithTimeout(ctx, s.timeout()+DefaultTimeouts.Save)
 	defer cancelSave()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
@@ -613,7 +640,7 @@ func (e *AnswerLostError) Unwrap() error { return e.Err }
 func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*Token, error) {
 	retries := s.Retries
 	if retries == 0 {
-		retries = DefaultRetries
+		retries = defaultRetries
 	}
 	start := time.Now()
 	var lost error
@@ -666,9 +693,9 @@ func answerLost(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
-// DefaultRetries is how many times a refresh is sent again after an
+// defaultRetries is how many times a refresh is sent again after an
 // answer that says it was not processed, when Source.Retries is 0.
-const DefaultRetries = 3
+const defaultRetries = 3
 
 const (
 	maxRetryWait = 5 * time.Second  // the most one Retry-After is honoured for

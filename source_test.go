@@ -408,7 +408,7 @@ func TestSourceRetriesUnprocessed(t *testing.T) {
 	}{
 		{"503 twice then ok", 2, func(w http.ResponseWriter) { w.WriteHeader(503) }, 3, true},
 		{"429 with Retry-After then ok", 1, func(w http.ResponseWriter) { w.Header().Set("Retry-After", "0"); w.WriteHeader(429) }, 2, true},
-		{"503 past the bound", 10, func(w http.ResponseWriter) { w.WriteHeader(503) }, 1 + latch.DefaultRetries, false},
+		{"503 past the bound", 10, func(w http.ResponseWriter) { w.WriteHeader(503) }, 1 + 3, false},
 		// The answer may have been lost after a rotation: one retry, at once.
 		{"500 is retried once", 10, func(w http.ResponseWriter) { w.WriteHeader(500) }, 2, false},
 		{"502 html is retried once", 10, func(w http.ResponseWriter) { w.WriteHeader(502) }, 2, false},

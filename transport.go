@@ -13,9 +13,9 @@ import (
 	"github.com/latchdev/latch/internal/redact"
 )
 
-// DefaultMaxReplay is how much of a request body without GetBody the
+// defaultMaxReplay is how much of a request body without GetBody the
 // Transport buffers so it can replay it after a 401.
-const DefaultMaxReplay = 1 << 20
+const defaultMaxReplay = 1 << 20
 
 // Transport is an http.RoundTripper that authorizes each request with a
 // bearer token from Source (RFC 6750 §2.1). When Source is a Refresher, a
@@ -31,7 +31,7 @@ type Transport struct {
 	// the token; other requests pass through with no Authorization.
 	Origins []string
 	// MaxReplay bounds the buffering of bodies that have no GetBody; a
-	// larger body streams and cannot be replayed. 0 means DefaultMaxReplay;
+	// larger body streams and cannot be replayed. 0 means 1 MiB;
 	// a negative value disables buffering.
 	MaxReplay int64
 }
@@ -138,7 +138,7 @@ func (t *Transport) prepareBody(req *http.Request, canRefresh bool) (body io.Rea
 	}
 	limit := t.MaxReplay
 	if limit == 0 {
-		limit = DefaultMaxReplay
+		limit = defaultMaxReplay
 	}
 	if limit < 0 {
 		return req.Body, nil, false, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/filestore"
+	"github.com/latchdev/latch/internal/credfile"
 	"github.com/latchdev/latch/keyring"
 	"github.com/latchdev/latch/storekit"
 )
@@ -132,7 +133,9 @@ func Open(ctx context.Context, opts Options) (*Choice, error) {
 	krLock := filelock.Locker{Dir: krLockDir, Timeout: opts.LockTimeout}
 	kr := keyring.New(service)
 	kr.Timeout = opts.Timeout
-	kr.IndexLock = krLock
+	kr.IndexLock = func(ctx context.Context) (func(), error) {
+		return krLock.LockFile(ctx, indexLockName(service))
+	}
 	s := &Store{kr: kr, fs: fs, lock: fileLock, onNotice: opts.OnNotice}
 	c := &Choice{Store: s, Mode: mode, Path: dir}
 	useKeyring := func() {
@@ -355,4 +358,11 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 		}
 	}
 	return keys, nil
+}
+
+// indexLockName is the lock file that guards the keyring's index item:
+// the name earlier versions took it under (the hash of a key no
+// credential has, its issuer not a URL), so that they share the lock.
+func indexLockName(service string) string {
+	return credfile.Hash(latch.Key{Issuer: "latch:keyring-index", ClientID: service}) + ".lock"
 }

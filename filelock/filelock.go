@@ -20,8 +20,8 @@ import (
 )
 
 // DefaultTimeout bounds how long Lock waits for another process: longer
-// than a holder may hold it (see latch.DefaultLockTimeout).
-const DefaultTimeout = latch.DefaultLockTimeout
+// than a holder may hold it (see latch.DefaultTimeouts).
+var DefaultTimeout = latch.DefaultTimeouts.Lock
 
 // retryDelay is how often a waiter polls the kernel lock.
 const retryDelay = 10 * time.Millisecond
@@ -60,7 +60,9 @@ func (e *TimeoutError) Unwrap() error { return latch.ErrLockTimeout }
 // Path returns the lock file path for k.
 // The name is the credential's hash (credfile.Hash), so no issuer or
 // account text reaches the file system.
-func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, credfile.Hash(k)+".lock") }
+func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, lockName(k)) }
+
+func lockName(k latch.Key) string { return credfile.Hash(k) + ".lock" }
 
 // procLocks holds one semaphore per lock path, shared by every Locker in
 // the process: flock(2) excludes per open file, but not every platform's
@@ -77,6 +79,12 @@ func procSem(path string) chan struct{} {
 // ctx allows. On the bound it returns a *TimeoutError; on ctx's end, ctx's
 // error. The returned unlock releases both locks; extra calls do nothing.
 func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
+	return l.LockFile(ctx, lockName(k))
+}
+
+// LockFile is Lock for a lock that guards something other than a
+// credential (the keyring's index): it takes the lock file name in l.Dir.
+func (l Locker) LockFile(ctx context.Context, name string) (func(), error) {
 	if l.Dir == "" {
 		return nil, errors.New("lock credential: no lock directory")
 	}
@@ -87,7 +95,7 @@ func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	if err := credfile.EnsureDir(l.Dir); err != nil {
 		return nil, fmt.Errorf("lock credential: %w", err)
 	}
-	path := l.Path(k)
+	path := filepath.Join(l.Dir, name)
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -116,9 +116,10 @@ type Store struct {
 	// MaxSize, when positive, caps the item size below the platform's
 	// limit; a larger set is refused with ErrTooLarge.
 	MaxSize int
-	// IndexLock, when set, serialises index updates across processes. It
-	// is taken with IndexKey(service), the key of no credential.
-	IndexLock latch.Locker
+	// IndexLock, when set, serialises index updates across processes:
+	// it takes a lock that guards the index item (no credential's) and
+	// returns its unlock.
+	IndexLock func(ctx context.Context) (unlock func(), err error)
 
 	mu sync.Mutex // serialises index updates in the process
 }
@@ -131,13 +132,6 @@ var (
 
 // New returns a Store for service, e.g. "latch".
 func New(service string) *Store { return &Store{service: service} }
-
-// IndexKey is the key an IndexLock is taken with: the index's own, which
-// no credential has (its issuer is not a URL). It is the one earlier
-// versions took, so that they share the lock.
-func IndexKey(service string) latch.Key {
-	return latch.Key{Issuer: "latch:keyring-index", ClientID: service}
-}
 
 // Service returns the keyring service name.
 func (s *Store) Service() string { return s.service }
@@ -349,7 +343,7 @@ func (s *Store) updateIndex(ctx context.Context, edit func([]latch.Key) []latch.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.IndexLock != nil {
-		unlock, err := s.IndexLock.Lock(ctx, IndexKey(s.service))
+		unlock, err := s.IndexLock(ctx)
 		if err != nil {
 			return err
 		}

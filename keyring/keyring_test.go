@@ -118,9 +118,7 @@ func TestErrorMatching(t *testing.T) {
 	}
 }
 
-type failingLocker struct{}
-
-func (failingLocker) Lock(context.Context, latch.Key) (func(), error) {
+func failingLocker(context.Context) (func(), error) {
 	return nil, errors.New("index lock unavailable")
 }
 
@@ -129,7 +127,7 @@ func (failingLocker) Lock(context.Context, latch.Key) (func(), error) {
 // not touch the index at all.
 func TestIndexIsHonest(t *testing.T) {
 	s := realStore(t)
-	s.IndexLock = failingLocker{}
+	s.IndexLock = failingLocker
 	if err := s.Save(ctx, key, nil, token("first", 1)); err == nil || !strings.Contains(err.Error(), "index lock unavailable") {
 		t.Fatalf("first Save with the index unwritable: got %v, want its error", err)
 	}
@@ -140,7 +138,7 @@ func TestIndexIsHonest(t *testing.T) {
 	if err := s.Save(ctx, key, nil, token("first", 1)); err != nil {
 		t.Fatal(err)
 	}
-	s.IndexLock = failingLocker{}
+	s.IndexLock = failingLocker
 	if err := s.Save(ctx, key, token("first", 1), token("second", 2)); err != nil {
 		t.Fatalf("rotation with the index unwritable: %v (a rotation must not need the index)", err)
 	}

@@ -76,8 +76,8 @@ const FenceSuffix = "_redeeming"
 // FenceTTL is how long a recorded redeem is waited for by the next lock
 // holder when the redeeming context has no deadline (a Source's always
 // has one: its refresh timeout; the record then lasts until that deadline
-// plus latch.SaveTimeout). Past it, the first holder is taken to be gone.
-const FenceTTL = latch.DefaultRefreshTimeout + latch.SaveTimeout
+// plus latch.DefaultTimeouts.Save). Past it, the first holder is taken to be gone.
+var FenceTTL = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save
 
 // Options configure Open.
 type Options struct {
@@ -87,7 +87,7 @@ type Options struct {
 	Plaintext bool
 	// Table defaults to DefaultTable; it must be a plain identifier.
 	Table string
-	// LockTimeout bounds Lock; 0 means latch.DefaultLockTimeout.
+	// LockTimeout bounds Lock; 0 means latch.DefaultTimeouts.Lock.
 	LockTimeout time.Duration
 }
 
@@ -197,7 +197,7 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 	s := &Store{user: cfg.ConnConfig.User, pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
 		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}, locals: map[latch.Key]chan struct{}{}}
 	if s.timeout <= 0 {
-		s.timeout = latch.DefaultLockTimeout
+		s.timeout = latch.DefaultTimeouts.Lock
 	}
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, s.table, s.fence).Scan(&exists); err != nil {
@@ -385,14 +385,14 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 // reachable and not read-only, and this process still holds k's lock —
 // by writing what a Source calls it for: the record that k's refresh
 // token is about to be redeemed, until ctx's deadline plus
-// latch.SaveTimeout (the fence; see the package doc), which k's save
+// latch.DefaultTimeouts.Save (the fence; see the package doc), which k's save
 // removes. It commits the record in the lock's transaction, which ends
 // the lock: from then on the record keeps the others waiting, and the
 // save needs no second connection.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 	ttl := FenceTTL
 	if d, ok := ctx.Deadline(); ok {
-		ttl = time.Until(d) + latch.SaveTimeout
+		ttl = time.Until(d) + latch.DefaultTimeouts.Save
 	}
 	s.mu.Lock()
 	h := s.held[k]

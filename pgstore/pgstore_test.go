@@ -215,7 +215,7 @@ func TestFenceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlockB()
-	if waited, want := time.Since(start), latch.SaveTimeout; waited < want || waited > want+5*time.Second {
+	if waited, want := time.Since(start), latch.DefaultTimeouts.Save; waited < want || waited > want+5*time.Second {
 		t.Fatalf("b waited %s for a dead holder's fence, want about %s", waited, want+500*time.Millisecond)
 	}
 

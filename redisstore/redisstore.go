@@ -8,7 +8,7 @@
 // longer than the lease, or a holder frozen (stopped, swapped out). So,
 // as in pgstore, just before a holder spends a refresh token (CheckWrite)
 // it records the redeem in a fence key that lives until its refresh
-// deadline plus latch.SaveTimeout; its save deletes it in the same
+// deadline plus latch.DefaultTimeouts.Save; its save deletes it in the same
 // transaction, and so does its unlock. A process that takes the lock and
 // finds another's fence waits for it instead of redeeming the same refresh
 // token. The lease itself (DefaultLease) outlasts a whole refresh
@@ -43,7 +43,7 @@ import (
 // Source's whole refresh (token requests and save), and shorter than a
 // waiter's wait, so a waiter outlasts a holder that died. The holder
 // renews it every third of that.
-const DefaultLease = latch.DefaultRefreshTimeout + latch.SaveTimeout + time.Second
+var DefaultLease = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save + time.Second
 
 // DefaultPrefix prefixes every key latch writes.
 const DefaultPrefix = "latch:"
@@ -56,7 +56,7 @@ type Options struct {
 	Plaintext bool
 	Prefix    string        // default DefaultPrefix
 	Lease     time.Duration // default DefaultLease
-	// LockTimeout bounds Lock; 0 means latch.DefaultLockTimeout.
+	// LockTimeout bounds Lock; 0 means latch.DefaultTimeouts.Lock.
 	LockTimeout time.Duration
 }
 
@@ -113,7 +113,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		s.lease = DefaultLease
 	}
 	if s.timeout <= 0 {
-		s.timeout = latch.DefaultLockTimeout
+		s.timeout = latch.DefaultTimeouts.Lock
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
@@ -281,12 +281,12 @@ func (s *Store) leaseLost(ctx context.Context, k latch.Key) bool {
 // CheckWrite reports whether a save could happen now — Redis is
 // reachable and writable, and this process still holds k's lock — by
 // writing what a Source calls it for: the fence that k's refresh token is
-// about to be redeemed, until ctx's deadline plus latch.SaveTimeout (see
+// about to be redeemed, until ctx's deadline plus latch.DefaultTimeouts.Save (see
 // the package doc), which k's save deletes.
 func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 	ttl := fenceTTL
 	if d, ok := ctx.Deadline(); ok {
-		ttl = time.Until(d) + latch.SaveTimeout
+		ttl = time.Until(d) + latch.DefaultTimeouts.Save
 	}
 	s.mu.Lock()
 	owner := s.owners[k]
@@ -306,7 +306,7 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 
 // fenceTTL is how long a fence lives when the redeeming context has no
 // deadline (a Source's always has one).
-const fenceTTL = latch.DefaultRefreshTimeout + latch.SaveTimeout
+var fenceTTL = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save
 
 // awaitFence waits while k carries another process's fence: its holder
 // may still save the set it redeemed. The fence's expiry is its

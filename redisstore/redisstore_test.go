@@ -189,8 +189,8 @@ func TestOutageLongerThanTheLease(t *testing.T) {
 // (oauth2-proxy PR #3456): the default lease outlasts a Source's whole
 // refresh, token requests and save.
 func TestDefaultLeaseOutlastsARefresh(t *testing.T) {
-	if DefaultLease <= latch.DefaultRefreshTimeout+latch.SaveTimeout {
-		t.Fatalf("DefaultLease %s, a refresh may take %s", DefaultLease, latch.DefaultRefreshTimeout+latch.SaveTimeout)
+	if DefaultLease <= latch.DefaultTimeouts.Refresh+latch.DefaultTimeouts.Save {
+		t.Fatalf("DefaultLease %s, a refresh may take %s", DefaultLease, latch.DefaultTimeouts.Refresh+latch.DefaultTimeouts.Save)
 	}
 }
 

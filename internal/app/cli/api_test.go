@@ -356,7 +356,7 @@ func TestAPIInputFileReplaysAfter401(t *testing.T) {
 	env.client = &http.Client{Transport: &latch.Transport{Source: src, Base: s.Client().Transport}}
 
 	// Larger than the transport's replay buffer: only GetBody can replay it.
-	big := bytes.Repeat([]byte("0123456789abcdef"), latch.DefaultMaxReplay/16+256)
+	big := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16+256)
 	file := filepath.Join(t.TempDir(), "payload.bin")
 	if err := os.WriteFile(file, big, 0o600); err != nil {
 		t.Fatal(err)

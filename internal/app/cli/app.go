@@ -140,7 +140,7 @@ func (a *App) finishRefresh(ctx context.Context) {
 	if ctx.Err() != nil {
 		fmt.Fprintln(a.Stderr, "latch: finishing the token refresh so the login is not lost… (press Ctrl-C again to quit now)")
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), latch.DefaultRefreshTimeout+latch.SaveTimeout)
+	wctx, cancel := context.WithTimeout(context.Background(), latch.DefaultTimeouts.Refresh+latch.DefaultTimeouts.Save)
 	defer cancel()
 	_ = src.Wait(wctx)
 }
