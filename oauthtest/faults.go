@@ -254,6 +254,9 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 				s.counters.add(func(c *Counters) { c.InvalidGrants++ })
 			}
 		}
+		if s.opts.RefreshIdle > 0 && rec.Code == http.StatusOK {
+			s.addRefreshExpiresIn(rec)
+		}
 		if q := s.quirks(); q.rewritesAnswers() {
 			s.rewriteAnswer(q, r, rec)
 		}
@@ -277,6 +280,26 @@ func (s *Server) tokenEndpoint(next http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	})
+}
+
+// addRefreshExpiresIn adds refresh_token_expires_in to a JSON token
+// answer that carries a refresh token (Options.RefreshIdle).
+func (s *Server) addRefreshExpiresIn(rec *httptest.ResponseRecorder) {
+	var m map[string]any
+	if json.Unmarshal(rec.Body.Bytes(), &m) != nil {
+		return
+	}
+	rt, ok := m["refresh_token"].(string)
+	if !ok {
+		return
+	}
+	left, ok := s.store.refreshLeft(rt)
+	if !ok {
+		return
+	}
+	m["refresh_token_expires_in"] = left
+	rec.Body.Reset()
+	_ = json.NewEncoder(rec.Body).Encode(m)
 }
 
 // dropConnection closes the client connection without an answer.

@@ -387,3 +387,43 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("revocations: got %d, want 2", got)
 	}
 }
+
+// TestRefreshIdle: with a sliding idle window, each answer says how long
+// its refresh token has left, a token used within the window rotates into
+// a fresh window, and one left unused past it is refused.
+func TestRefreshIdle(t *testing.T) {
+	s, clk := start(t, Options{AutoApprove: true, RefreshIdle: time.Minute})
+	a := login(t, s)
+	if got := refreshExpiresIn(t, s, a); got != 60 && got != 59 {
+		t.Fatalf("refresh_token_expires_in after login: got %d, want 59 or 60", got)
+	}
+	rt := a.RefreshToken
+	for i := range 5 { // five windows, each used before it lapses
+		clk.advance(50 * time.Second)
+		b := refresh(t, s, rt)
+		wantTokens(t, b)
+		if i == 0 {
+			if got := refreshExpiresIn(t, s, b); got != 60 && got != 59 {
+				t.Fatalf("refresh_token_expires_in after a rotation: got %d, want 59 or 60", got)
+			}
+		}
+		rt = b.RefreshToken
+	}
+	clk.advance(61 * time.Second)
+	wantError(t, refresh(t, s, rt), 400, "invalid_grant")
+
+	plain, _ := start(t, Options{AutoApprove: true})
+	if a := login(t, plain); a.RefreshExpiresIn != nil {
+		t.Errorf("without RefreshIdle: got refresh_token_expires_in %d, want none", *a.RefreshExpiresIn)
+	}
+}
+
+// refreshExpiresIn returns a's refresh_token_expires_in, failing when the
+// answer has none.
+func refreshExpiresIn(t *testing.T, s *Server, a tokenAnswer) int {
+	t.Helper()
+	if a.RefreshExpiresIn == nil {
+		t.Fatal("the answer has no refresh_token_expires_in")
+	}
+	return *a.RefreshExpiresIn
+}

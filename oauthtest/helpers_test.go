@@ -97,9 +97,11 @@ type tokenAnswer struct {
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
 	Scope        string `json:"scope"`
-	Error        string `json:"error"`
-	Description  string `json:"error_description"`
-	Header       http.Header
+	// RefreshExpiresIn is refresh_token_expires_in, when sent.
+	RefreshExpiresIn *int   `json:"refresh_token_expires_in"`
+	Error            string `json:"error"`
+	Description      string `json:"error_description"`
+	Header           http.Header
 }
 
 func postForm(t testing.TB, endpoint string, form url.Values) tokenAnswer {

@@ -25,8 +25,15 @@ const DefaultScope = oidc.ScopeOfflineAccess
 // Options configures a Server. The zero value is usable. Lifetimes are
 // reported as expires_in (RFC 6749 §5.1, RFC 8628 §3.2).
 type Options struct {
-	AccessTTL          time.Duration // access token lifetime; default 1h; whole seconds down to 1s
-	RefreshTTL         time.Duration // refresh token lifetime; default 24h
+	AccessTTL  time.Duration // access token lifetime; default 1h; whole seconds down to 1s
+	RefreshTTL time.Duration // refresh token lifetime; default 24h
+	// RefreshIdle, when positive, is a sliding idle window: a refresh
+	// token unused for this long is refused with invalid_grant, and each
+	// rotation's new token gets a fresh window (capped by RefreshTTL).
+	// Token answers then carry refresh_token_expires_in, the whole seconds
+	// the new refresh token has left (draft-ietf-oauth-refresh-token-expiration).
+	// Whole seconds down to 1s.
+	RefreshIdle        time.Duration
 	AutoApprove        bool          // /authorize redirects straight back with a code, no page
 	DeviceApproveAfter int           // device grant: the first N polls are pending, the next is approved; 0 needs a person or ApproveDevice
 	Clients            []string      // allowed client_ids; empty accepts any client_id as a public client

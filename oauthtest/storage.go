@@ -41,6 +41,7 @@ type storage struct {
 	registered sync.Map
 	accessTTL  time.Duration
 	refreshTT  time.Duration
+	idle       time.Duration // Options.RefreshIdle
 	grace      time.Duration
 	tokenOnly  bool
 	approveN   int
@@ -125,6 +126,7 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 		clients:   slices.Clone(opts.Clients),
 		accessTTL: opts.AccessTTL,
 		refreshTT: opts.RefreshTTL,
+		idle:      opts.RefreshIdle,
 		grace:     opts.RotationGrace,
 		tokenOnly: opts.RevokeTokenOnly,
 		approveN:  opts.DeviceApproveAfter,
@@ -439,6 +441,9 @@ func (s *storage) mintAccessLocked(g grant, familyID string) *accessToken {
 
 func (s *storage) mintRefreshLocked(fam *family, now time.Time) string {
 	ttl := s.refreshTT
+	if s.idle > 0 {
+		ttl = min(ttl, s.idle)
+	}
 	if idle := time.Duration(s.quirk().SessionIdle) * time.Second; fam.sessionBound && idle > 0 {
 		ttl = min(ttl, idle)
 	}
@@ -527,6 +532,19 @@ func (s *storage) revokeFamilyOf(token string) bool {
 		return false
 	}
 	return s.revokeFamilyLocked(rec.familyID)
+}
+
+// refreshLeft returns how long refresh token rt has left, in whole
+// seconds rounded down, so a client never believes it lives longer than it
+// does; false for an unknown token.
+func (s *storage) refreshLeft(rt string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.refresh[rt]
+	if !ok {
+		return 0, false
+	}
+	return int(max(rec.expires.Sub(s.now()), 0) / time.Second), true
 }
 
 // sessionExpiry returns when refresh token rt expires, if its family is

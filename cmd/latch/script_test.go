@@ -84,6 +84,7 @@ func TestScript(t *testing.T) {
 type serverOpts struct {
 	AccessTTL          string   `json:"access_ttl"`
 	RefreshTTL         string   `json:"refresh_ttl"`
+	RefreshIdle        string   `json:"refresh_idle"`
 	AutoApprove        *bool    `json:"auto_approve"`
 	DeviceApproveAfter int      `json:"device_approve_after"`
 	DeviceInterval     string   `json:"device_interval"`
@@ -104,7 +105,7 @@ func setup(env *testscript.Env) error {
 		for _, d := range []struct {
 			s   string
 			dst *time.Duration
-		}{{so.AccessTTL, &opts.AccessTTL}, {so.RefreshTTL, &opts.RefreshTTL}, {so.DeviceInterval, &opts.DeviceInterval}, {so.RotationGrace, &opts.RotationGrace}} {
+		}{{so.AccessTTL, &opts.AccessTTL}, {so.RefreshTTL, &opts.RefreshTTL}, {so.RefreshIdle, &opts.RefreshIdle}, {so.DeviceInterval, &opts.DeviceInterval}, {so.RotationGrace, &opts.RotationGrace}} {
 			if d.s == "" {
 				continue
 			}

@@ -80,6 +80,9 @@ on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
 			if accessTTL < time.Second || refreshTTL < time.Second {
 				return usage{errors.New("--access-ttl and --refresh-ttl must be at least 1s")}
 			}
+			if opts.RefreshIdle != 0 && opts.RefreshIdle < time.Second {
+				return usage{errors.New("--refresh-idle must be 0 (off) or at least 1s")}
+			}
 			if opts.RotationGrace < 0 {
 				return usage{errors.New("--rotation-grace must not be negative")}
 			}
@@ -95,6 +98,7 @@ on stdout is its base URL; login instructions follow. Ctrl-C stops it.`,
 	f.IntVar(&port, "port", 0, "port to listen on; 0 picks a free one")
 	f.DurationVar(&accessTTL, "access-ttl", time.Hour, "access token lifetime")
 	f.DurationVar(&refreshTTL, "refresh-ttl", 24*time.Hour, "refresh token lifetime")
+	f.DurationVar(&opts.RefreshIdle, "refresh-idle", 0, "refuse a refresh token unused for this long (a sliding idle window, sent as refresh_token_expires_in); 0 is off")
 	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "approve logins without showing a page")
 	f.IntVar(&approveWait, "device-approve-after", 0, "approve a device code after N pending polls (0: a person approves)")
 	f.StringSliceVar(&opts.Clients, "client", nil, "allowed client `ID`s (repeatable; default: any)")
