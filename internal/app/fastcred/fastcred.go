@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,6 @@ type Login struct {
 // LATCH_TOKEN, LATCH_TOKEN_TIMEOUT, no or a bad host, an unreadable
 // config).
 func Open(flag func(string) (string, bool), getenv func(string) string) (*Login, bool) {
-	if LatchDecides(getenv) {
-		return nil, false
-	}
 	dir, cf, ok := loadConfig(getenv)
 	if !ok {
 		return nil, false
@@ -118,7 +116,7 @@ func ParseArgs(args []string, allowed ...string) (map[string]string, []string, b
 			return flags, args[i:], true
 		}
 		name, val, hasVal := strings.Cut(name, "=")
-		if !contains(allowed, name) {
+		if !slices.Contains(allowed, name) {
 			return nil, nil, false
 		}
 		if !hasVal {
@@ -131,15 +129,6 @@ func ParseArgs(args []string, allowed ...string) (map[string]string, []string, b
 		flags[name] = val
 	}
 	return flags, nil, true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Delegate hands the request to latch with argv (argv[0] "latch") and

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/discovery"
 )
 
@@ -87,12 +88,20 @@ func dockerGet(ctx context.Context, input string, getenv func(string) string) (s
 	if !ok {
 		return "", false
 	}
+	return answer(ctx, l, func(w io.Writer, tok *latch.Token) error {
+		return WriteDocker(w, server, DockerUser(r.Username), tok.AccessToken)
+	})
+}
+
+// answer is what write makes of l's valid stored token; false when there
+// is none.
+func answer(ctx context.Context, l *Login, write func(io.Writer, *latch.Token) error) (string, bool) {
 	tok, ok := l.Token(ctx)
 	if !ok {
 		return "", false
 	}
 	var b strings.Builder
-	if err := WriteDocker(&b, server, DockerUser(r.Username), tok.AccessToken); err != nil {
+	if err := write(&b, tok); err != nil {
 		return "", false
 	}
 	return b.String(), true
@@ -155,13 +164,7 @@ func kube(ctx context.Context, args []string, getenv func(string) string) (strin
 	if !ok {
 		return "", false
 	}
-	tok, ok := l.Token(ctx)
-	if !ok {
-		return "", false
-	}
-	var b strings.Builder
-	if err := WriteExecCredential(&b, version, tok); err != nil {
-		return "", false
-	}
-	return b.String(), true
+	return answer(ctx, l, func(w io.Writer, tok *latch.Token) error {
+		return WriteExecCredential(w, version, tok)
+	})
 }
