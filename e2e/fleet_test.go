@@ -131,6 +131,13 @@ func TestFleetStorm(t *testing.T) {
 			if r := machines[3].run("auth", "logout"); r.code != 0 {
 				t.Fatalf("logout on machine 3: %v", r)
 			}
+			// Machine 1 keeps a copy of the access token (fleet.Cache); the
+			// logout revoked it at the server, whose 401 sends machine 1 to
+			// the fleet store, which has nothing: log in again, and the
+			// copy is gone.
+			if r := machines[1].run("api", "/v2/user"); r.code != 4 || !strings.Contains(r.stderr, "latch auth login") {
+				t.Fatalf("api on machine 1 after the fleet logged out: %v", r)
+			}
 			if r := machines[1].run("auth", "token"); r.code != 4 {
 				t.Fatalf("auth token on machine 1 after the fleet logged out: %v", r)
 			}

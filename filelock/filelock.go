@@ -135,6 +135,40 @@ func (l Locker) LockFile(ctx context.Context, name string) (func(), error) {
 	}, nil
 }
 
+// TryLock takes k's lock if no process holds it, without waiting. ok
+// false and no error means another process (or goroutine) holds it.
+func (l Locker) TryLock(k latch.Key) (unlock func(), ok bool, err error) {
+	if l.Dir == "" {
+		return nil, false, errors.New("lock credential: no lock directory")
+	}
+	if err := credfile.EnsureDir(l.Dir); err != nil {
+		return nil, false, fmt.Errorf("lock credential: %w", err)
+	}
+	path := l.Path(k)
+	sem := procSem(path)
+	select {
+	case sem <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	if ok, err = fl.TryLock(); !ok || err != nil {
+		<-sem
+		_ = fl.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("lock %s: %w", path, err)
+		}
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = fl.Unlock()
+			<-sem
+		})
+	}, true, nil
+}
+
 // Wait waits until no process holds k's lock, without taking it: it
 // polls for a shared lock (flock LOCK_SH), let go at once, every
 // retryDelay, at most l.Timeout and no longer than ctx allows. It reports

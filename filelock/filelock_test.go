@@ -147,3 +147,26 @@ func TestLockExcludesGoroutines(t *testing.T) {
 		t.Fatalf("got %d holders at once, want 1", max)
 	}
 }
+
+func TestTryLock(t *testing.T) {
+	dir := t.TempDir()
+	l := Locker{Dir: dir}
+	release := holdInChild(t, dir)
+	if _, ok, err := l.TryLock(key); ok || err != nil {
+		t.Fatalf("TryLock while another process holds it: ok %v, %v; want false, nil", ok, err)
+	}
+	release()
+	unlock, ok, err := l.TryLock(key)
+	if !ok || err != nil {
+		t.Fatalf("TryLock of a free lock: ok %v, %v", ok, err)
+	}
+	if _, ok, _ := l.TryLock(key); ok {
+		t.Error("a second TryLock in this process took the lock it holds")
+	}
+	unlock()
+	if unlock, ok, _ := l.TryLock(key); !ok {
+		t.Error("TryLock after unlock failed")
+	} else {
+		unlock()
+	}
+}

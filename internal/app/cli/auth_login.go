@@ -984,6 +984,9 @@ func (a *App) saveLogin(ctx context.Context, sc *storeChoice, tok *latch.Token, 
 	if err := sc.store.Save(ctx, k, cur, next); err != nil {
 		return nil, false, fmt.Errorf("save credential: %w", err)
 	}
+	if err := a.forgetCopy(sc, k); err != nil {
+		return nil, false, fmt.Errorf("save credential: %w", err)
+	}
 	return cur, unopenable, nil
 }
 

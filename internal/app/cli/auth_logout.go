@@ -177,6 +177,9 @@ func (a *App) logoutOne(ctx context.Context, sc *storeChoice, host string, key l
 	if err != nil {
 		return fmt.Errorf("log out of %s: delete local credential: %w", name, err)
 	}
+	if err := a.forgetCopy(sc, key); err != nil {
+		return fmt.Errorf("log out of %s: %w", name, err)
+	}
 	selected := a.hostEntry(host).Org
 	a.forget(context.WithoutCancel(ctx), host, key.Account)
 	if selected != "" && selected == key.Account {

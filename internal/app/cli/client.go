@@ -91,7 +91,7 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 	if err != nil {
 		return nil, nil, err
 	}
-	sc, err := a.openStore(ctx, host, storeRecorded)
+	sc, err := a.openStore(ctx, host, storeSource)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
+	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/app/settings"
@@ -54,6 +56,9 @@ const (
 	// storeChosen: the store asked for, else chosen afresh with a probe,
 	// ignoring the kind recorded at the last login (login).
 	storeChosen
+	// storeSource: as storeRecorded, for a latch.Source: a fleet store
+	// behind this machine's copies (fleet.Cache), opened only when needed.
+	storeSource
 )
 
 // openStore opens the credential store for host (credstore: keyring when
@@ -68,7 +73,7 @@ func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeC
 		}
 	}
 	if k, ok := storeurl.Lookup(raw); ok {
-		return a.openFleetStore(ctx, k, raw)
+		return a.openFleetStore(ctx, k, raw, use == storeSource)
 	}
 	if use != storeChosen && raw == "" && host != "" {
 		if k, ok := storeurl.ByID(a.hostEntry(host).Store); ok {
@@ -89,7 +94,7 @@ func (a *App) openStore(ctx context.Context, host string, use storeUse) (*storeC
 		}
 		return nil, usageError(fmt.Errorf("%s: want auto, keyring, file, %s%s", what, storeurl.Forms(), also))
 	}
-	return a.openStoreMode(ctx, mode, use != storeRecorded)
+	return a.openStoreMode(ctx, mode, use == storeProbed || use == storeChosen)
 }
 
 // openStoreMode opens the credential store in mode; probe runs the
@@ -169,8 +174,9 @@ func (sc *storeChoice) fleet() bool {
 // openFleetStore opens a store of kind k shared by many machines
 // (storeurl: PostgreSQL, Redis). Its tokens are sealed with the key in
 // LATCH_STORE_KEY_FILE, unless --insecure-store-plaintext says to store
-// them in the clear.
-func (a *App) openFleetStore(ctx context.Context, k storeurl.Kind, raw string) (*storeChoice, error) {
+// them in the clear. cached puts it behind this machine's copies of the
+// access tokens (fleet.Cache), opened when a copy does not serve.
+func (a *App) openFleetStore(ctx context.Context, k storeurl.Kind, raw string, cached bool) (*storeChoice, error) {
 	var key []byte
 	switch path := a.Getenv(EnvStoreKeyFile); {
 	case path != "":
@@ -182,9 +188,51 @@ func (a *App) openFleetStore(ctx context.Context, k storeurl.Kind, raw string) (
 		return nil, usageError(fmt.Errorf("a %s credential store needs a key to seal tokens with: set %s to a file of 32 random bytes "+
 			"(head -c 32 /dev/urandom > latch-store.key && chmod 600 latch-store.key), or pass --insecure-store-plaintext", k.ID, EnvStoreKeyFile))
 	}
-	st, err := k.Open(ctx, raw, storeurl.Options{Key: key, Plaintext: key == nil})
+	opts := storeurl.Options{Key: key, Plaintext: key == nil}
+	if cached {
+		box, err := sealed.New(key)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		dir, err := a.fleetCopies()
+		if err != nil {
+			return nil, err
+		}
+		c := &fleet.Cache{Dir: dir, Box: box, Open: func(ctx context.Context) (latch.Store, error) { return k.Open(ctx, raw, opts) }}
+		return &storeChoice{kind: k.ID, store: c}, nil
+	}
+	st, err := k.Open(ctx, raw, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &storeChoice{kind: k.ID, store: st, where: st.String()}, nil
+}
+
+// fleetCopies is the directory of this machine's copies of a fleet
+// store's access tokens and of the machine's refresh locks (fleet.Cache).
+func (a *App) fleetCopies() (string, error) {
+	dir, err := a.configDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "fleet"), nil
+}
+
+// forgetCopy removes this machine's copy of k's access token after a
+// login or logout replaced k's set in a fleet store, so that no command
+// here is handed the set that was replaced.
+func (a *App) forgetCopy(sc *storeChoice, k latch.Key) error {
+	if !sc.fleet() {
+		return nil
+	}
+	dir, err := a.fleetCopies()
+	if err != nil {
+		return err
+	}
+	unlock, err := (filelock.Locker{Dir: dir}).Lock(context.Background(), k)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return (&fleet.Cache{Dir: dir}).Forget(k)
 }
