@@ -141,6 +141,45 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	return fmt.Errorf("revoke token: %w", responseError(resp, "unexpected status"))
 }
 
+// Post sends form to another endpoint of this authorization server than
+// the token endpoint, such as the device authorization endpoint (RFC 8628
+// §3.1), with the token endpoint's rules: no redirects, Timeout, client
+// authentication, Params. It returns the answer and its JSON object when
+// the status is 2xx. An error answer (RFC 6749 §5.2) is a *TokenError,
+// with the values of the answer's fields named in hide and the client
+// secret left out of its text; any other failure is a *ResponseError or
+// the transport's error.
+func (c *Config) Post(ctx context.Context, endpoint string, form url.Values, hide ...string) (*http.Response, []byte, error) {
+	resp, body, err := c.call(ctx, endpoint, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ej errorJSON
+	if !jsonobj.Looks(body) || json.Unmarshal(body, &ej) != nil {
+		if resp.StatusCode/100 != 2 {
+			return nil, nil, responseError(resp, "")
+		}
+		return nil, nil, responseError(resp, "answer is not valid JSON")
+	}
+	if ej.Error != "" {
+		var fields map[string]any
+		_ = json.Unmarshal(body, &fields)
+		secrets := []string{c.ClientSecret}
+		for _, f := range hide {
+			if v, ok := fields[f].(string); ok {
+				secrets = append(secrets, v)
+			}
+		}
+		te := ej.tokenError(resp.StatusCode)
+		te.hide(secrets...)
+		return nil, nil, te
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, nil, responseError(resp, "")
+	}
+	return resp, body, nil
+}
+
 // call posts form to an endpoint of this server (post) and reads the
 // answer, at most 1 MiB of it. A larger answer is a *ResponseError; it and
 // a failed read are returned with resp.

@@ -533,7 +533,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	nt.Lineage = base.Lineage
 	nt.Generation = base.Generation + 1
 	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
-		return nil, s.loginRequired(&UnsavedError{Err: err})
+		return nil, s.loginRequired(&unsavedError{err: err})
 	}
 	if !early {
 		s.mu.Lock()
@@ -591,31 +591,40 @@ func (s *Source) noGrant(ctx context.Context, base *Token, early bool) error {
 	return s.loginRequired(why)
 }
 
-// UnsavedError says the server rotated the refresh token but the new set
-// could not be saved: the old refresh token is spent, so this login will
-// need to be renewed. Err is the store's error.
-type UnsavedError struct{ Err error }
+// Errors a refresh returns that say what survived; use errors.Is.
+var (
+	// ErrUnsaved: the server rotated the refresh token but the new set
+	// could not be saved, so the old refresh token is spent and this login
+	// will need to be renewed. The store's error is wrapped too.
+	ErrUnsaved = errors.New("the rotated refresh token could not be saved")
+	// ErrAnswerLost: a refresh grant was sent and no usable answer came
+	// back (the connection closed or was reset, the request timed out, or
+	// the server failed with 500, 502 or 504, also on the one immediate
+	// retry). The server may have rotated the refresh token without the
+	// new one reaching latch, so the stored one may be spent. The last
+	// cause is wrapped too.
+	ErrAnswerLost = errors.New("no answer to the refresh request")
+)
 
-func (e *UnsavedError) Error() string {
-	return "the server rotated the refresh token, but the new one could not be saved (" + e.Err.Error() +
+// unsavedError is ErrUnsaved with the store's error.
+type unsavedError struct{ err error }
+
+func (e *unsavedError) Error() string {
+	return "the server rotated the refresh token, but the new one could not be saved (" + e.err.Error() +
 		"); the old one is spent"
 }
 
-func (e *UnsavedError) Unwrap() error { return e.Err }
+func (e *unsavedError) Unwrap() []error { return []error{ErrUnsaved, e.err} }
 
-// AnswerLostError says a refresh grant was sent and no usable answer came
-// back: the connection closed or was reset, the request timed out, or the
-// server failed with 500, 502 or 504, also on the one immediate retry.
-// The server may have rotated the refresh token without the new one
-// reaching latch, so the stored one may be spent. Err is the last cause.
-type AnswerLostError struct{ Err error }
+// answerLostError is ErrAnswerLost with its last cause.
+type answerLostError struct{ err error }
 
-func (e *AnswerLostError) Error() string {
-	return "no answer to the refresh request (" + e.Err.Error() +
+func (e *answerLostError) Error() string {
+	return "no answer to the refresh request (" + e.err.Error() +
 		"); the server may have rotated the refresh token without the new one arriving"
 }
 
-func (e *AnswerLostError) Unwrap() error { return e.Err }
+func (e *answerLostError) Unwrap() []error { return []error{ErrAnswerLost, e.err} }
 
 // redeemWithRetry sends the refresh grant, and sends it again in two
 // cases only.
@@ -652,12 +661,12 @@ func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*
 		case lost != nil && IsTerminal(err):
 			return nil, fmt.Errorf("the answer to the first request was lost (%v), and the server refused the same grant again: %w", lost, err)
 		case lost != nil:
-			return nil, &AnswerLostError{Err: err}
+			return nil, &answerLostError{err: err}
 		case answerLost(err) && ctx.Err() == nil:
 			lost = err
 			continue
 		case errors.Is(err, context.DeadlineExceeded):
-			return nil, &AnswerLostError{Err: err}
+			return nil, &answerLostError{err: err}
 		}
 		wait, ok := retryable(err)
 		if wait <= 0 {

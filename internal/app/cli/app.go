@@ -173,13 +173,12 @@ func (a *App) message(err error) string {
 	}
 	if exitCode(err) == ExitTransient {
 		msg, u := oneLine(err.Error()), a.refusedServer(err)
-		var lost *latch.AnswerLostError
 		switch {
 		case a.loggingIn && u != "":
 			return msg + "; is a server running at " + u + "? Nothing was stored"
 		case a.loggingIn:
 			return msg + "; temporary failure, nothing was stored: try again"
-		case errors.As(err, &lost):
+		case errors.Is(err, latch.ErrAnswerLost):
 			return msg + "; the stored credential was kept: try again, and if the server then says the login can no longer be used, " + a.loginHintFor(a.flags.org)
 		case u != "":
 			return msg + "; is a server running at " + u + "? The stored credential was kept: try again once it is"

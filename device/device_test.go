@@ -1,4 +1,4 @@
-package latch_test
+package device_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/device"
 )
 
 const deviceCode = "dc-SECRET-0123456789abcdef"
@@ -138,11 +139,11 @@ func (f *deviceAS) config(c *devClock) *latch.Config {
 func TestDeviceAuth(t *testing.T) {
 	as := newDeviceAS(t, pending())
 	c := newDevClock()
-	code, err := as.config(c).DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), as.config(c))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	want := latch.DeviceAuthResponse{
+	want := device.AuthResponse{
 		DeviceCode:              deviceCode,
 		UserCode:                "WDJB-MJHT",
 		VerificationURI:         "https://as.example/device",
@@ -187,6 +188,13 @@ func TestDeviceAuthErrors(t *testing.T) {
 				t.Errorf("got %v, want *latch.TokenError invalid_client", err)
 			}
 		}},
+		{"oauth error echoing the device code", 400, "application/json",
+			`{"error":"invalid_scope","error_description":"scope refused for ` + deviceCode + `","device_code":"` + deviceCode + `"}`, func(t *testing.T, err error) {
+				var te *latch.TokenError
+				if !errors.As(err, &te) || te.Code != "invalid_scope" || strings.Contains(te.Description, deviceCode) {
+					t.Errorf("got %v, want *latch.TokenError invalid_scope without the device code", err)
+				}
+			}},
 		{"html", 502, "text/html", "<html>bad gateway</html>", func(t *testing.T, err error) {
 			var re *latch.ResponseError
 			if !errors.As(err, &re) || re.StatusCode != 502 {
@@ -213,7 +221,7 @@ func TestDeviceAuthErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			cfg := &latch.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{DeviceAuthURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
-			code, err := cfg.DeviceAuth(t.Context())
+			code, err := device.Auth(t.Context(), cfg)
 			if err == nil {
 				t.Fatalf("Start = %s, want error", code)
 			}
@@ -228,7 +236,7 @@ func TestDeviceAuthErrors(t *testing.T) {
 func TestDeviceAuthDefaults(t *testing.T) {
 	as := newDeviceAS(t)
 	as.deviceDoc = `{"device_code":"d","user_code":"U","verification_url":"https://as.example/device"}`
-	code, err := as.config(newDevClock()).DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), as.config(newDevClock()))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -241,11 +249,11 @@ func TestDevicePollPendingSlowDownApproved(t *testing.T) {
 	as := newDeviceAS(t, pending(), oauthErr("slow_down"), pending(), approved())
 	c := newDevClock()
 	cfg := as.config(c)
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	tok, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep)
+	tok, err := device.Poll(t.Context(), cfg, code, c.Sleep)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -264,7 +272,7 @@ func TestDevicePollPendingSlowDownApproved(t *testing.T) {
 		t.Fatalf("token calls = %d, want 4", len(as.forms))
 	}
 	f := as.forms[0]
-	if f.Get("grant_type") != latch.DeviceGrantType || f.Get("device_code") != deviceCode || f.Get("client_id") != "cli" {
+	if f.Get("grant_type") != device.GrantType || f.Get("device_code") != deviceCode || f.Get("client_id") != "cli" {
 		t.Errorf("token form = %v", f)
 	}
 }
@@ -277,12 +285,12 @@ func TestDevicePollFails(t *testing.T) {
 		calls   int
 		check   func(t *testing.T, err error)
 	}{
-		{name: "denied", answers: []devAnswer{pending(), oauthErr("access_denied")}, is: latch.ErrDeviceDenied, calls: 2},
-		{name: "expired_token", answers: []devAnswer{pending(), oauthErr("expired_token")}, is: latch.ErrDeviceExpired, calls: 2},
+		{name: "denied", answers: []devAnswer{pending(), oauthErr("access_denied")}, is: device.ErrDenied, calls: 2},
+		{name: "expired_token", answers: []devAnswer{pending(), oauthErr("expired_token")}, is: device.ErrExpired, calls: 2},
 		{
 			// expires_in 600 with a 5s interval: 120 polls, then the
 			// local expiry ends it without asking again.
-			name: "expiry passes", answers: []devAnswer{pending()}, is: latch.ErrDeviceExpired, calls: 119,
+			name: "expiry passes", answers: []devAnswer{pending()}, is: device.ErrExpired, calls: 119,
 		},
 		{
 			name: "unknown error echoing the device code",
@@ -299,7 +307,7 @@ func TestDevicePollFails(t *testing.T) {
 		{
 			name:    "transient until expiry",
 			answers: []devAnswer{{503, "text/html", "<html>" + deviceCode + "</html>"}},
-			is:      latch.ErrDeviceExpired,
+			is:      device.ErrExpired,
 			check: func(t *testing.T, err error) {
 				var re *latch.ResponseError
 				if !errors.As(err, &re) || re.StatusCode != 503 {
@@ -313,11 +321,11 @@ func TestDevicePollFails(t *testing.T) {
 			as := newDeviceAS(t, tt.answers...)
 			c := newDevClock()
 			cfg := as.config(c)
-			code, err := cfg.DeviceAuth(t.Context())
+			code, err := device.Auth(t.Context(), cfg)
 			if err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			tok, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep)
+			tok, err := device.Poll(t.Context(), cfg, code, c.Sleep)
 			if err == nil {
 				t.Fatalf("Poll = %+v, want error", tok)
 			}
@@ -345,11 +353,11 @@ func TestDevicePollTransientBacksOff(t *testing.T) {
 		approved())
 	c := newDevClock()
 	cfg := as.config(c)
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if _, err := latch.PollDevice(t.Context(), cfg, code, c.Sleep); err != nil {
+	if _, err := device.Poll(t.Context(), cfg, code, c.Sleep); err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
 	// Doubling after each transient error, back to the interval after a
@@ -364,7 +372,7 @@ func TestDevicePollNetworkErrorKeepsPolling(t *testing.T) {
 	as := newDeviceAS(t, pending(), approved())
 	c := newDevClock()
 	cfg := as.config(c)
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -380,7 +388,7 @@ func TestDevicePollNetworkErrorKeepsPolling(t *testing.T) {
 		}
 		return c.Sleep(ctx, d)
 	}
-	tok, err := latch.PollDevice(t.Context(), cfg, code, sleep)
+	tok, err := device.Poll(t.Context(), cfg, code, sleep)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -396,7 +404,7 @@ func TestDevicePollHonoursContext(t *testing.T) {
 	as := newDeviceAS(t, pending())
 	c := newDevClock()
 	cfg := as.config(c)
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -407,7 +415,7 @@ func TestDevicePollHonoursContext(t *testing.T) {
 		}
 		return c.Sleep(ctx, d)
 	}
-	_, err = latch.PollDevice(ctx, cfg, code, sleep)
+	_, err = device.Poll(ctx, cfg, code, sleep)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -420,15 +428,15 @@ func TestDevicePollRealTimer(t *testing.T) {
 	as := newDeviceAS(t, pending(), approved())
 	cfg := as.config(newDevClock())
 	cfg.Now = nil
-	code := &latch.DeviceAuthResponse{DeviceCode: deviceCode, Interval: time.Millisecond, Expiry: time.Now().Add(time.Hour)}
-	tok, err := cfg.DeviceAccessToken(t.Context(), code)
+	code := &device.AuthResponse{DeviceCode: deviceCode, Interval: time.Millisecond, Expiry: time.Now().Add(time.Hour)}
+	tok, err := device.AccessToken(t.Context(), cfg, code)
 	if err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("Poll = %v, %v", tok, err)
 	}
 }
 
 func TestDevicePollNoCode(t *testing.T) {
-	_, err := (&latch.Config{}).DeviceAccessToken(t.Context(), &latch.DeviceAuthResponse{})
+	_, err := device.AccessToken(t.Context(), &latch.Config{}, &device.AuthResponse{})
 	if err == nil || !strings.Contains(err.Error(), "no device code") {
 		t.Errorf("got %v, want no device code", err)
 	}
@@ -461,7 +469,7 @@ func FuzzDeviceAnswers(f *testing.F) {
 		c := newDevClock()
 		cfg := &latch.Config{Issuer: "https://as.example", ClientID: "cli", Now: c.Now, HTTPClient: &http.Client{Transport: rt},
 			Endpoint: oauth2.Endpoint{DeviceAuthURL: "https://as.example/device", TokenURL: "https://as.example/token", AuthStyle: oauth2.AuthStyleInParams}}
-		da, err := cfg.DeviceAuth(t.Context())
+		da, err := device.Auth(t.Context(), cfg)
 		if err != nil {
 			if strings.Contains(err.Error(), deviceCode) {
 				t.Fatalf("DeviceAuth error holds the device code: %v", err)
@@ -484,7 +492,7 @@ func FuzzDeviceAnswers(f *testing.F) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		polls := 0
-		_, err = latch.PollDevice(ctx, cfg, da, func(ctx context.Context, d time.Duration) error {
+		_, err = device.Poll(ctx, cfg, da, func(ctx context.Context, d time.Duration) error {
 			if polls++; polls > 3 {
 				cancel() // a few polls are enough
 			}
@@ -505,3 +513,7 @@ func FuzzDeviceAnswers(f *testing.F) {
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,4 +1,7 @@
-package latch
+// Package device is the device authorization grant (RFC 8628): a login
+// for a program that has no browser beside it, as x/oauth2's DeviceAuth
+// and DeviceAccessToken are, over a latch.Config.
+package device
 
 import (
 	"context"
@@ -6,18 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/internal/hostile"
-	"github.com/latchdev/latch/internal/jsonobj"
 )
 
-// DeviceGrantType is the device code grant type (RFC 8628 §3.4).
-const DeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+// GrantType is the device code grant type (RFC 8628 §3.4).
+const GrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
 // Polling defaults and bounds of the device grant.
 const (
@@ -29,16 +34,16 @@ const (
 
 // Outcomes of the device grant a caller branches on. Use errors.Is.
 var (
-	// ErrDeviceDenied: the person denied the request (RFC 8628 §3.5).
-	ErrDeviceDenied = errors.New("device authorization denied by the user")
-	// ErrDeviceExpired: the device code expired before the person approved
+	// ErrDenied: the person denied the request (RFC 8628 §3.5).
+	ErrDenied = errors.New("device authorization denied by the user")
+	// ErrExpired: the device code expired before the person approved
 	// it (RFC 8628 §3.5 expired_token, or its expires_in passed).
-	ErrDeviceExpired = errors.New("device code expired before approval")
+	ErrExpired = errors.New("device code expired before approval")
 )
 
-// DeviceAuthResponse is a device authorization response (RFC 8628 §3.2).
+// AuthResponse is a device authorization response (RFC 8628 §3.2).
 // DeviceCode is a secret: it is left out of String, GoString and JSON.
-type DeviceAuthResponse struct {
+type AuthResponse struct {
 	DeviceCode              string        `json:"-"`
 	UserCode                string        `json:"user_code"`
 	VerificationURI         string        `json:"verification_uri"`
@@ -49,13 +54,13 @@ type DeviceAuthResponse struct {
 }
 
 // String describes d without its device code.
-func (d DeviceAuthResponse) String() string {
-	return fmt.Sprintf("latch.DeviceAuthResponse{UserCode:%q VerificationURI:%q VerificationURIComplete:%q Expiry:%s Interval:%s}",
+func (d AuthResponse) String() string {
+	return fmt.Sprintf("device.AuthResponse{UserCode:%q VerificationURI:%q VerificationURIComplete:%q Expiry:%s Interval:%s}",
 		d.UserCode, d.VerificationURI, d.VerificationURIComplete, d.Expiry.Format(time.RFC3339), d.Interval)
 }
 
 // GoString is String, so that %#v does not print the device code either.
-func (d DeviceAuthResponse) GoString() string { return d.String() }
+func (d AuthResponse) GoString() string { return d.String() }
 
 // deviceJSON is the RFC 8628 §3.2 answer.
 type deviceJSON struct {
@@ -66,22 +71,22 @@ type deviceJSON struct {
 	VerificationURIComplete string      `json:"verification_uri_complete"`
 	ExpiresIn               json.Number `json:"expires_in"`
 	Interval                json.Number `json:"interval"`
-	errorJSON
 }
 
-// DeviceAuth asks the device authorization endpoint for a device and a
-// user code (RFC 8628 §3.1, §3.2), with the token endpoint's rules (no
-// redirects, Timeout, client authentication). An error answer is a
-// *TokenError; an answer that is not JSON is a *ResponseError.
-func (c *Config) DeviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
-	d, err := c.deviceAuth(ctx)
+// Auth asks c's device authorization endpoint for a device and a user
+// code (RFC 8628 §3.1, §3.2), with the token endpoint's rules (no
+// redirects, Timeout, client authentication; latch.Config.Post). An error
+// answer is a *latch.TokenError; an answer that is not JSON is a
+// *latch.ResponseError.
+func Auth(ctx context.Context, c *latch.Config) (*AuthResponse, error) {
+	d, err := auth(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("start device authorization: %w", err)
 	}
 	return d, nil
 }
 
-func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
+func auth(ctx context.Context, c *latch.Config) (*AuthResponse, error) {
 	if c.Endpoint.DeviceAuthURL == "" {
 		return nil, errors.New("no device authorization endpoint configured")
 	}
@@ -89,24 +94,13 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 	if len(c.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.Scopes, " "))
 	}
-	resp, body, err := c.call(ctx, c.Endpoint.DeviceAuthURL, form)
+	resp, body, err := c.Post(ctx, c.Endpoint.DeviceAuthURL, form, "device_code")
 	if err != nil {
 		return nil, err
 	}
 	var dj deviceJSON
-	if !jsonobj.Looks(body) || json.Unmarshal(body, &dj) != nil {
-		if resp.StatusCode/100 != 2 {
-			return nil, responseError(resp, "")
-		}
+	if json.Unmarshal(body, &dj) != nil {
 		return nil, responseError(resp, "answer is not valid JSON")
-	}
-	if dj.Error != "" {
-		te := dj.tokenError(resp.StatusCode)
-		te.hide(dj.DeviceCode, c.ClientSecret)
-		return nil, te
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, responseError(resp, "")
 	}
 	if dj.VerificationURI == "" {
 		dj.VerificationURI = dj.VerificationURL
@@ -134,13 +128,13 @@ func (c *Config) deviceAuth(ctx context.Context) (*DeviceAuthResponse, error) {
 		return nil, responseError(resp, "interval "+err.Error())
 	}
 	expiresIn = orDefault(expiresIn, deviceExpiresIn)
-	return &DeviceAuthResponse{
+	return &AuthResponse{
 		DeviceCode:              dj.DeviceCode,
 		UserCode:                dj.UserCode,
 		VerificationURI:         dj.VerificationURI,
 		VerificationURIComplete: dj.VerificationURIComplete,
 		ExpiresIn:               expiresIn,
-		Expiry:                  c.now().Add(expiresIn),
+		Expiry:                  now(c).Add(expiresIn),
 		Interval:                orDefault(interval, deviceInterval),
 	}, nil
 }
@@ -169,16 +163,16 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// DeviceAccessToken polls the token endpoint for da's device code until
+// AccessToken polls c's token endpoint for da's device code until
 // the person approves or denies it or the code expires (RFC 8628 §3.4,
 // §3.5). authorization_pending keeps polling; slow_down adds 5 seconds to
-// the interval for good; access_denied is ErrDeviceDenied; expired_token,
-// or reaching da.Expiry, is ErrDeviceExpired. A network error, a 429 or
+// the interval for good; access_denied is ErrDenied; expired_token,
+// or reaching da.Expiry, is ErrExpired. A network error, a 429 or
 // 5xx, an answer that is not JSON or a server_error or
 // temporarily_unavailable code keeps polling, backing off up to a minute.
 // Other errors end the poll. Errors never contain the device code.
-func (c *Config) DeviceAccessToken(ctx context.Context, da *DeviceAuthResponse) (*Token, error) {
-	return c.pollDevice(ctx, da, sleep)
+func AccessToken(ctx context.Context, c *latch.Config, da *AuthResponse) (*latch.Token, error) {
+	return poll(ctx, c, da, sleep)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -199,24 +193,24 @@ type devicePoll struct {
 	lastErr  error         // the last transient error, for the expiry message
 }
 
-func (c *Config) pollDevice(ctx context.Context, da *DeviceAuthResponse, sleep func(context.Context, time.Duration) error) (*Token, error) {
+func poll(ctx context.Context, c *latch.Config, da *AuthResponse, sleep func(context.Context, time.Duration) error) (*latch.Token, error) {
 	if da == nil || da.DeviceCode == "" {
 		return nil, errors.New("poll device authorization: no device code")
 	}
 	p := &devicePoll{interval: orDefault(max(da.Interval, 0), deviceInterval)}
 	p.wait = p.interval
-	form := url.Values{"grant_type": {DeviceGrantType}, "device_code": {da.DeviceCode}, "client_id": {c.ClientID}}
+	form := url.Values{"grant_type": {GrantType}, "device_code": {da.DeviceCode}, "client_id": {c.ClientID}}
 	for {
-		if expired := c.untilExpiry(da, p); expired {
+		if expired := untilExpiry(c, da, p); expired {
 			if p.lastErr != nil {
-				return nil, fmt.Errorf("poll device authorization: %w; last error: %w", ErrDeviceExpired, p.lastErr)
+				return nil, fmt.Errorf("poll device authorization: %w; last error: %w", ErrExpired, p.lastErr)
 			}
-			return nil, fmt.Errorf("poll device authorization: %w", ErrDeviceExpired)
+			return nil, fmt.Errorf("poll device authorization: %w", ErrExpired)
 		}
 		if err := sleep(ctx, p.wait); err != nil {
 			return nil, fmt.Errorf("poll device authorization: %w", err)
 		}
-		if !da.Expiry.IsZero() && !c.now().Before(da.Expiry) {
+		if !da.Expiry.IsZero() && !now(c).Before(da.Expiry) {
 			continue // report the expiry without another request
 		}
 		tok, err := c.Grant(ctx, form)
@@ -234,11 +228,11 @@ func (c *Config) pollDevice(ctx context.Context, da *DeviceAuthResponse, sleep f
 
 // untilExpiry shortens the wait so that the poll wakes for da's expiry
 // rather than sleeping past it, and reports whether it has passed.
-func (c *Config) untilExpiry(da *DeviceAuthResponse, p *devicePoll) (expired bool) {
+func untilExpiry(c *latch.Config, da *AuthResponse, p *devicePoll) (expired bool) {
 	if da.Expiry.IsZero() {
 		return false
 	}
-	left := da.Expiry.Sub(c.now())
+	left := da.Expiry.Sub(now(c))
 	p.wait = min(p.wait, left)
 	return left <= 0
 }
@@ -246,7 +240,7 @@ func (c *Config) untilExpiry(da *DeviceAuthResponse, p *devicePoll) (expired boo
 // next decides what a failed poll means (RFC 8628 §3.5): nil to poll
 // again after p.wait, or the error that ends the poll.
 func (p *devicePoll) next(err error) error {
-	var te *TokenError
+	var te *latch.TokenError
 	if errors.As(err, &te) {
 		switch te.Code {
 		case "authorization_pending":
@@ -257,9 +251,9 @@ func (p *devicePoll) next(err error) error {
 			p.wait, p.lastErr = p.interval, nil
 			return nil
 		case "access_denied":
-			return fmt.Errorf("%w: %w", ErrDeviceDenied, err)
+			return fmt.Errorf("%w: %w", ErrDenied, err)
 		case "expired_token":
-			return fmt.Errorf("%w: %w", ErrDeviceExpired, err)
+			return fmt.Errorf("%w: %w", ErrExpired, err)
 		}
 	}
 	if !pollAgain(err) {
@@ -267,7 +261,7 @@ func (p *devicePoll) next(err error) error {
 	}
 	p.lastErr = err
 	p.wait = min(max(2*p.wait, p.interval), maxPollBackoff)
-	var re *ResponseError
+	var re *latch.ResponseError
 	if errors.As(err, &re) && re.RetryAfter > p.wait {
 		p.wait = min(re.RetryAfter, 5*maxPollBackoff)
 	}
@@ -278,16 +272,48 @@ func (p *devicePoll) next(err error) error {
 // errors, per-request timeouts, answers that are not RFC 6749 answers
 // (HTML, 5xx without JSON) and temporary server error codes.
 func pollAgain(err error) bool {
-	var te *TokenError
+	var te *latch.TokenError
 	if errors.As(err, &te) {
 		return te.Code == "server_error" || te.Code == "temporarily_unavailable" ||
 			te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
 	}
-	var re *ResponseError
+	var re *latch.ResponseError
 	if errors.As(err, &re) {
 		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+func now(c *latch.Config) time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// responseError is a 2xx answer that is not a device authorization
+// response.
+func responseError(resp *http.Response, reason string) *latch.ResponseError {
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return &latch.ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason}
+}
+
+// seconds reads a JSON number of seconds, capped at limit.
+func seconds(n json.Number, limit time.Duration) (time.Duration, error) {
+	if n == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return 0, errors.New("is not a number")
+	}
+	if f < 0 {
+		return 0, errors.New("is negative")
+	}
+	if f >= limit.Seconds() {
+		return limit, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }

@@ -1,10 +1,10 @@
-package latch_test
+package device_test
 
 import (
 	"errors"
 	"testing"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/device"
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/oauthtest"
 )
@@ -20,14 +20,14 @@ func TestDeviceDevServer(t *testing.T) {
 		t.Fatalf("Fetch: %v", err)
 	}
 	cfg := m.Config("latch-cli", []string{"offline_access"})
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	if code.UserCode == "" || code.VerificationURI == "" || code.Interval <= 0 {
 		t.Fatalf("code = %s", code)
 	}
-	tok, err := cfg.DeviceAccessToken(t.Context(), code)
+	tok, err := device.AccessToken(t.Context(), cfg, code)
 	if err != nil {
 		t.Fatalf("Poll: %v", err)
 	}
@@ -49,15 +49,15 @@ func TestDeviceDevServerDenied(t *testing.T) {
 		t.Fatalf("Fetch: %v", err)
 	}
 	cfg := m.Config("latch-cli", nil)
-	code, err := cfg.DeviceAuth(t.Context())
+	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	if err := srv.DenyDevice(code.UserCode); err != nil {
 		t.Fatalf("DenyDevice: %v", err)
 	}
-	_, err = cfg.DeviceAccessToken(t.Context(), code)
-	if !errors.Is(err, latch.ErrDeviceDenied) {
-		t.Fatalf("got %v, want latch.ErrDeviceDenied", err)
+	_, err = device.AccessToken(t.Context(), cfg, code)
+	if !errors.Is(err, device.ErrDenied) {
+		t.Fatalf("got %v, want device.ErrDenied", err)
 	}
 }
