@@ -394,7 +394,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		IssuedAt:     now,
 		Lineage:      newLineage(),
 	}
-	exp, err := seconds(tj.ExpiresIn, 10*365*24*time.Hour)
+	exp, err := jsonobj.Seconds(tj.ExpiresIn, 10*365*24*time.Hour)
 	if err != nil {
 		return nil, malformed("expires_in " + err.Error())
 	}
@@ -404,7 +404,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 	if tj.RefreshTokenExpiresIn == "" {
 		tj.RefreshTokenExpiresIn = tj.RefreshExpiresIn
 	}
-	rexp, err := seconds(tj.RefreshTokenExpiresIn, 10*365*24*time.Hour)
+	rexp, err := jsonobj.Seconds(tj.RefreshTokenExpiresIn, 10*365*24*time.Hour)
 	if err != nil {
 		return nil, malformed("refresh_token_expires_in " + err.Error())
 	}
@@ -439,25 +439,6 @@ func (e *TokenTypeError) Error() string {
 type malformed string
 
 func (m malformed) Error() string { return string(m) }
-
-// seconds parses a JSON number of seconds, such as expires_in, capped at
-// limit; absent is 0.
-func seconds(n json.Number, limit time.Duration) (time.Duration, error) {
-	if n == "" {
-		return 0, nil
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return 0, errors.New("is not a number")
-	}
-	if f < 0 {
-		return 0, errors.New("is negative")
-	}
-	if f >= limit.Seconds() {
-		return limit, nil
-	}
-	return time.Duration(f * float64(time.Second)), nil
-}
 
 // parseTokenError returns the RFC 6749 §5.2 error in body, or nil.
 func parseTokenError(status int, body []byte) *TokenError {

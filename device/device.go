@@ -13,12 +13,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/internal/hostile"
+	"github.com/latchdev/latch/internal/jsonobj"
 )
 
 // GrantType is the device code grant type (RFC 8628 §3.4).
@@ -119,11 +119,11 @@ func auth(ctx context.Context, c *latch.Config) (*AuthResponse, error) {
 	if err := checkDeviceAnswer(&dj); err != nil {
 		return nil, fmt.Errorf("device authorization at %s: %w", c.Endpoint.DeviceAuthURL, err)
 	}
-	expiresIn, err := seconds(dj.ExpiresIn, 24*time.Hour)
+	expiresIn, err := jsonobj.Seconds(dj.ExpiresIn, 24*time.Hour)
 	if err != nil {
 		return nil, responseError(resp, "expires_in "+err.Error())
 	}
-	interval, err := seconds(dj.Interval, 24*time.Hour)
+	interval, err := jsonobj.Seconds(dj.Interval, 24*time.Hour)
 	if err != nil {
 		return nil, responseError(resp, "interval "+err.Error())
 	}
@@ -298,22 +298,4 @@ func now(c *latch.Config) time.Time {
 func responseError(resp *http.Response, reason string) *latch.ResponseError {
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	return &latch.ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason}
-}
-
-// seconds reads a JSON number of seconds, capped at limit.
-func seconds(n json.Number, limit time.Duration) (time.Duration, error) {
-	if n == "" {
-		return 0, nil
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil {
-		return 0, errors.New("is not a number")
-	}
-	if f < 0 {
-		return 0, errors.New("is negative")
-	}
-	if f >= limit.Seconds() {
-		return limit, nil
-	}
-	return time.Duration(f * float64(time.Second)), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
+	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/keyring"
 )
 
@@ -154,60 +156,80 @@ func (a *App) status(ctx context.Context) ([]statusEntry, error) {
 	}
 	// --org (or LATCH_ORG) filters, as --host does.
 	orgGiven := a.flagSet("org") || a.Getenv(EnvOrg) != ""
-	setups := a.setups(ctx)
-	now := time.Now()
+	q := statusQuery{cf: cf, selHost: selHost, orgGiven: orgGiven, setups: a.setups(ctx), now: time.Now()}
 	for _, host := range hosts {
-		orgs := []string{""}
-		if h := cf.Get(host); h != nil && len(h.Orgs) > 0 {
-			orgs = h.Orgs
-		}
-		selOrg := a.Org(host)
-		if host == selHost && !slices.Contains(orgs, selOrg) {
-			orgs = append(orgs, selOrg)
-		}
-		sc, err := a.openStore(ctx, host, storeProbed)
+		es, err := a.hostStatus(ctx, q, host)
 		if err != nil {
 			return nil, err
 		}
-		if sc.health == "" && sc.where == "" {
-			// The file store is in use; still say why the keyring is not.
-			sc.health = keyring.Probe(ctx).String()
+		entries = append(entries, es...)
+	}
+	return entries, nil
+}
+
+// statusQuery is what every host's entries are built against.
+type statusQuery struct {
+	cf       *config.File
+	selHost  string
+	orgGiven bool // --org or LATCH_ORG: only the selected org
+	setups   setupList
+	now      time.Time
+}
+
+// hostStatus builds host's entries: one per org it has a login for, and
+// the selected org.
+func (a *App) hostStatus(ctx context.Context, q statusQuery, host string) ([]statusEntry, error) {
+	orgs := []string{""}
+	if h := q.cf.Get(host); h != nil && len(h.Orgs) > 0 {
+		orgs = h.Orgs
+	}
+	selOrg := a.Org(host)
+	if host == q.selHost && !slices.Contains(orgs, selOrg) {
+		orgs = append(orgs, selOrg)
+	}
+	sc, err := a.openStore(ctx, host, storeProbed)
+	if err != nil {
+		return nil, err
+	}
+	if sc.health == "" && sc.where == "" {
+		// The file store is in use; still say why the keyring is not.
+		sc.health = keyring.Probe(ctx).String()
+	}
+	issuer := host
+	if md := a.hostEntry(host).Metadata; md != nil {
+		issuer = md.Issuer
+	}
+	var entries []statusEntry
+	for _, org := range orgs {
+		if q.orgGiven && org != selOrg {
+			continue
 		}
-		issuer := host
-		if md := a.hostEntry(host).Metadata; md != nil {
-			issuer = md.Issuer
+		key := latch.Key{Issuer: issuer, ClientID: a.ClientID(host), Account: org}
+		e := statusEntry{
+			Host: host, ClientID: key.ClientID, Org: org,
+			Selected: host == q.selHost && org == selOrg && a.Getenv(EnvToken) == "",
+			Store:    sc.kind, Location: sc.describe(key), KeyringHealth: sc.health,
 		}
-		for _, org := range orgs {
-			if orgGiven && org != selOrg {
-				continue
-			}
-			key := latch.Key{Issuer: issuer, ClientID: a.ClientID(host), Account: org}
-			e := statusEntry{
-				Host: host, ClientID: key.ClientID, Org: org,
-				Selected: host == selHost && org == selOrg && a.Getenv(EnvToken) == "",
-				Store:    sc.kind, Location: sc.describe(key), KeyringHealth: sc.health,
-			}
-			e.AuthServer, e.Resource = a.hostEntry(host).AuthServer, a.hostEntry(host).Resource
-			if r := a.hostEntry(host).Registration; r != nil && r.ClientID == key.ClientID {
-				e.Registered = true
-			}
-			e.UsedBy = setups.bound(host, org, org == selOrg)
-			tok, err := sc.store.Load(ctx, key)
-			switch {
-			case errors.Is(err, latch.ErrNotFound):
-				if cf.Get(host) == nil {
-					continue // the given host, not configured, holds nothing
-				}
-				if sc.kind == credstore.KindFile {
-					e.Location = "" // no file to name
-				}
-			case err != nil:
-				e.Error, e.err = oneLine(err.Error()), err
-			default:
-				e.setToken(tok, now, a.hostEntry(host).Scopes)
-			}
-			entries = append(entries, e)
+		e.AuthServer, e.Resource = a.hostEntry(host).AuthServer, a.hostEntry(host).Resource
+		if r := a.hostEntry(host).Registration; r != nil && r.ClientID == key.ClientID {
+			e.Registered = true
 		}
+		e.UsedBy = q.setups.bound(host, org, org == selOrg)
+		tok, err := sc.store.Load(ctx, key)
+		switch {
+		case errors.Is(err, latch.ErrNotFound):
+			if q.cf.Get(host) == nil {
+				continue // the given host, not configured, holds nothing
+			}
+			if sc.kind == credstore.KindFile {
+				e.Location = "" // no file to name
+			}
+		case err != nil:
+			e.Error, e.err = oneLine(err.Error()), err
+		default:
+			e.setToken(tok, q.now, a.hostEntry(host).Scopes)
+		}
+		entries = append(entries, e)
 	}
 	return entries, nil
 }
@@ -239,77 +261,89 @@ func (e *statusEntry) setToken(tok *latch.Token, now time.Time, asked []string) 
 
 func (a *App) printStatus(entries []statusEntry) {
 	now := time.Now()
-	w := a.Stdout
 	for _, e := range entries {
-		sel := " "
-		if e.Selected {
-			sel = "*"
+		a.printEntry(e, now)
+	}
+}
+
+// printEntry prints one credential's entry.
+func (a *App) printEntry(e statusEntry, now time.Time) {
+	w := a.Stdout
+	sel := " "
+	if e.Selected {
+		sel = "*"
+	}
+	fmt.Fprintf(w, "%s %s%s\n", sel, e.Host, orgSuffix(e.Org))
+	if e.FromEnvToken {
+		fmt.Fprintf(w, "    token: %s from %s (used as is, never refreshed or stored)\n", e.Token, EnvToken)
+		return
+	}
+	reg := ""
+	if e.Registered {
+		reg = " (registered by latch, RFC 7591)"
+	}
+	if e.AuthServer != "" {
+		fmt.Fprintf(w, "    authorization server: %s (named by the resource, RFC 9728)\n", e.AuthServer)
+	}
+	if e.Resource != "" {
+		fmt.Fprintf(w, "    resource: %s (the API: latch api, proxy, exec and the helpers use it)\n", e.Resource)
+	}
+	fmt.Fprintf(w, "    client: %s%s\n", e.ClientID, reg)
+	if e.Account != "" {
+		fmt.Fprintf(w, "    account: %s\n", e.Account)
+	}
+	switch {
+	case e.Error != "":
+		fmt.Fprintf(w, "    error: %s\n", e.Error)
+	case !e.LoggedIn:
+		fmt.Fprintf(w, "    not logged in\n")
+	default:
+		printToken(w, e, now)
+	}
+	for _, u := range e.UsedBy {
+		fmt.Fprintf(w, "    used by: %s\n", u)
+	}
+	if e.Location != "" {
+		fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)
+	} else {
+		fmt.Fprintf(w, "    store: %s\n", e.Store)
+	}
+	if e.KeyringHealth != "" {
+		fmt.Fprintf(w, "    keyring: %s\n", e.KeyringHealth)
+	}
+}
+
+// printToken prints a stored token's lines: its state, whether it
+// refreshes, its scopes.
+func printToken(w io.Writer, e statusEntry, now time.Time) {
+	state := "expired"
+	switch {
+	case e.Valid:
+		state = "valid"
+	case e.Refreshable:
+		state = "expired, refreshes on next use"
+	}
+	exp := "unknown"
+	if e.Expiry != nil {
+		exp = when(*e.Expiry, now)
+	}
+	fmt.Fprintf(w, "    token: %s, %s, expires %s\n", e.Token, state, exp)
+	switch {
+	case e.Refreshable:
+		rexp := "refresh token expiry not given by the server"
+		if e.RefreshExpiry != nil {
+			rexp = "refresh token expires " + when(*e.RefreshExpiry, now)
 		}
-		fmt.Fprintf(w, "%s %s%s\n", sel, e.Host, orgSuffix(e.Org))
-		if e.FromEnvToken {
-			fmt.Fprintf(w, "    token: %s from %s (used as is, never refreshed or stored)\n", e.Token, EnvToken)
-			continue
-		}
-		reg := ""
-		if e.Registered {
-			reg = " (registered by latch, RFC 7591)"
-		}
-		if e.AuthServer != "" {
-			fmt.Fprintf(w, "    authorization server: %s (named by the resource, RFC 9728)\n", e.AuthServer)
-		}
-		if e.Resource != "" {
-			fmt.Fprintf(w, "    resource: %s (the API: latch api, proxy, exec and the helpers use it)\n", e.Resource)
-		}
-		fmt.Fprintf(w, "    client: %s%s\n", e.ClientID, reg)
-		if e.Account != "" {
-			fmt.Fprintf(w, "    account: %s\n", e.Account)
-		}
-		switch {
-		case e.Error != "":
-			fmt.Fprintf(w, "    error: %s\n", e.Error)
-		case !e.LoggedIn:
-			fmt.Fprintf(w, "    not logged in\n")
-		default:
-			state := "expired"
-			switch {
-			case e.Valid:
-				state = "valid"
-			case e.Refreshable:
-				state = "expired, refreshes on next use"
-			}
-			exp := "unknown"
-			if e.Expiry != nil {
-				exp = when(*e.Expiry, now)
-			}
-			fmt.Fprintf(w, "    token: %s, %s, expires %s\n", e.Token, state, exp)
-			if e.Refreshable {
-				rexp := "refresh token expiry not given by the server"
-				if e.RefreshExpiry != nil {
-					rexp = "refresh token expires " + when(*e.RefreshExpiry, now)
-				}
-				fmt.Fprintf(w, "    refreshable: yes (%s)\n", rexp)
-			} else if e.Revoked != "" {
-				fmt.Fprintf(w, "    refreshable: no (the server revoked the grant: %s)\n", e.Revoked)
-			} else {
-				fmt.Fprintf(w, "    refreshable: no\n")
-			}
-			switch {
-			case e.ScopesAsked:
-				fmt.Fprintf(w, "    scopes: %s (asked for; the server did not say what it granted)\n", e.Scopes)
-			case e.Scopes != "":
-				fmt.Fprintf(w, "    scopes: %s\n", e.Scopes)
-			}
-		}
-		for _, u := range e.UsedBy {
-			fmt.Fprintf(w, "    used by: %s\n", u)
-		}
-		if e.Location != "" {
-			fmt.Fprintf(w, "    store: %s (%s)\n", e.Store, e.Location)
-		} else {
-			fmt.Fprintf(w, "    store: %s\n", e.Store)
-		}
-		if e.KeyringHealth != "" {
-			fmt.Fprintf(w, "    keyring: %s\n", e.KeyringHealth)
-		}
+		fmt.Fprintf(w, "    refreshable: yes (%s)\n", rexp)
+	case e.Revoked != "":
+		fmt.Fprintf(w, "    refreshable: no (the server revoked the grant: %s)\n", e.Revoked)
+	default:
+		fmt.Fprintf(w, "    refreshable: no\n")
+	}
+	switch {
+	case e.ScopesAsked:
+		fmt.Fprintf(w, "    scopes: %s (asked for; the server did not say what it granted)\n", e.Scopes)
+	case e.Scopes != "":
+		fmt.Fprintf(w, "    scopes: %s\n", e.Scopes)
 	}
 }
