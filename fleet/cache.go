@@ -42,7 +42,7 @@ type Cache struct {
 	// store must be a latch.Locker; a latch.Waiter is used when it is one.
 	Open func(context.Context) (latch.Store, error)
 	// LockTimeout bounds the wait for the machine's lock; 0 means
-	// latch.DefaultTimeouts.Lock.
+	// MachineLockTimeout.
 	LockTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -74,8 +74,17 @@ func (c *Cache) now() time.Time {
 	return time.Now()
 }
 
+// MachineLockTimeout bounds the wait for the machine's lock: longer than
+// its holder may keep it, which is a wait for the fleet store's lock, then
+// that lock's refresh and save.
+var MachineLockTimeout = 2*latch.DefaultTimeouts.Lock + latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save
+
 func (c *Cache) machine() filelock.Locker {
-	return filelock.Locker{Dir: c.Dir, Timeout: c.LockTimeout}
+	t := c.LockTimeout
+	if t <= 0 {
+		t = MachineLockTimeout
+	}
+	return filelock.Locker{Dir: c.Dir, Timeout: t}
 }
 
 // store returns the fleet store, opening it on first use. A failed open
@@ -155,12 +164,29 @@ func (c *Cache) keep(k latch.Key, t *latch.Token) {
 }
 
 // Forget removes k's copy: a login or logout through the fleet store
-// calls it, so that this machine does not serve the set it replaced.
+// calls it, so that this machine does not serve the set it replaced. It
+// leaves a mark of when, so that a Load that read the fleet store before
+// it does not write the replaced set back (see Load).
 func (c *Cache) Forget(k latch.Key) error {
+	if err := credfile.EnsureDir(c.Dir); err != nil {
+		return fmt.Errorf("remove the machine's copy of credential %s: %w", k, err)
+	}
+	mark := c.path(k) + ".forgotten"
+	if err := os.WriteFile(mark, nil, 0o600); err != nil {
+		return fmt.Errorf("remove the machine's copy of credential %s: %w", k, err)
+	}
+	now := time.Now()
+	_ = os.Chtimes(mark, now, now)
 	if err := os.Remove(c.path(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove the machine's copy of credential %s: %w", k, err)
 	}
 	return nil
+}
+
+// forgottenSince reports whether k's copy was forgotten at or after t.
+func (c *Cache) forgottenSince(k latch.Key, t time.Time) bool {
+	fi, err := os.Stat(c.path(k) + ".forgotten")
+	return err == nil && !fi.ModTime().Before(t)
 }
 
 // Load returns k's set: a fresh copy when there is one; the expired copy,
@@ -187,12 +213,16 @@ func (c *Cache) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	t, err := st.Load(ctx, k)
 	if errors.Is(err, latch.ErrNotFound) {
 		_ = c.Forget(k)
 	}
 	if err == nil {
-		c.keep(k, t)
+		// Unless a login or logout here replaced the set meanwhile.
+		if !c.forgottenSince(k, start) {
+			c.keep(k, t)
+		}
 		c.serve(k, t)
 	}
 	return t, err

@@ -241,3 +241,34 @@ func TestCacheStorm(t *testing.T) {
 		t.Errorf("the fleet store holds %+v, want the rotated set with its secret", s)
 	}
 }
+
+// forgetting is a fleet store whose Load lets a login on this machine
+// replace the set (and forget the copy) while the read is on its way.
+type forgetting struct {
+	*storekit.Memory
+	c *Cache
+}
+
+func (f forgetting) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+	t, err := f.Memory.Load(ctx, k)
+	f.c.Forget(k)
+	return t, err
+}
+
+// TestCacheLoadDoesNotRestoreForgotten: a Load that read the fleet store
+// before a login or logout here forgot the copy does not write the
+// replaced set back.
+func TestCacheLoadDoesNotRestoreForgotten(t *testing.T) {
+	ctx := context.Background()
+	st := &storekit.Memory{}
+	st.Save(ctx, testKey, nil, stored("at-old", time.Now().Add(time.Hour)))
+	box, _ := sealed.New(nil)
+	c := &Cache{Dir: t.TempDir(), Box: box}
+	c.Open = func(context.Context) (latch.Store, error) { return forgetting{st, c}, nil }
+	if _, err := c.Load(ctx, testKey); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(c.Dir, "*.token")); len(m) != 0 {
+		t.Errorf("a Load that raced a Forget wrote the replaced set back: %v", m)
+	}
+}

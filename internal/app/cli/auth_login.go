@@ -168,6 +168,11 @@ func (a *App) login(ctx context.Context, o *loginOptions) error {
 	if err != nil {
 		return err
 	}
+	// After the credential's lock is let go: a refresh here takes this
+	// machine's lock first, then the credential's.
+	if err := a.forgetCopy(sc, tok.Key()); err != nil {
+		return err
+	}
 	a.printReplaced(p, replaced, unopenable)
 	if err := a.remember(context.WithoutCancel(ctx), p.host, p.cfg, p.org, sc.kind, p.hostSettings()); err != nil {
 		return err
@@ -529,9 +534,6 @@ func (a *App) saveLogin(ctx context.Context, sc *storeChoice, tok *latch.Token, 
 		return nil, false, fmt.Errorf("save credential: %w", err)
 	}
 	if err := sc.store.Save(ctx, k, cur, next); err != nil {
-		return nil, false, fmt.Errorf("save credential: %w", err)
-	}
-	if err := a.forgetCopy(sc, k); err != nil {
 		return nil, false, fmt.Errorf("save credential: %w", err)
 	}
 	return cur, unopenable, nil
