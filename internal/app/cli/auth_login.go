@@ -168,8 +168,6 @@ func (a *App) login(ctx context.Context, o *loginOptions) error {
 	if err != nil {
 		return err
 	}
-	// After the credential's lock is let go: a refresh here takes this
-	// machine's lock first, then the credential's.
 	if err := a.forgetCopy(sc, tok.Key()); err != nil {
 		return err
 	}

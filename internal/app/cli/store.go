@@ -10,7 +10,6 @@ import (
 
 	"github.com/latchdev/latch"
 	"github.com/latchdev/latch/credstore"
-	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/app/settings"
@@ -229,10 +228,7 @@ func (a *App) forgetCopy(sc *storeChoice, k latch.Key) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := (filelock.Locker{Dir: dir}).Lock(context.Background(), k)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	// No lock: a Load that read the old set meanwhile sees Forget's mark
+	// and keeps no copy of it.
 	return (&fleet.Cache{Dir: dir}).Forget(k)
 }
