@@ -322,6 +322,24 @@ func (s *Source) Refresh(ctx context.Context, stale *Token) (*Token, error) {
 	return s.current(t), nil
 }
 
+// Renew refreshes now, though the token may still be fresh (RFC 6749
+// §6), in the same locked transaction as Token: a set a sibling saved
+// since is adopted instead, with no token call. It keeps alive a refresh
+// token that lapses when unused (refresh_token_expires_in). A refusal
+// while the access token still works keeps the whole set, as an early
+// refresh does; only a refusal of an expired set clears it.
+func (s *Source) Renew(ctx context.Context) (*Token, error) {
+	t, err := s.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nt, err := s.refresh(ctx, t, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.current(nt), nil
+}
+
 // Refreshing reports whether a refresh grant has been sent and its answer
 // is not yet saved. A process that is asked to exit should Wait then, or
 // the rotated refresh token is lost (the server has spent the old one).

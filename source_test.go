@@ -643,3 +643,46 @@ func TestSourceWaiterAdoptsWithoutTheLock(t *testing.T) {
 		t.Errorf("Lock calls = %d, want 1 (the holder's): the waiters queued for the lock", l)
 	}
 }
+
+// TestSourceRenew: Renew redeems a set that is still fresh (keep-alive),
+// adopts with no call a newer set a sibling saved, and a refusal while
+// the access token works keeps the whole set.
+func TestSourceRenew(t *testing.T) {
+	srv := newRotatingServer(t)
+	st := &storekit.Memory{}
+	tok := srv.login()
+	src := newSource(srv, st, tok)
+	got, err := src.Renew(context.Background())
+	if err != nil || got.AccessToken == tok.AccessToken || srv.calls.Load() != 1 {
+		t.Fatalf("renew of a fresh set: got %v, %v with %d calls; want a new set from 1 call", got, err, srv.calls.Load())
+	}
+	if stored, _ := st.Load(context.Background(), src.Key); !stored.Matches(got) {
+		t.Fatalf("store holds generation %d, want the renewed set", stored.Generation)
+	}
+
+	sibling := &latch.Source{Config: srv.config(), Store: st, Key: src.Key}
+	newer, err := sibling.Renew(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.calls.Store(0)
+	got, err = src.Renew(context.Background())
+	if err != nil || got.AccessToken != newer.AccessToken || srv.calls.Load() != 0 {
+		t.Fatalf("after a sibling's renewal: got %v, %v with %d calls; want its set adopted, no call", got, err, srv.calls.Load())
+	}
+
+	srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+		return true
+	}
+	if _, err := src.Renew(context.Background()); !latch.IsTerminal(err) || errors.Is(err, latch.ErrLoginRequired) {
+		t.Fatalf("refused renewal: got %v; want the terminal refusal, not login required", err)
+	}
+	stored, err := st.Load(context.Background(), src.Key)
+	if err != nil || !stored.Matches(newer) || stored.Revoked != "" {
+		t.Errorf("after a refused renewal the store holds %+v, %v; want the whole set kept", stored, err)
+	}
+	if srv.reuses.Load() != 0 {
+		t.Errorf("reuses = %d, want 0", srv.reuses.Load())
+	}
+}
