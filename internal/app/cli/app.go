@@ -253,7 +253,7 @@ Exit codes: 0 ok, 1 API or HTTP error, 2 usage, 4 authentication required,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(ghFlagHint(cmd, err)) })
 	a.registerCompletions(root)
 
-	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(nil), a.newProxyCmd(nil), a.newCredentialCmd(), a.newVersionCmd())
+	root.AddCommand(a.newAuthCmd(), newAPICmd(a), a.newExecCmd(nil), a.newProxyCmd(nil), a.newAgentCmd(nil), a.newCredentialCmd(), a.newVersionCmd())
 	root.Version = versionLine()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.newDevCmd()...)

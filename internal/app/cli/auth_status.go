@@ -20,30 +20,31 @@ import (
 
 // statusEntry is one credential in `auth status`. It holds no secret.
 type statusEntry struct {
-	Host          string     `json:"host"`
-	ClientID      string     `json:"client_id"`
-	AuthServer    string     `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
-	Resource      string     `json:"resource,omitempty"`             // the API a zero-config login is for
-	Registered    bool       `json:"client_registered,omitempty"`    // latch registered the client (RFC 7591)
-	Org           string     `json:"org"`
-	Account       string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
-	Selected      bool       `json:"selected"`
-	LoggedIn      bool       `json:"logged_in"`
-	Valid         bool       `json:"valid"`
-	Expiry        *time.Time `json:"expiry,omitempty"`
-	Refreshable   bool       `json:"refreshable"`
-	RefreshExpiry *time.Time `json:"refresh_expiry,omitempty"`
-	Token         string     `json:"token,omitempty"` // masked
-	Generation    uint64     `json:"generation"`
-	Store         string     `json:"store"`
-	Location      string     `json:"location,omitempty"`
-	KeyringHealth string     `json:"keyring_health,omitempty"`
-	Error         string     `json:"error,omitempty"`
-	Revoked       string     `json:"revoked,omitempty"` // why the grant died, when its access token is kept
-	Scopes        string     `json:"scopes,omitempty"`  // granted (RFC 6749 §5.1 scope), else as asked for
-	ScopesAsked   bool       `json:"scopes_asked,omitempty"`
-	UsedBy        []string   `json:"used_by,omitempty"` // the git, Docker and kubectl setups bound to it
-	FromEnvToken  bool       `json:"from_env_token,omitempty"`
+	Host          string       `json:"host"`
+	ClientID      string       `json:"client_id"`
+	AuthServer    string       `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
+	Resource      string       `json:"resource,omitempty"`             // the API a zero-config login is for
+	Registered    bool         `json:"client_registered,omitempty"`    // latch registered the client (RFC 7591)
+	Org           string       `json:"org"`
+	Account       string       `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
+	Selected      bool         `json:"selected"`
+	LoggedIn      bool         `json:"logged_in"`
+	Valid         bool         `json:"valid"`
+	Expiry        *time.Time   `json:"expiry,omitempty"`
+	Refreshable   bool         `json:"refreshable"`
+	RefreshExpiry *time.Time   `json:"refresh_expiry,omitempty"`
+	Token         string       `json:"token,omitempty"` // masked
+	Generation    uint64       `json:"generation"`
+	Store         string       `json:"store"`
+	Location      string       `json:"location,omitempty"`
+	KeyringHealth string       `json:"keyring_health,omitempty"`
+	Error         string       `json:"error,omitempty"`
+	Revoked       string       `json:"revoked,omitempty"` // why the grant died, when its access token is kept
+	Scopes        string       `json:"scopes,omitempty"`  // granted (RFC 6749 §5.1 scope), else as asked for
+	ScopesAsked   bool         `json:"scopes_asked,omitempty"`
+	UsedBy        []string     `json:"used_by,omitempty"` // the git, Docker and kubectl setups bound to it
+	FromEnvToken  bool         `json:"from_env_token,omitempty"`
+	Agent         *agentStatus `json:"agent,omitempty"` // the latch agent that keeps it alive
 
 	err error // why the credential cannot be used, for the exit code
 }
@@ -228,6 +229,7 @@ func (a *App) hostStatus(ctx context.Context, q statusQuery, host string) ([]sta
 			e.Error, e.err = oneLine(err.Error()), err
 		default:
 			e.setToken(tok, q.now, a.hostEntry(host).Scopes)
+			e.Agent = a.runningAgent(key)
 		}
 		entries = append(entries, e)
 	}
@@ -299,6 +301,7 @@ func (a *App) printEntry(e statusEntry, now time.Time) {
 		fmt.Fprintf(w, "    not logged in\n")
 	default:
 		printToken(w, e, now)
+		printAgent(w, e.Agent, now)
 	}
 	for _, u := range e.UsedBy {
 		fmt.Fprintf(w, "    used by: %s\n", u)
