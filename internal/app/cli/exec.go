@@ -26,6 +26,13 @@ type execOptions struct {
 	env, headerEnv string
 	warnWithin     time.Duration
 	argv           []string
+
+	// Supervisor mode (exec_supervise.go).
+	restart   bool
+	signal    string
+	sig       os.Signal
+	tokenFile string
+	grace     time.Duration
 }
 
 // newExecCmd returns the command; runF, when set, gets the parsed options
@@ -45,10 +52,20 @@ cannot be run, as a shell would.
 
 CMD sees the token it was started with and cannot see a later refresh.
 When the token has less than --warn-within left, latch says so on stderr;
-for a tool that runs for hours, use latch proxy instead.`,
+for a tool that runs for hours, supervise it (below) or use latch proxy.
+
+Supervisor mode keeps CMD supplied: latch stays, runs CMD as its child,
+refreshes as latch agent does, and on every new token either restarts CMD
+with it (--restart: SIGTERM, then SIGKILL after --restart-grace) or
+writes --token-file and sends CMD --signal (CMD re-reads the file named
+in $LATCH_TOKEN_FILE). Signals are passed to CMD, and latch exits with
+CMD's status (128 + the signal that killed it). If the grant is revoked,
+latch stops CMD, empties the token file and exits 4.`,
 		Example: `  latch exec -- sh -c 'curl -H "Authorization: Bearer $LATCH_ACCESS_TOKEN" https://api.example.com/user'
   latch exec --env GITHUB_TOKEN -- terraform plan
-  latch exec --header-env AUTH_HEADER -- sh -c 'curl -H "$AUTH_HEADER" https://api.example.com/user'`,
+  latch exec --header-env AUTH_HEADER -- sh -c 'curl -H "$AUTH_HEADER" https://api.example.com/user'
+  latch exec --restart -- ./long-running-exporter
+  latch exec --signal HUP --token-file /run/user/1000/token -- ./server --token-file /run/user/1000/token`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(errors.New("no command given: latch exec [flags] -- CMD [ARGS...]"))
@@ -67,6 +84,10 @@ for a tool that runs for hours, use latch proxy instead.`,
 	f.StringVar(&o.env, "env", "LATCH_ACCESS_TOKEN", "environment variable `NAME` that holds the access token")
 	f.StringVar(&o.headerEnv, "header-env", "", "also put \"Authorization: Bearer TOKEN\" in the environment variable `NAME`")
 	f.DurationVar(&o.warnWithin, "warn-within", 10*time.Minute, "warn on stderr when the token expires sooner than this")
+	f.BoolVar(&o.restart, "restart", false, "stay as CMD's supervisor and restart it with each new token")
+	f.StringVar(&o.signal, "signal", "", "stay as CMD's supervisor and send it `NAME` (HUP, USR1, …) after each new token is written to --token-file")
+	f.StringVar(&o.tokenFile, "token-file", "", "with --restart or --signal: keep the access token in the file at `PATH` too ($"+EnvTokenFile+" names it to CMD)")
+	f.DurationVar(&o.grace, "restart-grace", 10*time.Second, "with --restart: how long CMD has to exit after SIGTERM before SIGKILL")
 	return c
 }
 
@@ -79,6 +100,10 @@ func (a *App) exec(ctx context.Context, o *execOptions) error {
 	if o.env == "" {
 		return usageError(errors.New("--env must name a variable"))
 	}
+	supervised, err := o.checkSupervise()
+	if err != nil {
+		return usageError(err)
+	}
 	path, err := exec.LookPath(o.argv[0])
 	if err != nil {
 		code := ExitNotFound
@@ -86,6 +111,9 @@ func (a *App) exec(ctx context.Context, o *execOptions) error {
 			code = ExitCannotRun
 		}
 		return &ExitError{Code: code, Err: fmt.Errorf("exec: %s: %w", o.argv[0], unwrapExecError(err))}
+	}
+	if supervised {
+		return a.supervise(ctx, o, path)
 	}
 	tok, err := a.freshToken(ctx)
 	if err != nil {
@@ -109,6 +137,26 @@ func (a *App) exec(ctx context.Context, o *execOptions) error {
 		code = ExitNotFound
 	}
 	return &ExitError{Code: code, Err: fmt.Errorf("exec: %s: %w", o.argv[0], err)}
+}
+
+// checkSupervise checks the supervisor flags and reports whether they
+// ask for supervisor mode.
+func (o *execOptions) checkSupervise() (bool, error) {
+	switch {
+	case o.restart && o.signal != "":
+		return false, errors.New("--restart and --signal: choose one (restart CMD, or signal it to re-read --token-file)")
+	case o.signal != "" && o.tokenFile == "":
+		return false, errors.New("--signal needs --token-file: CMD's environment cannot change, so it re-reads the file")
+	case o.tokenFile != "" && !o.restart && o.signal == "":
+		return false, errors.New("--token-file is for supervisor mode: add --restart or --signal (or use latch agent --token-file)")
+	case o.grace <= 0:
+		return false, errors.New("--restart-grace must be positive")
+	case o.signal != "":
+		sig, err := parseSignal(o.signal)
+		o.sig = sig
+		return err == nil, err
+	}
+	return o.restart, nil
 }
 
 // freshToken returns a valid access token through the refresh transaction.
