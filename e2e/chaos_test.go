@@ -21,7 +21,9 @@ import (
 // tokens, random SIGKILL/SIGINT/SIGTERM and token-endpoint faults. No
 // torn file, no hung process, no token in any output; at the strict
 // server every lost session is explained by a lost answer; with a grace
-// period none is lost. `go run ./bench/chaos` is the long run.
+// period none is lost. A latch agent runs beside them, killed at random
+// points and started again: it loses nothing either. `go run
+// ./bench/chaos` is the long run.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a minute")
@@ -33,7 +35,7 @@ func TestChaos(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rep, err := chaos.Run(context.Background(), chaos.Options{
 				Latch: latchBin, Env: []string{"BROWSER=" + os.Args[0], "LATCH_E2E_BROWSER=1"},
-				Workers: 16, Duration: 30 * time.Second, Grace: tt.grace,
+				Workers: 16, Duration: 30 * time.Second, Grace: tt.grace, Agent: true,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -51,6 +53,9 @@ func TestChaos(t *testing.T) {
 			if !rep.Explained(tt.grace > 0) {
 				t.Errorf("sessions lost %d, reuse detected %d, answers lost %d, SIGKILLs %d: not explained by lost answers",
 					rep.SessionsLost, rep.ReuseDetected, rep.AnswersLost, rep.KilledHard)
+			}
+			if rep.AgentRuns < 5 || rep.AgentKills == 0 {
+				t.Errorf("latch agent ran %d times, %d killed: the run did not exercise the agent", rep.AgentRuns, rep.AgentKills)
 			}
 			if rep.Refreshes < 10 || rep.Runs < 100 {
 				t.Errorf("only %d refreshes in %d commands: the run did not exercise the refresh", rep.Refreshes, rep.Runs)

@@ -49,6 +49,9 @@ type Options struct {
 	// connections (kill backends, restart the server or the pooler); it
 	// returns what it did, counted in Report.Disruptions.
 	Disrupt func() string
+	// Agent, when set, also runs `latch agent` with a token file, killed
+	// (SIGKILL, or SIGTERM) after 0.3–3 s and started again, over and over.
+	Agent bool
 }
 
 // Report is what a run saw.
@@ -79,6 +82,8 @@ type Report struct {
 	// failure), first few: what the fleet waited on.
 	Temporary      []string
 	LoginFailures  int
+	AgentRuns      int // latch agent processes started (Options.Agent)
+	AgentKills     int // of them, ended by SIGKILL
 	Elapsed        time.Duration
 	TokensObserved int
 }
@@ -135,6 +140,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	wg.Go(func() { c.faults(ctx) })
 	if opts.Disrupt != nil {
 		wg.Go(func() { c.disrupt(ctx) })
+	}
+	if opts.Agent {
+		wg.Go(func() { c.agent(ctx, filepath.Join(dir, "agent-token")) })
 	}
 	wg.Wait()
 	srv.SetFaults(oauthtest.Faults{})
@@ -313,6 +321,49 @@ func (c *runner) one() (int, string) {
 	return -2, err.Error()
 }
 
+// agent runs `latch agent --token-file path` and ends it after a random
+// 0.3–3 s, SIGKILL two times in three, until ctx ends. A refresh it was
+// making when killed is lost like any other process's.
+func (c *runner) agent(ctx context.Context, path string) {
+	for ctx.Err() == nil {
+		lineage := c.lineage()
+		cmd := exec.Command(c.opts.Latch, "agent", "--token-file", path)
+		cmd.Env = c.env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			return
+		}
+		sig := []syscall.Signal{syscall.SIGKILL, syscall.SIGKILL, syscall.SIGTERM}[rand.IntN(3)]
+		t := time.AfterFunc(time.Duration(300+rand.IntN(2700))*time.Millisecond, func() { _ = cmd.Process.Signal(sig) })
+		err := cmd.Wait()
+		killed := !t.Stop()
+		c.note(out.String())
+		c.observe()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				code = -1
+			}
+		}
+		c.mu.Lock()
+		c.rep.AgentRuns++
+		if killed && sig == syscall.SIGKILL && code == -1 {
+			c.rep.AgentKills++
+			c.rep.KilledHard++
+		}
+		if code != 0 && code != -1 && code != 4 && len(c.rep.Unexpected) < 10 {
+			c.rep.Unexpected = append(c.rep.Unexpected, fmt.Sprintf("agent exit %d: %s", code, strings.TrimSpace(out.String())))
+		}
+		c.mu.Unlock()
+		if code == 4 && ctx.Err() == nil {
+			_ = c.relogin(lineage, out.String())
+		}
+	}
+}
+
 // faults sets a random token-endpoint fault every 100–400ms, or none.
 func (c *runner) faults(ctx context.Context) {
 	for {
@@ -431,6 +482,9 @@ func (r *Report) Markdown(name string) string {
 	fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | %d | %d | %d | %d | %d |\n",
 		name, r.Elapsed.Round(time.Second), r.Runs, r.Refreshes, strings.Join(ex, " "),
 		r.AnswersLost, r.KilledHard, r.ReuseDetected, r.SessionsLost, r.Torn, r.Hung, r.Leaks)
+	if r.AgentRuns > 0 {
+		fmt.Fprintf(&b, "<!-- %s: latch agent started %d times, %d of them ended by SIGKILL (counted in the SIGKILLs) -->\n", name, r.AgentRuns, r.AgentKills)
+	}
 	if r.LoginFailures > 0 {
 		fmt.Fprintf(&b, "<!-- %s: %d logins failed on an injected fault and were tried again -->\n", name, r.LoginFailures)
 	}
