@@ -36,5 +36,8 @@ else
   go test -run '^$' -bench . -benchtime 200x ./filestore/ ./keyring/ | grep Benchmark
 fi
 echo
+echo "### An idle latch agent: memory and CPU (AGENT_IDLE=60s by default)"
+go run ./bench/agentidle -duration "${AGENT_IDLE:-60s}"
+echo
 echo "### Chaos: strict and grace-period servers (CHAOS=10m by default, per server)"
 go run ./bench/chaos -duration "${CHAOS:-10m}"

@@ -52,7 +52,7 @@ func run(d time.Duration, workers int) error {
 		grace time.Duration
 	}{{"strict", 0}, {"grace 60s", time.Minute}} {
 		rep, err := chaos.Run(context.Background(), chaos.Options{Latch: latchBin, Env: []string{"BROWSER=" + devBin + " browse"},
-			Workers: workers, Duration: d, Grace: srv.grace})
+			Workers: workers, Duration: d, Grace: srv.grace, Agent: true})
 		if err != nil {
 			return err
 		}
