@@ -232,6 +232,32 @@ func TestAgentStorm(t *testing.T) {
 	}
 }
 
+// TestAgentStopDuringFirstRefresh: SIGTERM while the agent's first
+// refresh is on the wire is a clean stop (exit 0, not "interrupted"), and
+// the answer is still stored: the next command works with no reuse.
+func TestAgentStopDuringFirstRefresh(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{AccessTTL: time.Hour})
+	e.login()
+	e.expireLocally()
+	e.srv.SetFaults(oauthtest.Faults{SlowAnswer: 2 * time.Second})
+	before := e.counters()
+	ag := start(t, e.command("agent", "--token-file", filepath.Join(t.TempDir(), "token")))
+	waitFor(t, 20*time.Second, "the agent's refresh call", func() bool {
+		return e.counters().TokenCalls["refresh_token"] > before.TokenCalls["refresh_token"]
+	})
+	if code := ag.stop(t); code != 0 || !strings.Contains(ag.stderr(), "stopped") {
+		t.Errorf("SIGTERM during the first refresh: exit %d, want 0 and \"stopped\"; stderr:\n%s", code, ag.stderr())
+	}
+	e.srv.SetFaults(oauthtest.Faults{})
+	if r := e.run("api", "/v2/user"); r.code != 0 {
+		t.Errorf("after the agent stopped: %v", r)
+	}
+	if after := e.counters(); after.ReuseDetections != 0 || after.TokenCalls["refresh_token"]-before.TokenCalls["refresh_token"] != 1 {
+		t.Errorf("refresh calls %d, reuse %d; want 1 and 0 (the agent's answer was stored)",
+			after.TokenCalls["refresh_token"]-before.TokenCalls["refresh_token"], after.ReuseDetections)
+	}
+}
+
 // TestAgentBadInput: each mistake is exit 2 with a message that names
 // it, before anything is written, and the credential is kept.
 func TestAgentBadInput(t *testing.T) {

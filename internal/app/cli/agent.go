@@ -95,10 +95,22 @@ func (a *App) runAgent(ctx context.Context, o *agentOptions) error {
 		return err
 	}
 	a.src = src
-	if _, err := src.Token(ctx); err != nil && exitCode(err) != ExitTransient {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(a.Stderr, "%s latch agent: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	}
+	_, err = src.Token(ctx)
+	if ctx.Err() != nil {
+		logf("stopped") // a stop before the first token is a stop, not a failure
+		return nil
+	}
+	if err != nil && exitCode(err) != ExitTransient {
 		return err // nothing to keep alive; a server that is down is waited for
 	}
-	st, release, err := a.claimAgent(src.Key)
+	st, release, err := a.claimAgent(ctx, src.Key)
+	if ctx.Err() != nil {
+		logf("stopped")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -111,9 +123,6 @@ func (a *App) runAgent(ctx context.Context, o *agentOptions) error {
 	st.Sinks = make([]string, len(sinks))
 	for i, s := range sinks {
 		st.Sinks[i] = s.String()
-	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(a.Stderr, "%s latch agent: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 	}
 	host, _ := a.Host()
 	logf("keeping the login for %s%s alive (pid %d, store %s); %s", host, orgSuffix(a.Org(host)), os.Getpid(), sc.kind, sinkList(st.Sinks))
@@ -266,7 +275,7 @@ func (a *App) agentsDir() (string, error) {
 // claimAgent takes k's agent lock, held for the agent's life: a second
 // agent for one credential is refused, naming the first. A lock still
 // held for a moment by an agent that is exiting is waited for.
-func (a *App) claimAgent(k latch.Key) (*agentStatus, func(), error) {
+func (a *App) claimAgent(ctx context.Context, k latch.Key) (*agentStatus, func(), error) {
 	dir, err := a.agentsDir()
 	if err != nil {
 		return nil, nil, err
@@ -289,6 +298,10 @@ func (a *App) claimAgent(k latch.Key) (*agentStatus, func(), error) {
 			}
 			return nil, nil, usageError(fmt.Errorf("%s already keeps %s alive; stop it first, or give this one another --host or --org", who, k))
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
