@@ -232,6 +232,45 @@ func TestAgentStorm(t *testing.T) {
 	}
 }
 
+// TestAgentFileFlags: the CLI applies --keep-alive (a refresh while the
+// access token is valid for an hour), --in-place (the file keeps its
+// inode across the rotation) and --token-file-mode.
+func TestAgentFileFlags(t *testing.T) {
+	e := newEnv(t, oauthtest.Options{AccessTTL: time.Hour})
+	e.login()
+	file := filepath.Join(t.TempDir(), "token")
+	before := e.counters()
+	ag := start(t, e.command("agent", "--token-file", file, "--in-place", "--token-file-mode", "0640", "--keep-alive", "2s"))
+	waitFor(t, 20*time.Second, "the first token", func() bool { return readFile(file) != "" })
+	first := readFile(file)
+	fi1, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi1.Mode().Perm() != 0o640 {
+		t.Errorf("--token-file-mode 0640: the file is %v", fi1.Mode().Perm())
+	}
+	waitFor(t, 20*time.Second, "a keep-alive refresh of an hour's token", func() bool {
+		return readFile(file) != "" && readFile(file) != first
+	})
+	fi2, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(fi1, fi2) {
+		t.Error("--in-place: the rotation replaced the file (a bind mount would keep the old token)")
+	}
+	if n := e.counters().TokenCalls["refresh_token"] - before.TokenCalls["refresh_token"]; n < 1 {
+		t.Errorf("%d refresh calls with --keep-alive 2s, want at least 1", n)
+	}
+	if code := apiWith(t, e.srv, strings.TrimSpace(readFile(file))); code != 200 {
+		t.Errorf("the kept-alive token gets %d, want 200", code)
+	}
+	if code := ag.stop(t); code != 0 {
+		t.Errorf("SIGTERM: exit %d; stderr:\n%s", code, ag.stderr())
+	}
+}
+
 // TestAgentStopDuringFirstRefresh: SIGTERM while the agent's first
 // refresh is on the wire is a clean stop (exit 0, not "interrupted"), and
 // the answer is still stored: the next command works with no reuse.

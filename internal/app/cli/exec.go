@@ -121,7 +121,7 @@ func (a *App) exec(ctx context.Context, o *execOptions) error {
 	}
 	if !tok.Expiry.IsZero() {
 		if left := time.Until(tok.Expiry); left < o.warnWithin {
-			fmt.Fprintf(a.Stderr, "latch exec: the access token expires in %s, and %s cannot see a refresh; for a long-running tool use `latch proxy`.\n",
+			fmt.Fprintf(a.Stderr, "latch exec: the access token expires in %s, and %s cannot see a refresh; for a long-running tool use `latch exec --restart` or `latch proxy`.\n",
 				left.Round(time.Second), o.argv[0])
 		}
 	}
