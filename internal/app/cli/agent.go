@@ -107,6 +107,9 @@ func (a *App) runAgent(ctx context.Context, o *agentOptions) error {
 		return err // nothing to keep alive; a server that is down is waited for
 	}
 	st, release, err := a.claimAgent(ctx, src.Key)
+	if err == nil {
+		defer release()
+	}
 	if ctx.Err() != nil {
 		logf("stopped")
 		return nil
@@ -114,7 +117,6 @@ func (a *App) runAgent(ctx context.Context, o *agentOptions) error {
 	if err != nil {
 		return err
 	}
-	defer release()
 	sinks, closeSinks, err := o.sinks()
 	if err != nil {
 		return usageError(err)
