@@ -198,6 +198,12 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 		return s.current(t), nil
 	}
 	nt, err := s.refresh(ctx, t, true)
+	var refused *earlyRefusal
+	if errors.As(err, &refused) && t.Expired(s.now()) {
+		// The server refused while the token was valid, and it expired
+		// before the answer came: the refresh at expiry decides, now.
+		nt, err = s.refresh(ctx, t, true)
+	}
 	if err != nil {
 		// An early refresh that fails leaves a token that still works;
 		// it is tried again after keepBackoff, not on every request.
@@ -524,13 +530,14 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	}
 
 	f.sent.Store(true)
+	sentAt := s.now()
 	nt, err := s.redeemWithRetry(ctx, s.configFor(base), base.RefreshToken)
 	if err != nil {
-		if IsTerminal(err) && early && !base.Expired(s.now()) {
+		if IsTerminal(err) && early && !base.Expired(sentAt) {
 			// Some servers refuse an early refresh (400) that works later,
-			// or for good: either way the access token still works. Keep
-			// the whole set; the refresh at expiry decides.
-			return nil, fmt.Errorf("refresh token early: %w", err)
+			// or for good: either way the access token worked when asked.
+			// Keep the whole set; the refresh at expiry decides.
+			return nil, &earlyRefusal{err: err}
 		}
 		if IsTerminal(err) {
 			return s.forget(saveCtx, base, !early, err), s.loginRequired(err)
@@ -561,6 +568,13 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
 	return nt, nil
 }
+
+// earlyRefusal is a terminal answer to a refresh sent while the access
+// token was still valid. The set is kept.
+type earlyRefusal struct{ err error }
+
+func (e *earlyRefusal) Error() string { return "refresh token early: " + e.err.Error() }
+func (e *earlyRefusal) Unwrap() error { return e.err }
 
 // refusedAgain reports whether t is the set this Source's last refresh
 // after a 401 brought, less than rejectionWindow ago: a 401 for it is no

@@ -686,3 +686,50 @@ func TestSourceRenew(t *testing.T) {
 		t.Errorf("reuses = %d, want 0", srv.reuses.Load())
 	}
 }
+
+// TestSourceEarlyRefusalAsTokenExpires: the server refuses an early
+// refresh and the access token expires before the answer is read. The
+// caller must not get the raw refusal (exit 1 in the CLI) or the expired
+// token: the refresh at expiry decides, at once.
+func TestSourceEarlyRefusalAsTokenExpires(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		refusals  int32
+		wantLogin bool
+	}{
+		{"refused again at expiry", 2, true},
+		{"accepted at expiry", 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRotatingServer(t)
+			st := &storekit.Memory{}
+			start := time.Now()
+			var now atomic.Int64
+			now.Store(start.UnixNano())
+			tok := srv.login()
+			tok.IssuedAt, tok.Expiry = start.Add(-time.Hour), start.Add(10*time.Second) // inside the skew
+			src := newSource(srv, st, tok)
+			src.Now = func() time.Time { return time.Unix(0, now.Load()) }
+			var calls atomic.Int32
+			srv.hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if calls.Add(1) > tt.refusals {
+					return false
+				}
+				now.Store(start.Add(time.Minute).UnixNano()) // expires while refused
+				writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+				return true
+			}
+			got, err := src.Token(context.Background())
+			if tt.wantLogin {
+				if !errors.Is(err, latch.ErrLoginRequired) {
+					t.Fatalf("got %v, %v; want ErrLoginRequired", got, err)
+				}
+			} else if err != nil || got.AccessToken == tok.AccessToken {
+				t.Fatalf("got %v, %v; want the set the refresh at expiry brought", got, err)
+			}
+			if n := calls.Load(); n != 2 {
+				t.Errorf("token calls = %d, want 2 (early, then at expiry)", n)
+			}
+		})
+	}
+}
