@@ -63,7 +63,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.base().RoundTrip(clone(req, tok.header(), body, getBody))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !canRefresh {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !canRefresh || askedToStepUp(resp.Header) {
 		return resp, err
 	}
 
@@ -190,4 +190,16 @@ func closeBody(req *http.Request) {
 func drain(resp *http.Response) {
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
+}
+
+// askedToStepUp reports a 401 that accepts the token but asks for a
+// stronger authentication (RFC 9470 §3): a refresh cannot give that, and
+// the set must not be treated as rejected.
+func askedToStepUp(h http.Header) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		if strings.Contains(v, "insufficient_user_authentication") {
+			return true
+		}
+	}
+	return false
 }

@@ -411,3 +411,33 @@ func TestTokenAuthorization(t *testing.T) {
 		t.Errorf("Authorization() = %q", a)
 	}
 }
+
+// TestTransportStepUp401KeepsToken: a 401 that asks for a stronger
+// authentication (RFC 9470 §3) accepted the token: no refresh, no
+// replay, and a set without a refresh token is not deleted as rejected.
+func TestTransportStepUp401KeepsToken(t *testing.T) {
+	as := newRotatingServer(t)
+	tok := as.login()
+	tok.RefreshToken = ""
+	st := &storekit.Memory{}
+	src := newSource(as, st, tok)
+	var requests atomic.Int32
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_user_authentication", acr_values="mfa"`)
+		w.WriteHeader(401)
+	}))
+	defer rs.Close()
+	req, _ := http.NewRequest("GET", rs.URL, nil)
+	resp, err := (&latch.Transport{Source: src}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || requests.Load() != 1 || as.calls.Load() != 0 {
+		t.Errorf("status %d after %d requests and %d token calls; want the 401 after 1 and 0", resp.StatusCode, requests.Load(), as.calls.Load())
+	}
+	if got, err := st.Load(context.Background(), src.Key); err != nil || got.AccessToken != tok.AccessToken {
+		t.Errorf("store holds %v, %v; want the set kept", got, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -92,6 +93,18 @@ type Options struct {
 	// fixed port and path). Its host must be 127.0.0.1, [::1] or
 	// localhost (RFC 8252 §7.3, §8.3); it overrides Host and Port.
 	RedirectURI string
+	// Paste, when set, is read for what the person pastes when the
+	// browser cannot reach the loopback listener (SSH, another machine):
+	// the URL the browser was sent to, its query, CODE#STATE, or the bare
+	// code. The first of the callback and a paste ends the wait; blank
+	// lines are skipped. Login does not wait for a Read in progress to
+	// return. A bare code carries no state and no iss, so it is refused
+	// when IssuerRequired.
+	Paste io.Reader
+	// IssuerRequired refuses a response without the iss parameter (RFC
+	// 9207 §2.4). Set it when the server's metadata has
+	// authorization_response_iss_parameter_supported.
+	IssuerRequired bool
 	// SuccessHTML and FailureHTML are the pages shown in the browser
 	// after the login; "" means a default page. They are sent verbatim.
 	SuccessHTML string
@@ -140,7 +153,7 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 	if err != nil {
 		return nil, err
 	}
-	tok, err := finish(ctx, cfg, q, state, verifier, redirectURI)
+	tok, err := finish(ctx, cfg, q, response{state: state, verifier: verifier, redirectURI: redirectURI, issRequired: opts.IssuerRequired})
 	w.cb.finish(err)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -184,14 +197,18 @@ type wait struct {
 	cb           *callback
 	srv          *http.Server
 	served       chan struct{}
-	opened       chan error // OpenURL's result
+	opened       chan error  // OpenURL's result
+	pasted       chan pasted // what Options.Paste brought
 	cancelOpen   context.CancelFunc
 	openReturned bool
 	answered     bool // the callback brought an answer
 }
 
 func startWait(ctx context.Context, opts Options, ln net.Listener, path, authURL string) *wait {
-	w := &wait{cb: newCallback(opts, path), served: make(chan struct{}), opened: make(chan error, 1)}
+	w := &wait{cb: newCallback(opts, path), served: make(chan struct{}), opened: make(chan error, 1), pasted: make(chan pasted, 1)}
+	if opts.Paste != nil {
+		go readPaste(opts.Paste, w.pasted)
+	}
 	w.srv = &http.Server{Handler: w.cb, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(w.served)
@@ -217,6 +234,11 @@ func (w *wait) callback(ctx context.Context, timeout time.Duration) (url.Values,
 		case q := <-w.cb.params:
 			w.answered = true
 			return q, nil
+		case p := <-w.pasted:
+			if p.err != nil {
+				return nil, fmt.Errorf("login: %w", p.err)
+			}
+			return p.q, nil
 		case err := <-oc:
 			w.openReturned = true
 			if err != nil {
@@ -256,14 +278,29 @@ func (w *wait) stop(ctx context.Context) {
 	}
 }
 
+// response is what a login's authorization response is checked against.
+type response struct {
+	state, verifier, redirectURI string
+	issRequired                  bool
+}
+
 // finish checks the callback (RFC 6749 §4.1.2, RFC 9207 §2.4) and redeems
-// the code (RFC 6749 §4.1.3, RFC 7636 §4.5).
-func finish(ctx context.Context, cfg *latch.Config, q url.Values, state, verifier, redirectURI string) (*latch.Token, error) {
-	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
+// the code (RFC 6749 §4.1.3, RFC 7636 §4.5). A pasted bare code has
+// q[bareCode] set: it carries no state to check.
+func finish(ctx context.Context, cfg *latch.Config, q url.Values, r response) (*latch.Token, error) {
+	bare := q.Has(bareCode)
+	if bare && r.issRequired {
+		return nil, errors.New("paste the whole URL the browser was sent to, not only the code: the server sends its issuer in it (RFC 9207), which latch checks; no token was requested")
+	}
+	if !bare && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(r.state)) != 1 {
 		return nil, fmt.Errorf("%w; no token was requested", ErrStateMismatch)
 	}
-	if iss := q.Get("iss"); iss != "" && cfg.Issuer != "" && strings.TrimSuffix(iss, "/") != strings.TrimSuffix(cfg.Issuer, "/") {
+	iss := q.Get("iss")
+	if iss != "" && cfg.Issuer != "" && strings.TrimSuffix(iss, "/") != strings.TrimSuffix(cfg.Issuer, "/") {
 		return nil, fmt.Errorf("callback from issuer %q, want %q (RFC 9207); no token was requested", clean(iss), cfg.Issuer)
+	}
+	if iss == "" && r.issRequired && !bare {
+		return nil, fmt.Errorf("the authorization response has no iss parameter, though %s says it sends one (RFC 9207 §2.4): it may come from another server (a mix-up attack); no token was requested", cfg.Issuer)
 	}
 	if code := q.Get("error"); code != "" {
 		return nil, &AuthorizeError{Code: clean(code), Description: clean(q.Get("error_description")), URI: clean(q.Get("error_uri"))}
@@ -275,8 +312,8 @@ func finish(ctx context.Context, cfg *latch.Config, q url.Values, state, verifie
 	tok, err := cfg.Grant(ctx, url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {code},
-		"redirect_uri":  {redirectURI},
-		"code_verifier": {verifier},
+		"redirect_uri":  {r.redirectURI},
+		"code_verifier": {r.verifier},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exchange code: %w", err)

@@ -58,6 +58,9 @@ type Metadata struct {
 	// TokenEndpointAuthMethodsSupported: client_secret_basic,
 	// client_secret_post, none, … (RFC 8414 §2).
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// IssParameterSupported: the server names itself in every
+	// authorization response (RFC 9207 §3), so one without iss is refused.
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Config returns a latch.Config for a public client of this server. The

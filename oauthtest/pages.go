@@ -117,6 +117,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if ar.state != "" {
 			q.Set("state", ar.state)
 		}
+		if qk := s.quirks(); qk.sendsIss() {
+			q.Set("iss", s.issuer(qk))
+		}
 		u.RawQuery = q.Encode()
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 	default:
@@ -199,7 +202,35 @@ func Browse(ctx context.Context, rawURL string) error {
 	return browser(ctx, rawURL, func(*url.URL) bool { return true })
 }
 
+// RedirectedTo is Browse on a machine that cannot reach the client's
+// loopback listener (the browser of an SSH user): it approves, stops at
+// the redirect to the client and returns its URL, the one the person
+// copies from the address bar to paste into the terminal.
+func RedirectedTo(ctx context.Context, rawURL string) (string, error) {
+	var to string
+	err := browserUntil(ctx, rawURL, func(*url.URL) bool { return true }, func(u *url.URL) bool {
+		if _, ok := u.Query()["code"]; ok || u.Query().Has("error") {
+			to = u.String()
+			return true
+		}
+		return false
+	})
+	if to != "" {
+		return to, nil
+	}
+	if err == nil {
+		err = errors.New("browser: the server never redirected to the client")
+	}
+	return "", err
+}
+
 func browser(ctx context.Context, rawURL string, owns func(*url.URL) bool) error {
+	return browserUntil(ctx, rawURL, owns, nil)
+}
+
+// browserUntil is browser, stopping at the first redirect that stop
+// reports true for.
+func browserUntil(ctx context.Context, rawURL string, owns, stop func(*url.URL) bool) error {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return fmt.Errorf("browser: create cookie jar: %w", err)
@@ -207,6 +238,14 @@ func browser(ctx context.Context, rawURL string, owns func(*url.URL) bool) error
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Jar: jar, Transport: tr}
+	if stop != nil {
+		c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+			if stop(req.URL) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+	}
 	resp, err := browse(ctx, c, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return err
@@ -218,7 +257,7 @@ func browser(ctx context.Context, rawURL string, owns func(*url.URL) bool) error
 			return err
 		}
 	}
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode/100 != 2 && (stop == nil || resp.StatusCode/100 != 3) {
 		return &BrowserError{URL: redirectOrigin(resp.Request.URL.String()), Status: resp.StatusCode}
 	}
 	return nil

@@ -113,6 +113,22 @@ type Quirks struct {
 	// days do (Options.RefreshTTL is the time a token may go unused: 90
 	// days there).
 	RefreshMaxAge int `json:"refresh_max_age,omitempty"`
+	// Iss is how the authorization response names the issuer (RFC 9207):
+	// "" advertises authorization_response_iss_parameter_supported and
+	// sends iss, as Keycloak does; "none" does neither, as GitHub, Google
+	// and Entra ID (so do NoDiscovery and MultiTenant); "missing"
+	// advertises it and omits it, as a mix-up attacker's response would.
+	Iss string `json:"iss,omitempty"`
+}
+
+// sendsIss reports whether authorization responses carry iss.
+func (q Quirks) sendsIss() bool {
+	return q.Iss == "" && !q.NoDiscovery && q.MultiTenant == ""
+}
+
+// advertisesIss reports whether metadata says they do.
+func (q Quirks) advertisesIss() bool {
+	return q.sendsIss() || q.Iss == "missing"
 }
 
 // issuer is the issuer that id_tokens name under q.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,22 @@ func (s *Server) restAPI() http.Handler {
 	mux.HandleFunc("GET /v2/user", func(w http.ResponseWriter, r *http.Request) {
 		at := r.Context().Value(tokenKey{}).(accessToken)
 		writeJSON(w, http.StatusOK, User{Login: at.subject, Name: displayName(at.subject), ID: 1})
+	})
+	// Step-up (RFC 6750 §3.1): /v2/admin needs the admin scope, which a
+	// login never gets here; /v2/mfa needs an authentication this server
+	// never performs (RFC 9470 §3). Both accept the token itself.
+	mux.HandleFunc("GET /v2/admin", func(w http.ResponseWriter, r *http.Request) {
+		at := r.Context().Value(tokenKey{}).(accessToken)
+		if !slices.Contains(at.scopes, "admin") {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin", error_description="The request requires higher privileges than provided by the access token."`)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"admin": at.subject})
+	})
+	mux.HandleFunc("GET /v2/mfa", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="mfa", max_age="300"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "insufficient_user_authentication"})
 	})
 	mux.HandleFunc("/v2/echo", s.echo)
 	mux.HandleFunc("GET /v2/items", s.items)

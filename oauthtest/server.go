@@ -254,6 +254,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/_dev/", s.devAPI())
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
 	mux.Handle("/graphql", s.requireToken(http.HandlerFunc(s.graphql)))
+	mux.Handle(s.provider.AuthorizationEndpoint().Relative()+"/callback", s.addIss(s.provider))
 	mux.Handle("/", s.provider)
 	return s.noDiscovery(s.tenantDiscovery(s.cloudResources(mux)))
 }
@@ -286,6 +287,8 @@ type authServerMetadata struct {
 	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	RegistrationEndpoint                   string   `json:"registration_endpoint,omitempty"`
+	// RFC 9207 §3
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // metadata serves RFC 8414 §3 authorization server metadata.
@@ -300,21 +303,22 @@ func (s *Server) metadataDoc() authServerMetadata {
 		reg = s.URL + registerPath
 	}
 	return authServerMetadata{
-		RegistrationEndpoint:                   reg,
-		Issuer:                                 s.URL,
-		AuthorizationEndpoint:                  p.AuthorizationEndpoint().Absolute(s.URL),
-		TokenEndpoint:                          p.TokenEndpoint().Absolute(s.URL),
-		DeviceAuthorizationEndpoint:            p.DeviceAuthorizationEndpoint().Absolute(s.URL),
-		RevocationEndpoint:                     p.RevocationEndpoint().Absolute(s.URL),
-		UserinfoEndpoint:                       p.UserinfoEndpoint().Absolute(s.URL),
-		JWKSURI:                                p.KeysEndpoint().Absolute(s.URL),
-		ScopesSupported:                        []string{oidc.ScopeOfflineAccess, oidc.ScopeOpenID},
-		ResponseTypesSupported:                 []string{string(oidc.ResponseTypeCode)},
-		ResponseModesSupported:                 []string{string(oidc.ResponseModeQuery)},
-		GrantTypesSupported:                    []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode)},
-		CodeChallengeMethodsSupported:          []string{string(oidc.CodeChallengeMethodS256)},
-		TokenEndpointAuthMethodsSupported:      s.quirks().authMethods(),
-		RevocationEndpointAuthMethodsSupported: s.quirks().authMethods(),
+		RegistrationEndpoint:                       reg,
+		Issuer:                                     s.URL,
+		AuthorizationEndpoint:                      p.AuthorizationEndpoint().Absolute(s.URL),
+		TokenEndpoint:                              p.TokenEndpoint().Absolute(s.URL),
+		DeviceAuthorizationEndpoint:                p.DeviceAuthorizationEndpoint().Absolute(s.URL),
+		RevocationEndpoint:                         p.RevocationEndpoint().Absolute(s.URL),
+		UserinfoEndpoint:                           p.UserinfoEndpoint().Absolute(s.URL),
+		JWKSURI:                                    p.KeysEndpoint().Absolute(s.URL),
+		ScopesSupported:                            []string{oidc.ScopeOfflineAccess, oidc.ScopeOpenID},
+		ResponseTypesSupported:                     []string{string(oidc.ResponseTypeCode)},
+		ResponseModesSupported:                     []string{string(oidc.ResponseModeQuery)},
+		GrantTypesSupported:                        []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode)},
+		CodeChallengeMethodsSupported:              []string{string(oidc.CodeChallengeMethodS256)},
+		TokenEndpointAuthMethodsSupported:          s.quirks().authMethods(),
+		RevocationEndpointAuthMethodsSupported:     s.quirks().authMethods(),
+		AuthorizationResponseIssParameterSupported: s.quirks().advertisesIss(),
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/itchyny/gojq"
 	"github.com/spf13/cobra"
+
+	"github.com/latchdev/latch/stepup"
 )
 
 // apiEnv is what `latch api` needs from App: every request goes through
@@ -25,6 +27,8 @@ type apiEnv interface {
 	// StaticToken reports whether requests carry a user-supplied token
 	// (LATCH_TOKEN), which latch never refreshes.
 	StaticToken() bool
+	// StepUpCommand is the login that meets a step-up challenge.
+	StepUpCommand(ctx context.Context, c *stepup.Challenge) string
 }
 
 // apiStreams are the command's standard streams.
@@ -170,6 +174,7 @@ func (o *apiOptions) run(ctx context.Context, env apiEnv, s apiStreams) error {
 		tty: env.StdoutIsTTY(), color: env.ColorEnabled(),
 		include: o.include, silent: o.silent, slurp: o.slurp, jq: code,
 		static: env.StaticToken(),
+		stepUp: func(c *stepup.Challenge) string { return env.StepUpCommand(ctx, c) },
 	}
 	if err := o.fetch(ctx, client, req, s.in, p); err != nil {
 		return err

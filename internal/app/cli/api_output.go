@@ -18,6 +18,7 @@ import (
 	"github.com/latchdev/latch/discovery"
 	"github.com/latchdev/latch/internal/app/jsoncolor"
 	"github.com/latchdev/latch/internal/redact"
+	"github.com/latchdev/latch/stepup"
 )
 
 // apiPrinter writes responses the way gh does: JSON pretty and coloured
@@ -33,6 +34,8 @@ type apiPrinter struct {
 	jq      *gojq.Code
 	pages   [][]byte // with slurp, each page compacted
 	static  bool     // the token is LATCH_TOKEN's, never refreshed
+	// stepUp names the login that meets a step-up challenge.
+	stepUp func(*stepup.Challenge) string
 }
 
 // page prints one response, or keeps it with --slurp, and returns the
@@ -93,6 +96,11 @@ func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
 			fmt.Fprintf(p.errOut, "The API names its authorization server in %s (RFC 9728); to log in for it: latch auth login --resource %s\n",
 				redact.Control(m), quoteArg(challengedResource(resp.Request.URL, m)))
 		}
+	}
+	if c := stepup.Parse(resp.StatusCode, resp.Header); c != nil && p.stepUp != nil && !p.static {
+		// More than this login grants: a new login, not a retry (exit 4).
+		fmt.Fprintln(p.errOut, stepUpMessage(c, p.stepUp(c)))
+		return &ExitError{Code: ExitAuth, Silent: true}
 	}
 	return &ExitError{Code: ExitAPI, Silent: true}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/stepup"
 )
 
 // fakeAPIEnv stands in for App: the client and URLs are the test's.
@@ -38,6 +39,9 @@ func (e *fakeAPIEnv) GraphQLURL(context.Context) (string, error) { return e.gql,
 func (e *fakeAPIEnv) StdoutIsTTY() bool                          { return e.tty }
 func (e *fakeAPIEnv) ColorEnabled() bool                         { return e.color }
 func (e *fakeAPIEnv) StaticToken() bool                          { return e.static }
+func (e *fakeAPIEnv) StepUpCommand(_ context.Context, c *stepup.Challenge) string {
+	return "latch auth login --scopes " + strings.Join(c.Union([]string{"openid"}), ",")
+}
 
 // apiServer is a fake API: /v2/user, /v2/echo, /v2/items, /v2/missing,
 // /v2/text and a small hand-written /graphql.

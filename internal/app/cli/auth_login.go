@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ const maxTokenInput = 1 << 20
 // loginOptions are the flags of `auth login`.
 type loginOptions struct {
 	device, withToken bool
+	// noBrowser prints the URL and reads the redirect back from stdin.
+	noBrowser bool
 	// keepReplaced keeps the refresh token of the session a login
 	// replaces valid at the server (servers such as Google revoke the
 	// whole grant, the new login's too, when one token is revoked).
@@ -69,6 +72,10 @@ redirect (RFC 8252, RFC 7636). The URL is printed and opened with $BROWSER
 when set, otherwise the system opener.
 
   --device      use the device authorization grant (RFC 8628) instead
+  --no-browser  open no browser: open the printed URL on any machine and
+                paste back the address it ends on (or the code it shows);
+                over SSH without a display this is chosen for you, or
+                --device when the server offers it
   --with-token  read a bare access token, or a token-response JSON with
                 access_token, refresh_token, expires_in and token_type, from
                 stdin; with a refresh token the credential refreshes itself
@@ -91,6 +98,9 @@ The credential is bound to the host's issuer, the client ID and --org.`,
 			if o.device && o.withToken {
 				return usageError(errors.New("--device and --with-token cannot be used together"))
 			}
+			if o.noBrowser && (o.device || o.withToken) {
+				return usageError(errors.New("--no-browser is for the browser login; it cannot be used with --device or --with-token"))
+			}
 			o.changed = cmd.Flags().Changed
 			if runF != nil {
 				return runF(&o)
@@ -108,6 +118,7 @@ func (o *loginOptions) addFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.BoolVar(&o.device, "device", false, "log in with a code shown here and entered on another device (RFC 8628)")
 	f.BoolVar(&o.withToken, "with-token", false, "read a token or a token-response JSON from stdin")
+	f.BoolVar(&o.noBrowser, "no-browser", false, "print the URL and read back the address the browser ends on, or its code (SSH, another machine)")
 	f.BoolVar(&o.keepReplaced, "keep-replaced", false, "do not revoke the refresh token of the session this login replaces (for servers that revoke the whole grant, as Google does)")
 	f.BoolVar(&o.force, "force", false, "replace a fleet store's credential that this machine's store key cannot open (the other machines then need this key)")
 	f.DurationVar(&o.timeout, "timeout", authcode.DefaultTimeout, "how long to wait for the browser or device approval")
@@ -282,14 +293,56 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 	case o.device:
 		tok, err = a.deviceLogin(ctx, p.cfg, o.timeout)
 	default:
-		waiting := fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --device on a machine without a browser)...", o.timeout)
-		tok, err = authcode.Login(ctx, p.cfg, authcode.Options{OpenURL: a.browserOpener(waiting), Timeout: o.timeout, RedirectURI: p.redirectURI})
-		if errors.Is(err, authcode.ErrTimeout) {
+		noBrowser := o.noBrowser
+		if why := a.noBrowserHere(); why != "" && !noBrowser {
+			if p.cfg.Endpoint.DeviceAuthURL != "" {
+				fmt.Fprintf(a.Stderr, "%s: logging in with the device grant (RFC 8628) instead. (--no-browser pastes the browser's address back instead.)\n", why)
+				tok, err = a.deviceLogin(ctx, p.cfg, o.timeout)
+				break
+			}
+			fmt.Fprintf(a.Stderr, "%s, and the server has no device grant: open the URL below on any machine and paste back where it sends you.\n", why)
+			noBrowser = true
+		}
+		opts := authcode.Options{Timeout: o.timeout, RedirectURI: p.redirectURI, IssuerRequired: p.md.IssParameterSupported}
+		if noBrowser {
+			opts.OpenURL, opts.Paste = a.pasteOpener(p.redirectURI), a.Stdin
+		} else {
+			opts.OpenURL = a.browserOpener(fmt.Sprintf("Waiting up to %s for the browser to come back to latch (Ctrl-C to cancel; use --no-browser or --device on a machine without a browser)...", o.timeout))
+		}
+		tok, err = authcode.Login(ctx, p.cfg, opts)
+		switch {
+		case errors.Is(err, authcode.ErrTimeout) && !noBrowser:
 			a.printTimeoutCauses(p.cfg, p.redirectURI)
 			err = fmt.Errorf("%w; the likely causes are listed above", err)
+		case errors.Is(err, authcode.ErrPaste):
+			err = usageError(err)
 		}
 	}
 	return tok, settingError(err, p.cfg.ClientID)
+}
+
+// noBrowserHere says why no browser can open for this login ("" when one
+// may): an SSH session with no display to open it on, and no $BROWSER.
+func (a *App) noBrowserHere() string {
+	if a.Getenv("BROWSER") != "" || a.Getenv("SSH_CONNECTION") == "" && a.Getenv("SSH_TTY") == "" {
+		return ""
+	}
+	if runtime.GOOS != "darwin" && runtime.GOOS != "windows" && (a.Getenv("DISPLAY") != "" || a.Getenv("WAYLAND_DISPLAY") != "") {
+		return "" // X11 or Wayland forwarded: the browser opens there
+	}
+	return "This is an SSH session and no browser can open here"
+}
+
+// pasteOpener prints the URL and asks for the address the browser ends on.
+func (a *App) pasteOpener(redirectURI string) func(ctx context.Context, u string) error {
+	return func(ctx context.Context, u string) error {
+		fmt.Fprintf(a.Stderr, "Open this URL in a browser on any machine to log in:\n  %s\n", u)
+		if _, port, _, err := authcode.ParseRedirectURI(redirectURI); redirectURI != "" && err == nil {
+			fmt.Fprintf(a.Stderr, "(With `ssh -L %s:127.0.0.1:%s` to this machine, the browser comes back by itself.)\n", port, port)
+		}
+		fmt.Fprintln(a.Stderr, "Then paste here the address the browser ends on (its page may say it cannot connect), or the code it shows:")
+		return nil
+	}
 }
 
 // settingError makes a login's error that a setting must fix, not the
@@ -412,7 +465,7 @@ func (a *App) printTimeoutCauses(cfg *latch.Config, redirectURI string) {
 		"  - the client ID %q is registered there (--client-id), as a public or native app;\n"+
 		"  - its registered redirect URI is %s; else pass the registered one with --redirect-uri;\n"+
 		"  - the scopes %q are allowed for it (--scopes), and any audience or resource it needs is given (--audience, --resource).\n"+
-		"If no browser opened, open the URL above yourself, or log in with --device.\n", cfg.ClientID, ru, strings.Join(cfg.Scopes, " "))
+		"If no browser opened, open the URL above yourself, or log in with --no-browser or --device.\n", cfg.ClientID, ru, strings.Join(cfg.Scopes, " "))
 }
 
 // whoIs names who tok was issued to: from its id_token, verified against
