@@ -242,7 +242,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
 	mux.Handle(s.provider.TokenEndpoint().Relative(), s.tokenEndpoint(s.clientAuth(s.provider)))
-	mux.Handle(s.provider.AuthorizationEndpoint().Relative(), defaultScope(s.authorizeQuirks(s.provider)))
+	mux.Handle(s.provider.AuthorizationEndpoint().Relative(), s.addIss(defaultScope(s.authorizeQuirks(s.provider))))
 	mux.Handle(s.provider.RevocationEndpoint().Relative(), s.clientAuth(s.provider))
 	mux.Handle(s.provider.DeviceAuthorizationEndpoint().Relative(), s.clientAuth(s.provider))
 	mux.HandleFunc(loginPath, s.login)
