@@ -74,6 +74,7 @@ func TestScript(t *testing.T) {
 			"expand":      cmdExpand,
 			"freeport":    cmdFreePort,
 			"waithttp":    cmdWaitHTTP,
+			"waitfile":    cmdWaitFile,
 			"sleep":       cmdSleep,
 		},
 		RequireExplicitExec: false,
@@ -539,6 +540,23 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("waithttp: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdWaitFile waits (up to 30 s) until PATH exists: a started command
+// is ready, however loaded the machine.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
