@@ -98,9 +98,12 @@ func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
 		}
 	}
 	if c := stepup.Parse(resp.StatusCode, resp.Header); c != nil && p.stepUp != nil && !p.static {
-		// More than this login grants: a new login, not a retry (exit 4).
 		fmt.Fprintln(p.errOut, stepUpMessage(c, p.stepUp(c)))
-		return &ExitError{Code: ExitAuth, Silent: true}
+		if c.Error != "insufficient_scope" || len(c.Scopes) > 0 {
+			// More than this login grants, and what: a new login, not a
+			// retry (exit 4). An unnamed scope names no login: exit 1.
+			return &ExitError{Code: ExitAuth, Silent: true}
+		}
 	}
 	return &ExitError{Code: ExitAPI, Silent: true}
 }

@@ -733,3 +733,18 @@ func TestAPIStaticToken401Hint(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIStepUpWithoutScope: a 403 insufficient_scope that names no
+// scope says so and exits 1: there is no login to name.
+func TestAPIStepUpWithoutScope(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		w.WriteHeader(403)
+	}))
+	defer s.Close()
+	env := &fakeAPIEnv{client: s.Client(), api: s.URL}
+	r := runAPI(t, env, "", "/x")
+	if exitCode(r.err) != 1 || !strings.Contains(r.stderr, "a scope it did not name") {
+		t.Fatalf("exit %d, stderr %q", exitCode(r.err), r.stderr)
+	}
+}
