@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/latchdev/latch/internal/authparam"
 )
 
 // ResourcePath is the well-known path of protected resource metadata
@@ -132,7 +134,7 @@ func ResourceOf(metadataURL string) (resource string, ok bool) {
 // ResourceChallenge returns the resource_metadata URL of a Bearer
 // challenge in a WWW-Authenticate header (RFC 9728 §5.1), or "".
 func ResourceChallenge(header string) string {
-	for _, part := range splitParams(header) {
+	for _, part := range authparam.Split(header) {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			continue
@@ -146,28 +148,4 @@ func ResourceChallenge(header string) string {
 		}
 	}
 	return ""
-}
-
-// splitParams splits auth-params at commas outside quoted strings.
-func splitParams(h string) []string {
-	var out []string
-	var b strings.Builder
-	quoted := false
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c == '"':
-			quoted = !quoted
-		case c == '\\' && quoted && i+1 < len(h):
-			b.WriteByte(c)
-			i++
-			c = h[i]
-		case c == ',' && !quoted:
-			out = append(out, b.String())
-			b.Reset()
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return append(out, b.String())
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/latchdev/latch/internal/authparam"
 )
 
 // Challenge is one step-up challenge. Its values come from a server:
@@ -65,7 +67,7 @@ func (c *Challenge) Union(held []string) []string {
 // are lower-cased, quoted values unquoted.
 func params(h string) map[string]string {
 	m := map[string]string{}
-	for _, part := range split(h) {
+	for _, part := range authparam.Split(h) {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			continue
@@ -83,30 +85,6 @@ func params(h string) map[string]string {
 		}
 	}
 	return m
-}
-
-// split splits at commas outside quoted strings.
-func split(h string) []string {
-	var out []string
-	var b strings.Builder
-	quoted := false
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c == '"':
-			quoted = !quoted
-		case c == '\\' && quoted && i+1 < len(h):
-			b.WriteByte(c)
-			i++
-			c = h[i]
-		case c == ',' && !quoted:
-			out = append(out, b.String())
-			b.Reset()
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return append(out, b.String())
 }
 
 // tokens splits a space-separated list and keeps only values that are
