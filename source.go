@@ -129,6 +129,15 @@ type Source struct {
 	// says it was not processed (408, 429, 503, refused connection); 0
 	// means 3, negative means never.
 	Retries int
+	// Regrant, if set, obtains a new set for a credential that has no
+	// refresh token, with the grant that made it: client credentials
+	// (RFC 6749 §4.4) or a token exchange (RFC 8693 §2). It runs in the
+	// refresh transaction — early, after a 401, under the lock, once per
+	// expiry across processes — is given the stored set it renews, and
+	// its answer is saved as a refresh's. Nothing is spent, so a failure
+	// keeps the stored set; a server's refusal is ErrLoginRequired, and
+	// other errors are returned wrapped.
+	Regrant func(ctx context.Context, stored *Token) (*Token, error)
 	// OnRefresh, if set, is called after each refresh outcome.
 	OnRefresh func(RefreshEvent)
 	// Now returns the current time; nil means time.Now.
@@ -191,7 +200,7 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 			return s.current(t), nil
 		}
 	}
-	if !t.Refreshable() && !t.Expired(s.now()) {
+	if !t.Refreshable() && s.Regrant == nil && !t.Expired(s.now()) {
 		return s.current(t), nil // nothing to refresh with: use it while it lasts
 	}
 	if s.keptRecently(t) {
@@ -418,7 +427,7 @@ func (s *Source) adoptable(base, stale *Token, early bool) bool {
 	}
 	usable := !base.Expired(s.now())
 	if early {
-		usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && usable)
+		usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && s.Regrant == nil && usable)
 	}
 	return usable
 }
@@ -520,18 +529,25 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		// the 401 on.
 		return base, nil
 	}
-	if base.RefreshToken == "" {
+	if base.RefreshToken == "" && s.Regrant == nil {
 		return nil, s.noGrant(saveCtx, base, early)
 	}
 	if wc, ok := s.Store.(WriteChecker); ok {
 		if err := wc.CheckWrite(ctx, s.Key, encodedSize(base)); err != nil {
+			if base.RefreshToken == "" {
+				return nil, fmt.Errorf("renew token: not asked for, because the new one could not be saved: %w", err)
+			}
 			return nil, fmt.Errorf("refresh token: not spent, because its replacement could not be saved: %w", err)
 		}
+	}
+	if base.RefreshToken == "" {
+		return s.regrant(ctx, saveCtx, base, early, waited)
 	}
 
 	f.sent.Store(true)
 	sentAt := s.now()
-	nt, err := s.redeemWithRetry(ctx, s.configFor(base), base.RefreshToken)
+	cfg := s.configFor(base)
+	nt, err := s.withRetry(ctx, true, func(ctx context.Context) (*Token, error) { return cfg.Refresh(ctx, base.RefreshToken) })
 	if err != nil {
 		if IsTerminal(err) && early && !base.Expired(sentAt) {
 			// Some servers refuse an early refresh (400) that works later,
@@ -544,19 +560,10 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		}
 		return nil, s.refreshFailed(err)
 	}
-	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
-	nt.User = base.User
-	if nt.Issuer == "" {
-		nt.Issuer, nt.ClientID = s.Config.Issuer, s.Config.ClientID
-	}
+	s.inherit(nt, base)
 	if nt.RefreshExpiry.IsZero() && nt.RefreshToken == base.RefreshToken {
 		nt.RefreshExpiry = base.RefreshExpiry
 	}
-	if nt.Scope == "" {
-		nt.Scope = base.Scope
-	}
-	nt.Lineage = base.Lineage
-	nt.Generation = base.Generation + 1
 	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
 		return nil, s.loginRequired(&unsavedError{err: err})
 	}
@@ -569,11 +576,77 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	return nt, nil
 }
 
+// inherit gives nt, the answer to a grant for base's login, what the
+// answer does not repeat: the binding, the scope, the lineage, and the
+// next generation.
+func (s *Source) inherit(nt, base *Token) {
+	nt.Issuer, nt.ClientID, nt.Account, nt.ClientSecret = base.Issuer, base.ClientID, base.Account, base.ClientSecret
+	nt.User = base.User
+	if nt.Issuer == "" {
+		nt.Issuer, nt.ClientID = s.Config.Issuer, s.Config.ClientID
+	}
+	if nt.Scope == "" {
+		nt.Scope = base.Scope
+	}
+	nt.Lineage = base.Lineage
+	nt.Generation = base.Generation + 1
+}
+
+// regrant renews base, a set without a refresh token, with s.Regrant
+// under the lock held by redeem. Nothing is spent: a failure keeps the
+// stored set, and a still-valid token is kept as after an early refresh.
+func (s *Source) regrant(ctx, saveCtx context.Context, base *Token, early bool, waited time.Duration) (*Token, error) {
+	sentAt := s.now()
+	nt, err := s.withRetry(ctx, false, func(ctx context.Context) (*Token, error) { return s.Regrant(ctx, base) })
+	if err == nil && nt == nil {
+		err = errors.New("the Regrant func returned no token")
+	}
+	if err != nil {
+		refused := refusedGrant(err)
+		switch {
+		case refused && early && !base.Expired(sentAt):
+			return nil, &earlyRefusal{err: err, what: "renew token early"}
+		case refused:
+			return nil, s.loginRequired(fmt.Errorf("renew token: %w", err))
+		}
+		return nil, fmt.Errorf("renew token: %w", err)
+	}
+	s.inherit(nt, base)
+	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
+		// Nothing was spent: the old set stays, and the next call asks again.
+		return nil, fmt.Errorf("renew token: save the new token: %w", err)
+	}
+	if !early {
+		s.mu.Lock()
+		s.afterRejection, s.afterRejectionAt = nt, s.now()
+		s.mu.Unlock()
+	}
+	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
+	return nt, nil
+}
+
+// refusedGrant reports whether err is a server's refusal of a grant that
+// asking again will not change: any error answer (RFC 6749 §5.2) but
+// server_error and temporarily_unavailable. A token exchange refuses a
+// subject token with invalid_request (RFC 8693 §2.2.2).
+func refusedGrant(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && te.Code != "server_error" && te.Code != "temporarily_unavailable"
+}
+
 // earlyRefusal is a terminal answer to a refresh sent while the access
 // token was still valid. The set is kept.
-type earlyRefusal struct{ err error }
+type earlyRefusal struct {
+	err  error
+	what string // "" means "refresh token early"
+}
 
-func (e *earlyRefusal) Error() string { return "refresh token early: " + e.err.Error() }
+func (e *earlyRefusal) Error() string {
+	if e.what != "" {
+		return e.what + ": " + e.err.Error()
+	}
+	return "refresh token early: " + e.err.Error()
+}
 func (e *earlyRefusal) Unwrap() error { return e.err }
 
 // refusedAgain reports whether t is the set this Source's last refresh
@@ -678,7 +751,11 @@ func (e *answerLostError) Unwrap() []error { return []error{ErrAnswerLost, e.err
 // did rotate now sees reuse and revokes the family, and with it an access
 // token that may still have had minutes to live. A timeout is not retried:
 // the server may still be working on the first request.
-func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*Token, error) {
+// withRetry sends a grant, resending after an answer that says it was not
+// processed. A grant that spends something (a refresh token) is resent
+// once after a lost answer, and a loss is then ErrAnswerLost; one that
+// spends nothing is resent like any unprocessed request.
+func (s *Source) withRetry(ctx context.Context, spends bool, send func(context.Context) (*Token, error)) (*Token, error) {
 	retries := s.Retries
 	if retries == 0 {
 		retries = defaultRetries
@@ -686,10 +763,11 @@ func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*
 	start := time.Now()
 	var lost error
 	for attempt := 0; ; attempt++ {
-		t, err := cfg.Refresh(ctx, rt)
+		t, err := send(ctx)
 		switch {
 		case err == nil:
 			return t, nil
+		case !spends:
 		case lost != nil && IsTerminal(err):
 			return nil, fmt.Errorf("the answer to the first request was lost (%v), and the server refused the same grant again: %w", lost, err)
 		case lost != nil:
@@ -701,6 +779,9 @@ func (s *Source) redeemWithRetry(ctx context.Context, cfg *Config, rt string) (*
 			return nil, &answerLostError{err: err}
 		}
 		wait, ok := retryable(err)
+		if !spends && answerLost(err) && ctx.Err() == nil {
+			ok = true // nothing was spent: a lost answer is asked again
+		}
 		if wait <= 0 {
 			wait = time.Duration(attempt+1) * 250 * time.Millisecond
 		}

@@ -44,6 +44,13 @@ type Counters struct {
 	ClientAuthFailures int `json:"client_auth_failures"`
 	// Registrations counts clients registered (RFC 7591).
 	Registrations int `json:"registrations"`
+	// ClientCredentialGrants counts client credentials grants of
+	// authenticated clients (RFC 6749 §4.4); Exchanges token exchanges
+	// whose subject token verified (RFC 8693); WorkloadTokens the subject
+	// tokens GET /_actions/idtoken handed out.
+	ClientCredentialGrants int `json:"client_credential_grants"`
+	Exchanges              int `json:"exchanges"`
+	WorkloadTokens         int `json:"workload_tokens"`
 }
 
 type counterSet struct {

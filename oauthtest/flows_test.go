@@ -31,8 +31,8 @@ func TestMetadata(t *testing.T) {
 		{"revocation_endpoint", md.RevocationEndpoint, s.URL + "/revoke"},
 		{"code_challenge_methods_supported", strings.Join(md.CodeChallengeMethodsSupported, " "), "S256"},
 		{"grant_types_supported", strings.Join(md.GrantTypesSupported, " "),
-			"authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code"},
-		{"token_endpoint_auth_methods_supported", strings.Join(md.TokenEndpointAuthMethodsSupported, " "), "none"},
+			"authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code client_credentials urn:ietf:params:oauth:grant-type:token-exchange"},
+		{"token_endpoint_auth_methods_supported", strings.Join(md.TokenEndpointAuthMethodsSupported, " "), "none private_key_jwt"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

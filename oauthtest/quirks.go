@@ -1,6 +1,7 @@
 package oauthtest
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -278,13 +279,13 @@ func (s *Server) quirks() Quirks {
 func (q Quirks) authMethods() []string {
 	switch {
 	case q.ClientSecret == "":
-		return []string{"none"}
+		return []string{"none", "private_key_jwt"}
 	case q.ClientAuth == "basic":
-		return []string{"client_secret_basic"}
+		return []string{"client_secret_basic", "private_key_jwt"}
 	case q.ClientAuth == "post":
-		return []string{"client_secret_post"}
+		return []string{"client_secret_post", "private_key_jwt"}
 	}
-	return []string{"client_secret_basic", "client_secret_post"}
+	return []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 }
 
 // noDiscovery hides both metadata documents when asked to.
@@ -298,13 +299,38 @@ func (s *Server) noDiscovery(next http.Handler) http.Handler {
 	})
 }
 
-// clientAuth enforces Quirks.ClientSecret, then hands the request on as
-// a public client's (client_id in the body, no secret), which is how the
-// engine underneath knows every client.
+// clientAuth checks a client assertion (private_key_jwt, see
+// AddClientKey) and enforces Quirks.ClientSecret, then hands the request
+// on as a public client's (client_id in the body, no secret), which is
+// how the engine underneath knows every client; the context says which
+// client authenticated (for the client credentials grant).
 func (s *Server) clientAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := s.quirks()
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad form"})
+				return
+			}
+			if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+				id, ok := s.assertionAuth(w, r)
+				if !ok {
+					return
+				}
+				for _, k := range []string{"client_assertion", "client_assertion_type"} {
+					r.PostForm.Del(k)
+					r.Form.Del(k)
+				}
+				r.PostForm.Set("client_id", id)
+				r.Form.Set("client_id", id)
+				exchangeClient(r)
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), confidentialKey{}, id)))
+				return
+			}
+		}
 		if q.ClientSecret == "" {
+			exchangeClient(r)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -348,8 +374,19 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 		r.Header.Del("Authorization")
 		r.PostForm.Del("client_secret")
 		r.Form.Del("client_secret")
-		next.ServeHTTP(w, r)
+		exchangeClient(r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), confidentialKey{}, r.PostForm.Get("client_id"))))
 	})
+}
+
+// exchangeClient hands a token exchange's client to the engine, which
+// reads it from Basic only (with an empty secret: clients are public
+// there), when the body names it.
+func exchangeClient(r *http.Request) {
+	if _, _, basic := r.BasicAuth(); basic || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" {
+		return
+	}
+	r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), "")
 }
 
 // authorizeQuirks checks the exact redirect URI and the audience of an

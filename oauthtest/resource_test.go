@@ -174,7 +174,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"no grant_type", url.Values{}, 400, "invalid_request"},
 		{"unknown grant_type", url.Values{"grant_type": {"password"}, "username": {"u"}}, 400, "unsupported_grant_type"},
-		{"client_credentials", url.Values{"grant_type": {"client_credentials"}, "client_id": {"c"}}, 400, "unsupported_grant_type"},
+		{"client_credentials of a public client", url.Values{"grant_type": {"client_credentials"}, "client_id": {"c"}}, 401, "invalid_client"}, // RFC 6749 §4.4.2: the client must authenticate
 		{"code missing", url.Values{"grant_type": {"authorization_code"}, "client_id": {testClient}}, 400, "invalid_request"},
 		{"code unknown", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {testClient}, "code_verifier": {"v"}}, 400, "invalid_grant"},
 		{"refresh missing", url.Values{"grant_type": {"refresh_token"}, "client_id": {testClient}}, 400, "invalid_request"},

@@ -87,6 +87,7 @@ type Server struct {
 	store    *storage
 	provider *op.Provider
 	counters *counterSet
+	work     *workloads
 	schema   *graphql.Schema
 	handler  http.Handler
 
@@ -144,6 +145,10 @@ func newServer(opts Options, baseURL string, now func() time.Time) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("create provider: %w", err)
 	}
+	if s.work, err = newWorkloads(s.URL, s.URL+s.provider.TokenEndpoint().Relative()); err != nil {
+		return nil, fmt.Errorf("generate workload key: %w", err)
+	}
+	s.store.work = s.work
 	s.schema, err = newSchema(opts.User)
 	if err != nil {
 		return nil, err
@@ -216,6 +221,14 @@ func (s *Server) SetFaults(f Faults) {
 // resource then answers 401 (RFC 6750 §3.1) and refresh tokens still work.
 func (s *Server) ExpireAccessTokens() { s.store.expireAccessTokens() }
 
+// SetAccessTTL sets the lifetime of access tokens issued from now on
+// (Options.AccessTTL); tokens already issued keep theirs.
+func (s *Server) SetAccessTTL(d time.Duration) {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	s.store.accessTTL = d
+}
+
 // RevokeFamily revokes the refresh-token family that refreshToken belongs to,
 // current or already rotated: every refresh and access token of that login
 // stops working. Unknown tokens are ignored.
@@ -252,6 +265,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc(devicePath, s.devicePage)
 	mux.Handle("/_dev/", s.devAPI())
+	mux.HandleFunc("GET "+ActionsPath, s.actionsToken)
 	mux.Handle("/v2/", s.requireToken(s.restAPI()))
 	mux.Handle("/graphql", s.requireToken(http.HandlerFunc(s.graphql)))
 	mux.Handle(s.provider.AuthorizationEndpoint().Relative()+"/callback", s.addIss(s.provider))
@@ -303,18 +317,19 @@ func (s *Server) metadataDoc() authServerMetadata {
 		reg = s.URL + registerPath
 	}
 	return authServerMetadata{
-		RegistrationEndpoint:                       reg,
-		Issuer:                                     s.URL,
-		AuthorizationEndpoint:                      p.AuthorizationEndpoint().Absolute(s.URL),
-		TokenEndpoint:                              p.TokenEndpoint().Absolute(s.URL),
-		DeviceAuthorizationEndpoint:                p.DeviceAuthorizationEndpoint().Absolute(s.URL),
-		RevocationEndpoint:                         p.RevocationEndpoint().Absolute(s.URL),
-		UserinfoEndpoint:                           p.UserinfoEndpoint().Absolute(s.URL),
-		JWKSURI:                                    p.KeysEndpoint().Absolute(s.URL),
-		ScopesSupported:                            []string{oidc.ScopeOfflineAccess, oidc.ScopeOpenID},
-		ResponseTypesSupported:                     []string{string(oidc.ResponseTypeCode)},
-		ResponseModesSupported:                     []string{string(oidc.ResponseModeQuery)},
-		GrantTypesSupported:                        []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode)},
+		RegistrationEndpoint:        reg,
+		Issuer:                      s.URL,
+		AuthorizationEndpoint:       p.AuthorizationEndpoint().Absolute(s.URL),
+		TokenEndpoint:               p.TokenEndpoint().Absolute(s.URL),
+		DeviceAuthorizationEndpoint: p.DeviceAuthorizationEndpoint().Absolute(s.URL),
+		RevocationEndpoint:          p.RevocationEndpoint().Absolute(s.URL),
+		UserinfoEndpoint:            p.UserinfoEndpoint().Absolute(s.URL),
+		JWKSURI:                     p.KeysEndpoint().Absolute(s.URL),
+		ScopesSupported:             []string{oidc.ScopeOfflineAccess, oidc.ScopeOpenID},
+		ResponseTypesSupported:      []string{string(oidc.ResponseTypeCode)},
+		ResponseModesSupported:      []string{string(oidc.ResponseModeQuery)},
+		GrantTypesSupported: []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode),
+			string(oidc.GrantTypeClientCredentials), string(oidc.GrantTypeTokenExchange)},
 		CodeChallengeMethodsSupported:              []string{string(oidc.CodeChallengeMethodS256)},
 		TokenEndpointAuthMethodsSupported:          s.quirks().authMethods(),
 		RevocationEndpointAuthMethodsSupported:     s.quirks().authMethods(),

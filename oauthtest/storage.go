@@ -40,6 +40,7 @@ type storage struct {
 	// registered holds client_ids given by dynamic registration.
 	registered sync.Map
 	accessTTL  time.Duration
+	work       *workloads
 	refreshTT  time.Duration
 	idle       time.Duration // Options.RefreshIdle
 	grace      time.Duration
@@ -418,6 +419,10 @@ func (s *storage) beginGrantLocked(req op.TokenRequest) (grant, error) {
 		return grant{clientID: r.ClientID, subject: r.Subject, scopes: r.Scopes, authTime: r.AuthTime}, nil
 	case *refreshTokenRequest:
 		return grant{clientID: r.clientID, subject: r.subject, scopes: r.scopes, authTime: r.authTime}, nil
+	case *clientCredentialsRequest:
+		return grant{clientID: r.clientID, subject: r.clientID, scopes: r.scopes, authTime: s.now()}, nil
+	case op.TokenExchangeRequest:
+		return grant{clientID: r.GetClientID(), subject: r.GetSubject(), scopes: r.GetScopes(), authTime: s.now()}, nil
 	default:
 		return grant{}, oidc.ErrUnsupportedGrantType()
 	}

@@ -54,6 +54,7 @@ type loginOptions struct {
 	// registrationURL is the RFC 7591 endpoint, for a server whose
 	// metadata does not name it (Hydra).
 	registrationURL string
+	work            workloadFlags
 
 	// changed reports whether a flag was given (cobra's Changed): an
 	// unset flag keeps what is remembered for the host.
@@ -80,6 +81,15 @@ when set, otherwise the system opener.
                 access_token, refresh_token, expires_in and token_type, from
                 stdin; with a refresh token the credential refreshes itself
 
+A program with no person logs in with a grant that latch runs again
+whenever the token expires (there is no refresh token):
+
+  --grant client-credentials  the client's own token (RFC 6749 §4.4), with
+                a secret or --private-key-file (RFC 7523 private_key_jwt)
+  --subject-token-file FILE   exchange the token in FILE, read again at every
+                renewal (RFC 8693): a Kubernetes service-account token
+  --github-actions            exchange the GitHub Actions job's OIDC token
+
 The endpoints come from the host's RFC 8414 or OIDC discovery document;
 --auth-url, --token-url, --device-url and --revocation-url override them,
 and with --token-url and --auth-url (or --device-url) no discovery is
@@ -92,7 +102,9 @@ The credential is bound to the host's issuer, the client ID and --org.`,
   latch auth login --scopes read:jira-work,offline_access --audience api.atlassian.com
   latch auth login --host https://github.com --auth-url https://github.com/login/oauth/authorize \
       --token-url https://github.com/login/oauth/access_token
-  echo "$TOKEN_JSON" | latch auth login --with-token`,
+  echo "$TOKEN_JSON" | latch auth login --with-token
+  latch auth login --client-id svc --private-key-file svc.pem
+  latch auth login --client-id ci --github-actions`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.device && o.withToken {
@@ -136,6 +148,7 @@ func (o *loginOptions) addFlags(c *cobra.Command) {
 	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
 	f.StringVar(&o.registrationURL, "registration-url", "", "dynamic client registration endpoint (RFC 7591), when the metadata names none; used when no client ID is configured")
 	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
+	o.addWorkloadFlags(f)
 }
 
 // login runs `latch auth login`: plan, obtain a token, check it, store
@@ -201,6 +214,8 @@ func (a *App) checkLoginToken(ctx context.Context, o *loginOptions, p *loginPlan
 	case expired && tok.Refreshable():
 	case o.withToken:
 		checked, err = a.checkToken(ctx, p.host, p.md, p.endpoints, tok)
+	case p.grant != nil:
+		// A program's token: no person for userinfo to name.
 	default:
 		tok.User = a.whoIs(ctx, p.cfg, p.md, p.endpoints, tok)
 	}
@@ -225,7 +240,7 @@ func (a *App) printReplaced(p *loginPlan, replaced *latch.Token, unopenable bool
 // hostSettings is what the login remembers for its host.
 func (p *loginPlan) hostSettings() config.Host {
 	h := config.Host{Scopes: p.cfg.Scopes, Params: p.params, Metadata: p.md, ClientAuth: p.method, RedirectURI: p.redirectURI,
-		Registration: p.reg, Resource: p.resource}
+		Registration: p.reg, Resource: p.resource, Grant: p.grant}
 	if p.cfg.ClientSecret != "" {
 		h.ClientSecretFrom = p.secretFrom
 	}
@@ -288,6 +303,11 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 	var tok *latch.Token
 	var err error
 	switch {
+	case p.grant != nil:
+		tok, err = a.workloadToken(ctx, p.cfg, p.grant, nil)
+		if refusedAtLogin(err) {
+			err = usageError(fmt.Errorf("%w; %s", err, workloadHint(p.grant)))
+		}
 	case o.withToken:
 		tok = p.input
 	case o.device:
@@ -317,6 +337,9 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 		case errors.Is(err, authcode.ErrPaste):
 			err = usageError(err)
 		}
+	}
+	if p.grant != nil {
+		return tok, err // workloadHint named the settings
 	}
 	return tok, settingError(err, p.cfg.ClientID)
 }
@@ -382,6 +405,10 @@ func (a *App) printLoggedIn(p *loginPlan, sc *storeChoice, tok *latch.Token, wit
 	}
 	fmt.Fprintf(a.Stderr, "Credential stored in the %s store: %s\n", sc.kind, sc.describe(tok.Key()))
 	fmt.Fprintf(a.Stderr, "Access token expires: %s\n", when(tok.Expiry, now))
+	if p.grant != nil {
+		fmt.Fprintf(a.Stderr, "latch renews it with the %s grant before it expires, reading %s again; no refresh token is needed.\n", grantName(p.grant), grantInputs(p.grant))
+		return
+	}
 	if tok.Refreshable() {
 		if !tok.RefreshExpiry.IsZero() {
 			fmt.Fprintf(a.Stderr, "Refresh token expires: %s\n", when(tok.RefreshExpiry, now))
@@ -431,6 +458,7 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
 		h.ClientAuth, h.RedirectURI, h.ClientSecretFrom = settings.ClientAuth, settings.RedirectURI, settings.ClientSecretFrom
+		h.Grant = settings.Grant
 		if settings.Registration != nil {
 			h.Registration = settings.Registration
 		}

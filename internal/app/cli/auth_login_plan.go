@@ -41,7 +41,8 @@ type loginPlan struct {
 	method            string // client authentication
 	redirectURI       string
 	reg               *config.Registration
-	input             *latch.Token // --with-token's token
+	grant             *config.Grant // a workload login's grant
+	input             *latch.Token  // --with-token's token
 	secret            string
 	secretFrom        string // where the secret was given: file:PATH or env:NAME
 }
@@ -59,12 +60,25 @@ func (a *App) planLogin(ctx context.Context, o *loginOptions) (*loginPlan, error
 	if err != nil {
 		return nil, err
 	}
-	var methods []string
-	if p.cfg, p.md, methods, err = a.loginConfig(ctx, p.host, p.server, scopes, p.params, p.endpoints); err != nil {
+	if p.grant, err = o.workloadGrant(a.hostEntry(p.host)); err != nil {
 		return nil, err
 	}
-	if p.reg, err = a.registerClient(ctx, o, p.host, p.cfg, p.md, p.secretFrom); err != nil {
+	if p.grant != nil {
+		if p.grant.Type == config.GrantClientCredentials && !a.clientNamed(p.host) {
+			return nil, usageError(errors.New("--grant client-credentials needs the client it logs in as: pass --client-id"))
+		}
+		if scopes == nil {
+			scopes = []string{} // no openid or offline_access for a program: the server's default
+		}
+	}
+	var methods []string
+	if p.cfg, p.md, methods, err = a.loginConfig(ctx, p.host, p.server, scopes, p.params, p.endpoints, p.grant != nil); err != nil {
 		return nil, err
+	}
+	if p.grant == nil {
+		if p.reg, err = a.registerClient(ctx, o, p.host, p.cfg, p.md, p.secretFrom); err != nil {
+			return nil, err
+		}
 	}
 	if other := a.sharedWith(p.host, p.cfg.Key(p.org)); other != "" {
 		return nil, usageError(fmt.Errorf("this login would share its credential with the login for %s (the same authorization server, client and account); add --org NAME to keep them apart, or log out of %s first",
@@ -332,9 +346,9 @@ func pickClientAuth(method, secret string, supported []string) (string, error) {
 // loginConfig finds the host's endpoints (discovery, unless the explicit
 // ones suffice), with the explicit endpoints over them, and the scopes:
 // as given, or openid and offline_access as far as the server lists them.
-func (a *App) loginConfig(ctx context.Context, host, server string, scopes []string, params url.Values, e config.Endpoints) (*latch.Config, *discovery.Metadata, []string, error) {
+func (a *App) loginConfig(ctx context.Context, host, server string, scopes []string, params url.Values, e config.Endpoints, tokenOnly bool) (*latch.Config, *discovery.Metadata, []string, error) {
 	md := &discovery.Metadata{Issuer: server}
-	if e.TokenURL == "" || (e.AuthURL == "" && e.DeviceURL == "") {
+	if e.TokenURL == "" || (e.AuthURL == "" && e.DeviceURL == "" && !tokenOnly) {
 		var err error
 		if md, err = a.discover(ctx, server); err != nil {
 			return nil, nil, nil, err

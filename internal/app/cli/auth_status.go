@@ -20,18 +20,21 @@ import (
 
 // statusEntry is one credential in `auth status`. It holds no secret.
 type statusEntry struct {
-	Host          string       `json:"host"`
-	ClientID      string       `json:"client_id"`
-	AuthServer    string       `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
-	Resource      string       `json:"resource,omitempty"`             // the API a zero-config login is for
-	Registered    bool         `json:"client_registered,omitempty"`    // latch registered the client (RFC 7591)
-	Org           string       `json:"org"`
-	Account       string       `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
-	Selected      bool         `json:"selected"`
-	LoggedIn      bool         `json:"logged_in"`
-	Valid         bool         `json:"valid"`
-	Expiry        *time.Time   `json:"expiry,omitempty"`
-	Refreshable   bool         `json:"refreshable"`
+	Host        string     `json:"host"`
+	ClientID    string     `json:"client_id"`
+	AuthServer  string     `json:"authorization_server,omitempty"` // when a resource named it (RFC 9728)
+	Resource    string     `json:"resource,omitempty"`             // the API a zero-config login is for
+	Registered  bool       `json:"client_registered,omitempty"`    // latch registered the client (RFC 7591)
+	Org         string     `json:"org"`
+	Account     string     `json:"account,omitempty"` // who the grant is for, from the id_token or userinfo
+	Selected    bool       `json:"selected"`
+	LoggedIn    bool       `json:"logged_in"`
+	Valid       bool       `json:"valid"`
+	Expiry      *time.Time `json:"expiry,omitempty"`
+	Refreshable bool       `json:"refreshable"`
+	// RenewedBy is a workload login's grant, which renews a token that
+	// has no refresh token.
+	RenewedBy     string       `json:"renewed_by,omitempty"`
 	RefreshExpiry *time.Time   `json:"refresh_expiry,omitempty"`
 	Token         string       `json:"token,omitempty"` // masked
 	Generation    uint64       `json:"generation"`
@@ -105,7 +108,7 @@ func (o *statusOptions) run(ctx context.Context, a *App) error {
 		a.printStatus(entries)
 	}
 	for _, e := range entries {
-		if e.Selected && (e.Valid || e.Refreshable) {
+		if e.Selected && (e.Valid || e.Refreshable || e.RenewedBy != "") {
 			return nil
 		}
 		if e.Selected && e.err != nil {
@@ -229,6 +232,9 @@ func (a *App) hostStatus(ctx context.Context, q statusQuery, host string) ([]sta
 			e.Error, e.err = oneLine(err.Error()), err
 		default:
 			e.setToken(tok, q.now, a.hostEntry(host).Scopes)
+			if g := a.hostEntry(host).Grant; g != nil && !e.Refreshable {
+				e.RenewedBy = "the " + grantName(g) + " grant, reading " + grantInputs(g)
+			}
 			e.Agent = a.runningAgent(key)
 		}
 		entries = append(entries, e)
@@ -325,6 +331,8 @@ func printToken(w io.Writer, e statusEntry, now time.Time) {
 		state = "valid"
 	case e.Refreshable:
 		state = "expired, refreshes on next use"
+	case e.RenewedBy != "":
+		state = "expired, renewed on next use"
 	}
 	exp := "unknown"
 	if e.Expiry != nil {
@@ -338,6 +346,8 @@ func printToken(w io.Writer, e statusEntry, now time.Time) {
 			rexp = "refresh token expires " + when(*e.RefreshExpiry, now)
 		}
 		fmt.Fprintf(w, "    refreshable: yes (%s)\n", rexp)
+	case e.RenewedBy != "":
+		fmt.Fprintf(w, "    refreshable: no refresh token; renewed by %s\n", e.RenewedBy)
 	case e.Revoked != "":
 		fmt.Fprintf(w, "    refreshable: no (the server revoked the grant: %s)\n", e.Revoked)
 	default:

@@ -113,6 +113,9 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 		Key:       cfg.Key(a.Org(host)),
 		LoginHint: loginHint,
 	}
+	if g := a.hostEntry(host).Grant; g != nil {
+		s.Regrant, s.LoginHint = a.regrant(cfg, g), workloadHint(g)
+	}
 	if a.debug() {
 		s.OnRefresh = func(ev latch.RefreshEvent) {
 			fmt.Fprintf(a.Stderr, "* latch: token %s (generation %d)\n", ev.Kind, ev.Generation)

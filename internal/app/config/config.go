@@ -110,6 +110,33 @@ type Host struct {
 	// Registration is the client latch registered for itself (RFC 7591),
 	// reused by every later login; ClientID holds its id.
 	Registration *Registration `json:"registration,omitempty"`
+	// Grant is the grant a workload login renews its token with, which
+	// has no refresh token; nil for a person's login.
+	Grant *Grant `json:"grant,omitempty"`
+}
+
+// Grant types a workload login remembers.
+const (
+	GrantClientCredentials = "client_credentials" // RFC 6749 §4.4
+	GrantTokenExchange     = "token_exchange"     // RFC 8693
+)
+
+// Grant is how a workload login obtains its token again: where its
+// inputs are, never the inputs (a key, a subject token).
+type Grant struct {
+	Type string `json:"type"`
+	// PrivateKeyFile is the PEM key a client credentials grant signs its
+	// assertion with (RFC 7523 §2.2); KeyID its kid. Without it the
+	// client's secret authenticates (Host.ClientSecretFrom).
+	PrivateKeyFile string `json:"private_key_file,omitempty"`
+	KeyID          string `json:"key_id,omitempty"`
+	// SubjectTokenFile is read anew for every exchange (a Kubernetes
+	// projected token is rotated in place); GitHubActions fetches the
+	// job's OIDC token from the runner instead, for SubjectAudience.
+	SubjectTokenFile string `json:"subject_token_file,omitempty"`
+	GitHubActions    bool   `json:"github_actions,omitempty"`
+	SubjectAudience  string `json:"subject_audience,omitempty"`
+	SubjectTokenType string `json:"subject_token_type,omitempty"`
 }
 
 // Registration records a dynamic client registration (RFC 7591 §3.2.1).
