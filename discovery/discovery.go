@@ -61,6 +61,10 @@ type Metadata struct {
 	// IssParameterSupported: the server names itself in every
 	// authorization response (RFC 9207 §3), so one without iss is refused.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// ClientIDMetadataDocumentSupported: the server accepts a client ID
+	// that is the HTTPS URL of the client's metadata document, which it
+	// fetches (draft-ietf-oauth-client-id-metadata-document §5).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Config returns a latch.Config for a public client of this server. The

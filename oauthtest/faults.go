@@ -51,6 +51,8 @@ type Counters struct {
 	ClientCredentialGrants int `json:"client_credential_grants"`
 	Exchanges              int `json:"exchanges"`
 	WorkloadTokens         int `json:"workload_tokens"`
+	// DocumentFetches counts client ID metadata documents fetched.
+	DocumentFetches int `json:"document_fetches"`
 }
 
 type counterSet struct {

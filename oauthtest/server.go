@@ -303,6 +303,8 @@ type authServerMetadata struct {
 	RegistrationEndpoint                   string   `json:"registration_endpoint,omitempty"`
 	// RFC 9207 §3
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// draft-ietf-oauth-client-id-metadata-document §5
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // metadata serves RFC 8414 §3 authorization server metadata.
@@ -331,6 +333,7 @@ func (s *Server) metadataDoc() authServerMetadata {
 		GrantTypesSupported: []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeDeviceCode),
 			string(oidc.GrantTypeClientCredentials), string(oidc.GrantTypeTokenExchange)},
 		CodeChallengeMethodsSupported:              []string{string(oidc.CodeChallengeMethodS256)},
+		ClientIDMetadataDocumentSupported:          true,
 		TokenEndpointAuthMethodsSupported:          s.quirks().authMethods(),
 		RevocationEndpointAuthMethodsSupported:     s.quirks().authMethods(),
 		AuthorizationResponseIssParameterSupported: s.quirks().advertisesIss(),

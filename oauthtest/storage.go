@@ -41,6 +41,7 @@ type storage struct {
 	registered sync.Map
 	accessTTL  time.Duration
 	work       *workloads
+	docs       *documents
 	refreshTT  time.Duration
 	idle       time.Duration // Options.RefreshIdle
 	grace      time.Duration
@@ -126,6 +127,7 @@ func newStorage(opts Options, counters *counterSet, now func() time.Time) (*stor
 		user:      opts.User,
 		clients:   slices.Clone(opts.Clients),
 		accessTTL: opts.AccessTTL,
+		docs:      newDocuments(),
 		refreshTT: opts.RefreshTTL,
 		idle:      opts.RefreshIdle,
 		grace:     opts.RotationGrace,
@@ -162,6 +164,10 @@ func (s *storage) clientAllowed(id string) bool {
 	if id == "" {
 		return false
 	}
+	if isDocumentID(id) {
+		_, err := s.document(context.Background(), id)
+		return err == nil
+	}
 	if _, ok := s.registered.Load(id); ok {
 		return true
 	}
@@ -169,7 +175,14 @@ func (s *storage) clientAllowed(id string) bool {
 }
 
 // GetClientByClientID implements op.OPStorage.
-func (s *storage) GetClientByClientID(_ context.Context, clientID string) (op.Client, error) {
+func (s *storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	if isDocumentID(clientID) {
+		redirects, err := s.document(ctx, clientID)
+		if err != nil {
+			return nil, oidc.ErrInvalidClient().WithDescription("%s", err.Error())
+		}
+		return documentClient{publicClient{id: clientID}, redirects}, nil
+	}
 	if !s.clientAllowed(clientID) {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
 	}

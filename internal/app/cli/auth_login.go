@@ -54,7 +54,10 @@ type loginOptions struct {
 	// registrationURL is the RFC 7591 endpoint, for a server whose
 	// metadata does not name it (Hydra).
 	registrationURL string
-	work            workloadFlags
+	// clientMetadataURL is a client ID metadata document's URL, the
+	// client ID when none is configured.
+	clientMetadataURL string
+	work              workloadFlags
 
 	// changed reports whether a flag was given (cobra's Changed): an
 	// unset flag keeps what is remembered for the host.
@@ -148,6 +151,7 @@ func (o *loginOptions) addFlags(c *cobra.Command) {
 	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
 	f.StringVar(&o.registrationURL, "registration-url", "", "dynamic client registration endpoint (RFC 7591), when the metadata names none; used when no client ID is configured")
 	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
+	f.StringVar(&o.clientMetadataURL, "client-metadata-url", "", "with no client configured: use the client ID metadata document at this https `URL` as the client ID, where the server accepts one (draft-ietf-oauth-client-id-metadata-document); before registering (RFC 7591)")
 	o.addWorkloadFlags(f)
 }
 

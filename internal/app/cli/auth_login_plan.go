@@ -76,9 +76,19 @@ func (a *App) planLogin(ctx context.Context, o *loginOptions) (*loginPlan, error
 		return nil, err
 	}
 	if p.grant == nil {
-		if p.reg, err = a.registerClient(ctx, o, p.host, p.cfg, p.md, p.secretFrom); err != nil {
+		// The client: configured, else a metadata document, else one
+		// registered (RFC 7591); each says so.
+		documented, err := a.documentClient(ctx, o, p)
+		if err != nil {
 			return nil, err
 		}
+		if !documented {
+			if p.reg, err = a.registerClient(ctx, o, p.host, p.cfg, p.md, p.secretFrom); err != nil {
+				return nil, err
+			}
+		}
+	} else if o.clientMetadataURL != "" {
+		return nil, usageError(errors.New("--client-metadata-url is for a person's login; --grant logs in as a registered client (--client-id)"))
 	}
 	if other := a.sharedWith(p.host, p.cfg.Key(p.org)); other != "" {
 		return nil, usageError(fmt.Errorf("this login would share its credential with the login for %s (the same authorization server, client and account); add --org NAME to keep them apart, or log out of %s first",
@@ -406,6 +416,50 @@ func loginScopes(scopes, supported []string) []string {
 		}
 	}
 	return some
+}
+
+// documentClient uses --client-metadata-url as the client ID when no
+// client is configured (draft-ietf-oauth-client-id-metadata-document):
+// the server must say it accepts one, and the document is fetched and
+// checked first, as the server will, so that what is wrong is said here
+// and not on an error page the browser never comes back from. It
+// reports whether it set the client.
+func (a *App) documentClient(ctx context.Context, o *loginOptions, p *loginPlan) (bool, error) {
+	u := o.clientMetadataURL
+	switch {
+	case u == "":
+		return false, nil
+	case a.flagSet("client-id") || a.Getenv(EnvClientID) != "":
+		return false, usageError(errors.New("--client-metadata-url and --client-id both name the client; use one"))
+	case p.secretFrom != "":
+		return false, usageError(fmt.Errorf("a client secret was given (%s), but a client ID metadata document names a public client, which carries none", secretOrigin(p.secretFrom)))
+	}
+	if err := register.CheckClientID(u); err != nil {
+		return false, usageError(fmt.Errorf("--client-metadata-url: %w", err))
+	}
+	if !p.md.ClientIDMetadataDocumentSupported {
+		return false, usageError(fmt.Errorf("%s does not say it accepts client ID metadata documents (its metadata has no client_id_metadata_document_supported); pass --client-id, or leave out --client-metadata-url and latch registers a client where the server allows it (RFC 7591)", p.server))
+	}
+	doc, err := register.FetchDocument(ctx, &http.Client{Transport: a.baseTransport()}, u)
+	var de *register.DocumentError
+	if errors.As(err, &de) {
+		return false, usageError(err)
+	}
+	if err != nil {
+		return false, err
+	}
+	redirect := "http://127.0.0.1" + authcode.CallbackPath
+	if o.redirectURI != "" {
+		redirect = o.redirectURI
+	} else if h := a.hostEntry(p.host); h.RedirectURI != "" {
+		redirect = h.RedirectURI
+	}
+	if !o.device && !o.withToken && !doc.AllowsRedirect(redirect) {
+		return false, usageError(fmt.Errorf("the client ID metadata document %s does not list latch's redirect URI %s in its redirect_uris; add it (a loopback URI without a port admits any port, RFC 8252 §7.3), or pass --redirect-uri with one it lists", u, redirect))
+	}
+	p.cfg.ClientID = u
+	fmt.Fprintf(a.Stderr, "Using the client ID metadata document %s as the client (draft-ietf-oauth-client-id-metadata-document); later logins reuse it.\n", u)
+	return true, nil
 }
 
 // registerClient registers latch as a public client (RFC 7591) when no
