@@ -105,6 +105,11 @@ type Options struct {
 	// 9207 §2.4). Set it when the server's metadata has
 	// authorization_response_iss_parameter_supported.
 	IssuerRequired bool
+	// AuthParams go with the authorization request only (RFC 6749
+	// §3.1), such as the acr_values and max_age a step-up challenge asks
+	// for (RFC 9470 §4), unlike Config.Params, which every token request
+	// carries too. They never replace a parameter Login sets itself.
+	AuthParams url.Values
 	// SuccessHTML and FailureHTML are the pages shown in the browser
 	// after the login; "" means a default page. They are sent verbatim.
 	SuccessHTML string
@@ -141,7 +146,7 @@ func Login(ctx context.Context, cfg *latch.Config, opts Options) (*latch.Token, 
 		return nil, fmt.Errorf("login: make state: %w", err)
 	}
 	verifier := oauth2.GenerateVerifier()
-	authURL, err := authorizeURL(cfg, redirectURI, state, oauth2.S256ChallengeFromVerifier(verifier))
+	authURL, err := authorizeURL(cfg, redirectURI, state, oauth2.S256ChallengeFromVerifier(verifier), opts.AuthParams)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -321,7 +326,7 @@ func finish(ctx context.Context, cfg *latch.Config, q url.Values, r response) (*
 	return tok, nil
 }
 
-func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string) (string, error) {
+func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string, extra url.Values) (string, error) {
 	u, err := url.Parse(cfg.Endpoint.AuthURL)
 	if err != nil {
 		return "", fmt.Errorf("login: parse authorization endpoint: %w", err)
@@ -337,6 +342,11 @@ func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string) (stri
 	q.Set("code_challenge", challenge)
 	q.Set("code_challenge_method", "S256")
 	cfg.AddParams(q)
+	for k, vs := range extra {
+		if _, ok := q[k]; !ok {
+			q[k] = append([]string(nil), vs...)
+		}
+	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

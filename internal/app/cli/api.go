@@ -29,6 +29,12 @@ type apiEnv interface {
 	StaticToken() bool
 	// StepUpCommand is the login that meets a step-up challenge.
 	StepUpCommand(ctx context.Context, c *stepup.Challenge) string
+	// StepUpWanted reports whether to log in again for a challenge
+	// (--step-up or its setting, on a terminal), or why not.
+	StepUpWanted(flag bool) (bool, string)
+	// StepUp logs in again for the challenge; the next HTTPClient uses
+	// the new credential.
+	StepUp(ctx context.Context, c *stepup.Challenge) error
 }
 
 // apiStreams are the command's standard streams.
@@ -51,6 +57,7 @@ type apiOptions struct {
 	jq          string
 	include     bool
 	silent      bool
+	stepUp      bool
 }
 
 // newAPICmd returns `latch api`, in the manner of `gh api`.
@@ -122,6 +129,7 @@ piped. On an HTTP error the body is still printed and the exit status is 1.`,
 	f.StringVarP(&o.jq, "jq", "q", "", "filter the JSON response with a jq `expression`")
 	f.BoolVarP(&o.include, "include", "i", false, "print the status line and response headers")
 	f.BoolVar(&o.silent, "silent", false, "do not print the response body")
+	f.BoolVar(&o.stepUp, "step-up", false, "when the API asks for more scopes or a stronger login (RFC 6750 §3.1, RFC 9470), log in again for it and send the request once more (a terminal is needed; env "+EnvStepUp+"=1)")
 	return cmd
 }
 
@@ -169,18 +177,58 @@ func (o *apiOptions) run(ctx context.Context, env apiEnv, s apiStreams) error {
 				o, origin(api))
 		}
 	}
-	p := &apiPrinter{
-		out: &lastByteWriter{w: s.out}, errOut: s.errOut,
-		tty: env.StdoutIsTTY(), color: env.ColorEnabled(),
-		include: o.include, silent: o.silent, slurp: o.slurp, jq: code,
-		static: env.StaticToken(),
-		stepUp: func(c *stepup.Challenge) string { return env.StepUpCommand(ctx, c) },
+	newPrinter := func() *apiPrinter {
+		return &apiPrinter{
+			out: &lastByteWriter{w: s.out}, errOut: s.errOut,
+			tty: env.StdoutIsTTY(), color: env.ColorEnabled(),
+			include: o.include, silent: o.silent, slurp: o.slurp, jq: code,
+			static: env.StaticToken(),
+			stepUp: func(c *stepup.Challenge) string { return env.StepUpCommand(ctx, c) },
+		}
 	}
+	p := newPrinter()
+	wanted, why := env.StepUpWanted(o.stepUp)
+	p.stepUpNow = wanted && o.replayable()
+	if wanted && !p.stepUpNow {
+		why = "the request body comes from stdin and cannot be sent again"
+	}
+	p.stepUpWhyNot = why
+	err = o.fetch(ctx, client, req, s.in, p)
+	var need *stepUpNeeded
+	if !errors.As(err, &need) {
+		if err != nil {
+			return err
+		}
+		return p.finish(ctx)
+	}
+	// One step-up per request, never a loop: the replay's printer passes
+	// a second challenge on with its reason.
+	fmt.Fprintf(s.errOut, "%s\nLogging in again for it (--step-up), then sending the request once more.\n", stepUpMessage(need.c, env.StepUpCommand(ctx, need.c)))
+	if err := env.StepUp(ctx, need.c); err != nil {
+		return err
+	}
+	if client, err = env.HTTPClient(ctx); err != nil {
+		return err
+	}
+	p = newPrinter()
+	p.afterStepUp = true
 	if err := o.fetch(ctx, client, req, s.in, p); err != nil {
 		return err
 	}
 	return p.finish(ctx)
 }
+
+// replayable reports whether the request can be sent a second time
+// after a step-up: its body is not stdin.
+func (o *apiOptions) replayable() bool {
+	return o.input != "-" && !usesStdin(o.typedFields)
+}
+
+// stepUpNeeded is the first page's step-up challenge, not yet printed:
+// `latch api --step-up` logs in for it and sends the request again.
+type stepUpNeeded struct{ c *stepup.Challenge }
+
+func (e *stepUpNeeded) Error() string { return "step-up needed" }
 
 // prepare validates the flags and resolves the first request.
 func (o *apiOptions) prepare(ctx context.Context, env apiEnv, stdin io.Reader) (*apiRequest, error) {

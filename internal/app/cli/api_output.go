@@ -36,6 +36,14 @@ type apiPrinter struct {
 	static  bool     // the token is LATCH_TOKEN's, never refreshed
 	// stepUp names the login that meets a step-up challenge.
 	stepUp func(*stepup.Challenge) string
+	// stepUpNow: a challenge that names what it needs, on the first
+	// page, is returned as *stepUpNeeded, unprinted (--step-up);
+	// stepUpWhyNot says why --step-up will not; afterStepUp: this is
+	// the replay after one.
+	stepUpNow    bool
+	stepUpWhyNot string
+	afterStepUp  bool
+	printed      bool // a page was printed or kept
 }
 
 // page prints one response, or keeps it with --slurp, and returns the
@@ -43,6 +51,10 @@ type apiPrinter struct {
 // or a GraphQL error prints the body and a one-line summary on stderr,
 // and returns a silent exit error (status 1).
 func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool) (string, error) {
+	if c := stepup.Parse(resp.StatusCode, resp.Header); c != nil && p.stepUpNow && !p.printed && !p.static &&
+		(c.Error != "insufficient_scope" || len(c.Scopes) > 0) {
+		return "", &stepUpNeeded{c: c} // nothing printed: the request is sent again after the login
+	}
 	if p.include {
 		p.headers(resp)
 	}
@@ -50,6 +62,7 @@ func (p *apiPrinter) page(ctx context.Context, resp *http.Response, graphQL bool
 	if resp.StatusCode >= 400 {
 		return "", p.httpError(resp, isJSON)
 	}
+	p.printed = true
 	if !graphQL && p.jq == nil && !p.slurp {
 		next := nextLink(resp.Request.URL, resp.Header.Values("Link"))
 		if p.silent {
@@ -98,7 +111,13 @@ func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
 		}
 	}
 	if c := stepup.Parse(resp.StatusCode, resp.Header); c != nil && p.stepUp != nil && !p.static {
+		if p.afterStepUp {
+			fmt.Fprintln(p.errOut, "The API refused the request again after the step-up login; latch steps up once per request.")
+		}
 		fmt.Fprintln(p.errOut, stepUpMessage(c, p.stepUp(c)))
+		if p.stepUpWhyNot != "" {
+			fmt.Fprintf(p.errOut, "(Not logging in again by itself: %s.)\n", p.stepUpWhyNot)
+		}
 		if c.Error != "insufficient_scope" || len(c.Scopes) > 0 {
 			// More than this login grants, and what: a new login, not a
 			// retry (exit 4). An unnamed scope names no login: exit 1.

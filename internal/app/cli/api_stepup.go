@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -10,21 +11,79 @@ import (
 	"github.com/latchdev/latch/stepup"
 )
 
+// EnvStepUp, set to 1, makes `latch api` step up as --step-up does.
+const EnvStepUp = "LATCH_STEP_UP"
+
+// heldScopes are the scopes the login holds: the token's granted scope,
+// else the host's remembered ones.
+func (a *App) heldScopes(ctx context.Context, host string) []string {
+	if src, ok := a.src.(*latch.Source); ok {
+		if t, err := src.Token(ctx); err == nil && t.Scope != "" {
+			return strings.Fields(t.Scope)
+		}
+	}
+	if host != "" {
+		return a.hostEntry(host).Scopes
+	}
+	return nil
+}
+
+// StepUpWanted reports whether `latch api` should log in again by
+// itself for a step-up challenge: asked for (--step-up or LATCH_STEP_UP=1)
+// and a person is there to do it (a terminal). why says why not, when
+// asked for.
+func (a *App) StepUpWanted(flag bool) (ok bool, why string) {
+	if !flag && a.Getenv(EnvStepUp) != "1" {
+		return false, ""
+	}
+	if a.StaticToken() {
+		return false, EnvToken + " is set, and latch never replaces it"
+	}
+	if !a.canPrompt() {
+		return false, "--step-up logs in again only on a terminal, where a person can approve it"
+	}
+	return true, ""
+}
+
+// StepUp logs in again for c, as StepUpCommand's line would, with the
+// acr_values and max_age for this login only (not remembered), and
+// makes the next HTTPClient use the new credential.
+func (a *App) StepUp(ctx context.Context, c *stepup.Challenge) error {
+	host, _ := a.Host()
+	args := []string{} // not nil: cobra would read os.Args
+	if len(c.Scopes) > 0 {
+		args = append(args, "--scopes", strings.Join(c.Union(a.heldScopes(ctx, host)), ","))
+	}
+	var o *loginOptions
+	cmd := a.newLoginCmd(func(lo *loginOptions) error { o = lo; return nil })
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		return err
+	}
+	o.authParams = url.Values{}
+	if len(c.ACRValues) > 0 {
+		o.authParams.Set("acr_values", strings.Join(c.ACRValues, " "))
+	}
+	if c.MaxAge >= 0 {
+		o.authParams.Set("max_age", strconv.Itoa(c.MaxAge))
+	}
+	a.loggingIn = true
+	defer func() { a.loggingIn = false }()
+	if err := a.login(ctx, o); err != nil {
+		return err
+	}
+	a.client, a.src = nil, nil
+	return nil
+}
+
 // StepUpCommand is the `latch auth login` that meets c: the scopes held
 // (the token's granted scope, else the host's remembered ones) with c's
 // added (RFC 6750 §3.1), and the acr_values and max_age it names (RFC
 // 9470 §3). Every value was checked by stepup.Parse.
 func (a *App) StepUpCommand(ctx context.Context, c *stepup.Challenge) string {
 	host, _ := a.Host()
-	var held []string
-	if src, ok := a.src.(*latch.Source); ok {
-		if t, err := src.Token(ctx); err == nil {
-			held = strings.Fields(t.Scope)
-		}
-	}
-	if len(held) == 0 && host != "" {
-		held = a.hostEntry(host).Scopes
-	}
+	held := a.heldScopes(ctx, host)
 	args := []string{"latch"}
 	if host != "" {
 		args = append(args, "--host", shellArg(host))

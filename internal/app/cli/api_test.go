@@ -29,6 +29,28 @@ type fakeAPIEnv struct {
 	tty, color bool
 	static     bool
 	clientErr  error
+	// stepUpOK lets --step-up log in; stepUp runs when it does.
+	stepUpOK bool
+	stepUps  int
+	stepUp   func(*stepup.Challenge)
+}
+
+func (e *fakeAPIEnv) StepUpWanted(flag bool) (bool, string) {
+	if !flag {
+		return false, ""
+	}
+	if !e.stepUpOK {
+		return false, "no terminal"
+	}
+	return true, ""
+}
+
+func (e *fakeAPIEnv) StepUp(_ context.Context, c *stepup.Challenge) error {
+	e.stepUps++
+	if e.stepUp != nil {
+		e.stepUp(c)
+	}
+	return nil
 }
 
 func (e *fakeAPIEnv) HTTPClient(context.Context) (*http.Client, error) {
@@ -746,5 +768,97 @@ func TestAPIStepUpWithoutScope(t *testing.T) {
 	r := runAPI(t, env, "", "/x")
 	if exitCode(r.err) != 1 || !strings.Contains(r.stderr, "a scope it did not name") {
 		t.Fatalf("exit %d, stderr %q", exitCode(r.err), r.stderr)
+	}
+}
+
+// stepUpServer answers /admin with 403 insufficient_scope (scope=admin)
+// until granted, and counts the requests and their bodies.
+type stepUpServer struct {
+	*httptest.Server
+	granted  atomic.Bool
+	requests atomic.Int32
+	bodies   []string
+	mu       sync.Mutex
+}
+
+func newStepUpServer(t *testing.T) *stepUpServer {
+	s := &stepUpServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		s.mu.Unlock()
+		if !s.granted.Load() {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin"`)
+			w.WriteHeader(403)
+			io.WriteString(w, `{"message":"needs admin"}`)
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAPIStepUpReplaysOnce: with --step-up, a 403 insufficient_scope on
+// the first page is not printed; latch logs in once for it and sends
+// the same request, body included, once more.
+func TestAPIStepUpReplaysOnce(t *testing.T) {
+	s := newStepUpServer(t)
+	env := &fakeAPIEnv{client: s.Client(), api: s.URL, stepUpOK: true}
+	env.stepUp = func(c *stepup.Challenge) {
+		if len(c.Scopes) != 1 || c.Scopes[0] != "admin" {
+			t.Errorf("step-up for %v, want admin", c.Scopes)
+		}
+		s.granted.Store(true)
+	}
+	r := runAPI(t, env, "", "--step-up", "-X", "POST", "/admin", "-f", "name=x")
+	if r.err != nil || strings.TrimSpace(r.stdout) != `{"ok":true}` {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code(), r.stdout, r.stderr)
+	}
+	if env.stepUps != 1 || s.requests.Load() != 2 || s.bodies[0] != s.bodies[1] || s.bodies[1] == "" {
+		t.Errorf("%d step-ups, %d requests, bodies %q; want 1, 2 and the same body twice", env.stepUps, s.requests.Load(), s.bodies)
+	}
+	if !strings.Contains(r.stderr, "Logging in again for it (--step-up)") || strings.Contains(r.stdout, "needs admin") {
+		t.Errorf("stderr %q, stdout %q", r.stderr, r.stdout)
+	}
+}
+
+// TestAPIStepUpNeverLoops: a refusal after the step-up login is passed
+// through with its reason, exit 4, and no second login.
+func TestAPIStepUpNeverLoops(t *testing.T) {
+	s := newStepUpServer(t)
+	env := &fakeAPIEnv{client: s.Client(), api: s.URL, stepUpOK: true}
+	r := runAPI(t, env, "", "--step-up", "/admin")
+	if r.code() != ExitAuth || env.stepUps != 1 || s.requests.Load() != 2 {
+		t.Fatalf("exit %d, %d step-ups, %d requests; want 4, 1, 2", r.code(), env.stepUps, s.requests.Load())
+	}
+	if !strings.Contains(r.stderr, "refused the request again after the step-up login") || !strings.Contains(r.stdout, "needs admin") {
+		t.Errorf("stderr %q, stdout %q", r.stderr, r.stdout)
+	}
+}
+
+// TestAPIStepUpNotPossible: without a terminal, or with the body on
+// stdin, --step-up says why it does not log in, and names the login.
+func TestAPIStepUpNotPossible(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		ok     bool
+		args   []string
+		stdin  string
+		reason string
+	}{
+		{"no terminal", false, []string{"--step-up", "/admin"}, "", "no terminal"},
+		{"stdin body", true, []string{"--step-up", "-X", "POST", "/admin", "--input", "-"}, `{"a":1}`, "cannot be sent again"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStepUpServer(t)
+			env := &fakeAPIEnv{client: s.Client(), api: s.URL, stepUpOK: tt.ok}
+			r := runAPI(t, env, tt.stdin, tt.args...)
+			if r.code() != ExitAuth || env.stepUps != 0 || !strings.Contains(r.stderr, tt.reason) || !strings.Contains(r.stderr, "latch auth login --scopes openid,admin") {
+				t.Errorf("exit %d, %d step-ups, stderr %q", r.code(), env.stepUps, r.stderr)
+			}
+		})
 	}
 }

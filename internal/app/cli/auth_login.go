@@ -58,6 +58,9 @@ type loginOptions struct {
 	// client ID when none is configured.
 	clientMetadataURL string
 	work              workloadFlags
+	// authParams go with the authorization request only, not
+	// remembered: a step-up's acr_values and max_age (RFC 9470 §4).
+	authParams url.Values
 
 	// changed reports whether a flag was given (cobra's Changed): an
 	// unset flag keeps what is remembered for the host.
@@ -327,7 +330,7 @@ func (a *App) obtainToken(ctx context.Context, o *loginOptions, p *loginPlan) (*
 			fmt.Fprintf(a.Stderr, "%s, and the server has no device grant: open the URL below on any machine and paste back where it sends you.\n", why)
 			noBrowser = true
 		}
-		opts := authcode.Options{Timeout: o.timeout, RedirectURI: p.redirectURI, IssuerRequired: p.md.IssParameterSupported}
+		opts := authcode.Options{Timeout: o.timeout, RedirectURI: p.redirectURI, IssuerRequired: p.md.IssParameterSupported, AuthParams: o.authParams}
 		if noBrowser {
 			opts.OpenURL, opts.Paste = a.pasteOpener(p.redirectURI), a.Stdin
 		} else {
