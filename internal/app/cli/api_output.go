@@ -115,8 +115,11 @@ func (p *apiPrinter) httpError(resp *http.Response, isJSON bool) error {
 			fmt.Fprintln(p.errOut, "The API refused the request again after the step-up login; latch steps up once per request.")
 		}
 		fmt.Fprintln(p.errOut, stepUpMessage(c, p.stepUp(c)))
-		if p.stepUpWhyNot != "" {
+		switch {
+		case p.stepUpWhyNot != "":
 			fmt.Fprintf(p.errOut, "(Not logging in again by itself: %s.)\n", p.stepUpWhyNot)
+		case p.stepUpNow && p.printed:
+			fmt.Fprintln(p.errOut, "(Not logging in again by itself: earlier pages were already printed; run the command again after that login.)")
 		}
 		if c.Error != "insufficient_scope" || len(c.Scopes) > 0 {
 			// More than this login grants, and what: a new login, not a
