@@ -731,8 +731,10 @@ func (e *answerLostError) Error() string {
 
 func (e *answerLostError) Unwrap() []error { return []error{ErrAnswerLost, e.err} }
 
-// redeemWithRetry sends the refresh grant, and sends it again in two
-// cases only.
+// withRetry sends a grant, and sends it again in two cases only. For a
+// grant that spends nothing (!spends: a Regrant), a lost answer is just
+// one more unprocessed request, and is never ErrAnswerLost. For the
+// refresh grant:
 //
 // An answer that says the server did not process the grant (408, 429,
 // 503, temporarily_unavailable per RFC 6749 §5.2, or a refused
@@ -751,10 +753,6 @@ func (e *answerLostError) Unwrap() []error { return []error{ErrAnswerLost, e.err
 // did rotate now sees reuse and revokes the family, and with it an access
 // token that may still have had minutes to live. A timeout is not retried:
 // the server may still be working on the first request.
-// withRetry sends a grant, resending after an answer that says it was not
-// processed. A grant that spends something (a refresh token) is resent
-// once after a lost answer, and a loss is then ErrAnswerLost; one that
-// spends nothing is resent like any unprocessed request.
 func (s *Source) withRetry(ctx context.Context, spends bool, send func(context.Context) (*Token, error)) (*Token, error) {
 	retries := s.Retries
 	if retries == 0 {

@@ -150,9 +150,10 @@ func TestWorkloadGitHubActions(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("login: %v", r)
 	}
-	if strings.Contains(r.stderr, tok) {
-		t.Errorf("--debug shows the runner's request token")
+	if strings.Contains(r.stderr, tok) || strings.Contains(r.stderr, "eyJ") {
+		t.Errorf("--debug shows the runner's request token or the job's JWT:\n%s", r.stderr)
 	}
+	mustContain(t, "--debug", r.stderr, "subject_token=[redacted")
 	e.srv.ExpireAccessTokens()
 	if r := e.run("api", "/v2/user"); r.code != 0 || !strings.Contains(r.stdout, `"login":"repo:dev/demo:ref:refs/heads/main"`) {
 		t.Fatalf("api: %v", r)

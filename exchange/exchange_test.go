@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,8 +62,19 @@ func TestExchange(t *testing.T) {
 			t.Errorf("API says %q", who)
 		}
 	}
-	if c := srv.Counters(); c.Exchanges != 3 {
-		t.Errorf("exchanges = %d, want 3", c.Exchanges)
+	// Over HTTP, as `latch dev server` users mint one.
+	resp, err := http.PostForm(srv.URL+"/_dev/workload-token", map[string][]string{"subject": {"ci-job"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok, err := exchange.Token(t.Context(), devConfig(t, srv), exchange.Request{SubjectToken: strings.TrimSpace(string(b))})
+	if err != nil || whoAmI(t, srv, tok) != "ci-job" {
+		t.Fatalf("token from /_dev/workload-token: %v", err)
+	}
+	if c := srv.Counters(); c.Exchanges != 4 {
+		t.Errorf("exchanges = %d, want 4", c.Exchanges)
 	}
 }
 

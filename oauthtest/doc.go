@@ -14,7 +14,8 @@
 // /.well-known/openid-configuration). The endpoints are:
 //
 //	GET  /authorize              authorization code (RFC 6749 §4.1) with PKCE S256 only (RFC 7636)
-//	POST /oauth/token            authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code
+//	POST /oauth/token            authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code,
+//	                             client_credentials (RFC 6749 §4.4), urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693)
 //	POST /device_authorization   device authorization (RFC 8628 §3.1)
 //	GET  /device                 verification page (RFC 8628 §3.3), ?user_code= prefills it
 //	POST /revoke                 token revocation (RFC 7009)
@@ -26,6 +27,19 @@
 // http://[::1]:PORT/any/path, on any port (RFC 8252 §7.3); localhost is
 // tolerated (RFC 8252 §8.3). A device_code the server never issued answers
 // access_denied, as zitadel does.
+//
+// A client_id that is an https URL (http on loopback) is a client ID
+// metadata document (draft-ietf-oauth-client-id-metadata-document), which
+// the server fetches, checks and caches for a minute: its redirect_uris
+// are the client's.
+//
+// Programs: the client credentials grant needs an authenticated client,
+// with the Quirks.ClientSecret secret or a JWT assertion signed by a key
+// given to AddClientKey (RFC 7523 §2.2). Token exchange takes a subject
+// token of the server's workload issuer (WorkloadIssuer), minted by
+// WorkloadToken, POST /_dev/workload-token, or GET /_actions/idtoken,
+// which answers as a GitHub Actions runner does (ActionsRequest gives its
+// URL and request token); the access token is the workload's subject's.
 //
 // Scopes: any scope is accepted; with none, DefaultScope applies (RFC 6749
 // §3.3). offline_access is always granted and returned in "scope", so every
@@ -68,6 +82,7 @@
 //	GET  /_dev/faults             the remaining fault plan
 //	POST /_dev/faults             replace the fault plan; JSON Faults, e.g. {"fail_503":2,"latency":"200ms"}
 //	POST /_dev/expire             expire every access token now
+//	POST /_dev/workload-token     form subject=..., audience= (default: the server), ttl= (5m): a subject token for token exchange
 //	POST /_dev/revoke             form refresh_token=...: revoke its family (404 if none is live)
 //	POST /_dev/device/approve     form user_code=...: approve a device authorization
 //	POST /_dev/device/deny        form user_code=...: deny it

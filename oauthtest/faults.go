@@ -2,8 +2,10 @@ package oauthtest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -366,6 +368,17 @@ func (s *Server) devAPI() http.Handler {
 	mux.HandleFunc("POST /_dev/expire", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireAccessTokens()
 		writeJSON(w, http.StatusOK, map[string]bool{"expired": true})
+	})
+	mux.HandleFunc("POST /_dev/workload-token", func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		sub, aud := r.PostFormValue("subject"), r.PostFormValue("audience")
+		ttl, err := time.ParseDuration(cmp.Or(r.PostFormValue("ttl"), "5m"))
+		if sub == "" || err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "want subject=… and optionally audience=… and ttl=5m"})
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwt")
+		io.WriteString(w, s.WorkloadToken(sub, cmp.Or(aud, s.URL), ttl)+"\n")
 	})
 	mux.HandleFunc("POST /_dev/revoke", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
