@@ -98,9 +98,15 @@ whenever the token expires (there is no refresh token):
 
 The endpoints come from the host's RFC 8414 or OIDC discovery document;
 --auth-url, --token-url, --device-url and --revocation-url override them,
-and with --token-url and --auth-url (or --device-url) no discovery is
-needed. --scopes, --param, --audience, --resource and the endpoints are
-remembered for the host, so later logins and commands need only --host.
+and with --token-url and --auth-url (or --device-url; for --grant,
+--token-url alone) no discovery is needed. --scopes, --param, --audience,
+--resource and the endpoints are remembered for the host, so later logins
+and commands need only --host.
+
+The client is the one configured (--client-id, LATCH_CLIENT_ID or the
+host's); else --client-metadata-url, a client ID metadata document, where
+the server accepts one; else latch registers itself (RFC 7591) where the
+server allows it.
 
 The credential is bound to the host's issuer, the client ID and --org.`,
 		Example: `  latch auth login --host https://auth.example.com
