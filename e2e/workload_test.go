@@ -134,6 +134,13 @@ func TestWorkloadTokenExchange(t *testing.T) {
 			}
 		})
 	}
+	// A person's login on the same host forgets the grant.
+	if r := e.run("auth", "login", "--grant", "authorization-code"); r.code != 0 || !e.stored().Refreshable() {
+		t.Fatalf("browser login after a workload login: %v", r)
+	}
+	if r := e.run("auth", "status"); strings.Contains(r.stdout, "renewed by") {
+		t.Errorf("the grant is still remembered: %v", r)
+	}
 }
 
 // TestWorkloadGitHubActions: `--github-actions` fetches the job's OIDC
@@ -179,7 +186,7 @@ func TestWorkloadLoginErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--grant", "client-credentials"}, "pass --client-id"},
-		{[]string{"--grant", "password"}, "want client-credentials or token-exchange"},
+		{[]string{"--grant", "password"}, "want client-credentials, token-exchange or authorization-code"},
 		{[]string{"--grant", "token-exchange", "--client-id", "svc"}, "needs the subject token"},
 		{[]string{"--client-id", "svc", "--private-key-file", key, "--device"}, "cannot be used with --device"},
 		{[]string{"--client-id", "svc", "--private-key-file", filepath.Join(e.dir, "nope.pem")}, "no such file"},

@@ -51,7 +51,7 @@ func (o *loginOptions) addWorkloadFlags(c interface {
 	StringVar(*string, string, string, string)
 	BoolVar(*bool, string, bool, string)
 }) {
-	c.StringVar(&o.work.grant, "grant", "", "log a program in with no browser: client-credentials (RFC 6749 §4.4) or token-exchange (RFC 8693); renewed by every command, since it has no refresh token")
+	c.StringVar(&o.work.grant, "grant", "", "log a program in with no browser: client-credentials (RFC 6749 §4.4) or token-exchange (RFC 8693), renewed by every command since it has no refresh token; authorization-code is a person's login again")
 	c.StringVar(&o.work.privateKeyFile, "private-key-file", "", "client credentials: authenticate with a JWT signed by this PEM private `FILE` (RFC 7523 private_key_jwt) instead of a secret")
 	c.StringVar(&o.work.keyID, "key-id", "", "the kid of --private-key-file's key, as registered with the server")
 	c.StringVar(&o.work.subjectTokenFile, "subject-token-file", "", "token exchange: the subject token's `FILE` (a Kubernetes service-account token, a CI job's OIDC token), read again at every renewal")
@@ -74,8 +74,8 @@ func (o *loginOptions) workloadGrant(h *config.Host) (*config.Grant, error) {
 	case name == "" && h.Grant != nil && !o.device && !o.withToken && !o.noBrowser:
 		g := *h.Grant // a re-login of a workload renews it the same way
 		return &g, nil
-	case name == "":
-		return nil, nil
+	case name == "", name == "authorization-code":
+		return nil, nil // a person's login; it forgets a remembered grant
 	}
 	g := &config.Grant{}
 	switch name {
@@ -84,7 +84,7 @@ func (o *loginOptions) workloadGrant(h *config.Host) (*config.Grant, error) {
 	case "token-exchange", config.GrantTokenExchange:
 		g.Type = config.GrantTokenExchange
 	default:
-		return nil, usageError(fmt.Errorf("--grant %q: want client-credentials or token-exchange", name))
+		return nil, usageError(fmt.Errorf("--grant %q: want client-credentials, token-exchange or authorization-code (a person's browser login)", name))
 	}
 	if o.device || o.withToken || o.noBrowser {
 		return nil, usageError(errors.New("--grant is a login without a person; it cannot be used with --device, --with-token or --no-browser"))
