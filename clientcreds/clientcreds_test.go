@@ -235,3 +235,17 @@ func privHex(t *testing.T, s crypto.Signer) string {
 	}
 	return fmt.Sprintf("%x", b)
 }
+
+// FuzzParseKey: whatever a key file holds, ParseKey does not panic and
+// its error never quotes the file.
+func FuzzParseKey(f *testing.F) {
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW1hdGVyaWFs\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN EC PRIVATE KEY-----\nMAA=\n-----END EC PRIVATE KEY-----\n"))
+	f.Add([]byte("secret-material"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := clientcreds.ParseKey(b)
+		if err != nil && len(b) >= 8 && strings.Contains(err.Error(), string(b)) {
+			t.Errorf("the error quotes the input: %v", err)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package register
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -57,4 +59,29 @@ func TestFetchDocumentHostile(t *testing.T) {
 	if err == nil || strings.ContainsAny(err.Error(), "\x1b\n") {
 		t.Errorf("got %q; want an error with the hostile client_id escaped", err)
 	}
+}
+
+// FuzzFetchDocument: whatever the document's host answers, FetchDocument
+// does not panic, and an error is one line without control characters.
+func FuzzFetchDocument(f *testing.F) {
+	f.Add(200, []byte(`{"client_id":"https://app.example/c.json","redirect_uris":["http://127.0.0.1/callback"]}`))
+	f.Add(200, []byte(`{"client_id":"\u001b[2J","redirect_uris":[]}`))
+	f.Add(302, []byte(``))
+	f.Add(200, []byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 599 {
+			return
+		}
+		hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})}
+		d, err := FetchDocument(t.Context(), hc, "https://app.example/c.json")
+		if err != nil && strings.ContainsAny(err.Error(), "\x1b\n\r") {
+			t.Errorf("error %q", err)
+		}
+		if err == nil && (d.ClientID != "https://app.example/c.json" || len(d.RedirectURIs) == 0) {
+			t.Errorf("accepted %+v", d)
+		}
+	})
 }
