@@ -204,8 +204,15 @@ func TestTransientFailureKeepsCredential(t *testing.T) {
 		scheds = append(scheds, s)
 	}}
 	stop := run(t, a)
+	// Wait for the agent to schedule after the refresh, not only for the
+	// server to count it: stopping in between loses the last schedule.
+	recovered := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return srv.Counters().RefreshSuccesses > 0 && len(scheds) > 0 && scheds[len(scheds)-1].Failures == 0
+	}
 	deadline := time.Now().Add(20 * time.Second)
-	for srv.Counters().RefreshSuccesses == 0 && time.Now().Before(deadline) {
+	for !recovered() && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := stop(); err != nil {
