@@ -30,6 +30,10 @@ func newGrantServer(t *testing.T) *grantServer {
 	s := &grantServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.calls.Add(1)
+		if r.PostFormValue("grant_type") == "refresh_token" {
+			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+			return
+		}
 		if r.PostFormValue("grant_type") != "client_credentials" {
 			writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
 			return
@@ -145,6 +149,9 @@ func TestSourceRegrantRefused(t *testing.T) {
 			st := &storekit.Memory{}
 			src := regrantSource(t, srv, st, ccToken(time.Now().Add(tt.expiry)))
 			got, err := src.Token(context.Background())
+			if n := srv.calls.Load(); n != 1 {
+				t.Errorf("token endpoint calls = %d, want 1 (the renewal was asked for)", n)
+			}
 			if tt.wantLogin {
 				if !errors.Is(err, latch.ErrLoginRequired) || !latch.IsTerminal(err) {
 					t.Fatalf("got %v, %v; want ErrLoginRequired with the server's reason", got, err)
@@ -188,5 +195,43 @@ func TestSourceRegrantTransient(t *testing.T) {
 	_, err := src.Token(context.Background())
 	if err == nil || errors.Is(err, latch.ErrLoginRequired) || errors.Is(err, latch.ErrAnswerLost) {
 		t.Fatalf("got %v; want a transient error that is neither login required nor a lost refresh", err)
+	}
+}
+
+// TestSourceRegrantAfterDeadRefreshToken: a grant whose answer carried a
+// refresh token that the server then refuses is asked again before
+// anything is dropped; the set is replaced, not deleted.
+func TestSourceRegrantAfterDeadRefreshToken(t *testing.T) {
+	srv := newGrantServer(t)
+	st := &storekit.Memory{}
+	tok := ccToken(time.Now().Add(-time.Minute))
+	tok.RefreshToken = "rt-dead"
+	src := regrantSource(t, srv, st, tok)
+	got, err := src.Token(context.Background())
+	if err != nil || got.AccessToken == "cc-old" {
+		t.Fatalf("got %v, %v; want the grant's new token", got, err)
+	}
+	if n := srv.calls.Load(); n != 2 {
+		t.Errorf("token endpoint calls = %d, want 2 (the refused refresh, the grant)", n)
+	}
+	if stored, err := st.Load(context.Background(), src.Key); err != nil || stored.AccessToken != got.AccessToken {
+		t.Errorf("store: %v, %v; want the new set", stored, err)
+	}
+}
+
+// TestSourceRegrantRateLimited: an error answer sent with 429 or 5xx is
+// transient, whatever its code: not login required.
+func TestSourceRegrantRateLimited(t *testing.T) {
+	for _, status := range []int{429, 502} {
+		srv := newGrantServer(t)
+		srv.answer = func(_ int64, w http.ResponseWriter) bool {
+			writeJSON(w, status, map[string]any{"error": "rate_limited"})
+			return true
+		}
+		src := regrantSource(t, srv, &storekit.Memory{}, ccToken(time.Now().Add(-time.Minute)))
+		src.Retries = -1
+		if _, err := src.Token(context.Background()); err == nil || errors.Is(err, latch.ErrLoginRequired) {
+			t.Errorf("HTTP %d: %v; want a transient error", status, err)
+		}
 	}
 }

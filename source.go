@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -548,6 +549,11 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	sentAt := s.now()
 	cfg := s.configFor(base)
 	nt, err := s.withRetry(ctx, true, func(ctx context.Context) (*Token, error) { return cfg.Refresh(ctx, base.RefreshToken) })
+	if err != nil && IsTerminal(err) && s.Regrant != nil {
+		// A grant's answer carried a refresh token, now dead; the grant
+		// itself may still work, and is asked before anything is dropped.
+		return s.regrant(ctx, saveCtx, base, early, waited)
+	}
 	if err != nil {
 		if IsTerminal(err) && early && !base.Expired(sentAt) {
 			// Some servers refuse an early refresh (400) that works later,
@@ -627,11 +633,12 @@ func (s *Source) regrant(ctx, saveCtx context.Context, base *Token, early bool, 
 
 // refusedGrant reports whether err is a server's refusal of a grant that
 // asking again will not change: any error answer (RFC 6749 §5.2) but
-// server_error and temporarily_unavailable. A token exchange refuses a
+// server_error and temporarily_unavailable, and none sent with 429 or 5xx. A token exchange refuses a
 // subject token with invalid_request (RFC 8693 §2.2.2).
 func refusedGrant(err error) bool {
 	var te *TokenError
-	return errors.As(err, &te) && te.Code != "server_error" && te.Code != "temporarily_unavailable"
+	return errors.As(err, &te) && te.StatusCode != http.StatusTooManyRequests && te.StatusCode < 500 &&
+		te.Code != "server_error" && te.Code != "temporarily_unavailable"
 }
 
 // earlyRefusal is a terminal answer to a refresh sent while the access

@@ -108,7 +108,8 @@ type Options struct {
 	// AuthParams go with the authorization request only (RFC 6749
 	// §3.1), such as the acr_values and max_age a step-up challenge asks
 	// for (RFC 9470 §4), unlike Config.Params, which every token request
-	// carries too. They never replace a parameter Login sets itself.
+	// carries too. They replace Config.Params of the same name, never a
+	// parameter Login sets itself.
 	AuthParams url.Values
 	// SuccessHTML and FailureHTML are the pages shown in the browser
 	// after the login; "" means a default page. They are sent verbatim.
@@ -341,12 +342,12 @@ func authorizeURL(cfg *latch.Config, redirectURI, state, challenge string, extra
 	q.Set("state", state)
 	q.Set("code_challenge", challenge)
 	q.Set("code_challenge_method", "S256")
-	cfg.AddParams(q)
 	for k, vs := range extra {
 		if _, ok := q[k]; !ok {
 			q[k] = append([]string(nil), vs...)
 		}
 	}
+	cfg.AddParams(q) // after extra: a step-up's acr_values beats a remembered one
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

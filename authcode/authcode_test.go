@@ -538,3 +538,27 @@ func TestParseRedirectURI(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginAuthParams: AuthParams go with the authorization request only,
+// beat a Config.Params of the same name, never one Login sets, and are
+// not sent to the token endpoint (a step-up's acr_values, RFC 9470 §4).
+func TestLoginAuthParams(t *testing.T) {
+	as := newFakeAS(t)
+	var b browser
+	cfg := as.config()
+	cfg.Params = url.Values{"acr_values": {"remembered"}}
+	_, err := Login(t.Context(), cfg, Options{OpenURL: b.open,
+		AuthParams: url.Values{"acr_values": {"mfa"}, "max_age": {"300"}, "state": {"forged"}}})
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	as.mu.Lock()
+	aq, tf := as.authorize, as.tokenForm
+	as.mu.Unlock()
+	if aq.Get("acr_values") != "mfa" || aq.Get("max_age") != "300" || aq.Get("state") == "forged" {
+		t.Errorf("authorize: acr_values %q, max_age %q, state %q", aq.Get("acr_values"), aq.Get("max_age"), aq.Get("state"))
+	}
+	if tf.Has("max_age") {
+		t.Errorf("the token request carries max_age: %v", tf)
+	}
+}

@@ -196,9 +196,15 @@ func sign(s crypto.Signer, alg string, input []byte) ([]byte, error) {
 // ("RSA PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"). Errors never quote
 // the file. An encrypted key is refused with a message saying so.
 func ParseKey(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM private key found")
+	var block *pem.Block
+	for rest := data; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("no PEM private key found")
+		}
+		if block.Type != "EC PARAMETERS" { // openssl ecparam -genkey writes one first
+			break
+		}
 	}
 	if block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
 		return nil, errors.New("the private key is encrypted; give an unencrypted key (for example: openssl pkey -in key.pem -out plain.pem)")

@@ -203,10 +203,11 @@ func TestParseKey(t *testing.T) {
 	ec, _ := x509.MarshalECPrivateKey(ks["ES256"].(*ecdsa.PrivateKey))
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	good := map[string][]byte{
-		"PKCS #8":   encode("PRIVATE KEY", p8),
-		"PKCS #1":   encode("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(ks["RS256"].(*rsa.PrivateKey))),
-		"SEC 1":     encode("EC PRIVATE KEY", ec),
-		"with text": append([]byte("comment line\n"), encode("PRIVATE KEY", p8)...),
+		"PKCS #8":                 encode("PRIVATE KEY", p8),
+		"PKCS #1":                 encode("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(ks["RS256"].(*rsa.PrivateKey))),
+		"SEC 1":                   encode("EC PRIVATE KEY", ec),
+		"with text":               append([]byte("comment line\n"), encode("PRIVATE KEY", p8)...),
+		"openssl ecparam -genkey": append(encode("EC PARAMETERS", []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}), encode("EC PRIVATE KEY", ec)...),
 	}
 	for name, b := range good {
 		if _, err := clientcreds.ParseKey(b); err != nil {

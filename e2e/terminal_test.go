@@ -65,7 +65,8 @@ func TestStepUpOnTerminal(t *testing.T) {
 		t.Errorf("stored scope %q, want admin in it", tok.Scope)
 	}
 	r = onTerminal("api --step-up /v2/mfa")
-	if r.code != 4 || !strings.Contains(r.stdout, "refused the request again after the step-up login") {
+	if r.code != 4 || !strings.Contains(r.stdout, "refused the request again after the step-up login") ||
+		!strings.Contains(r.stdout, "acr_values=mfa") || !strings.Contains(r.stdout, "max_age=300") {
 		t.Fatalf("step-up that does not satisfy: %v", r)
 	}
 	if c := e.counters(); c.CodeExchanges != 3 {

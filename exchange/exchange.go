@@ -209,7 +209,7 @@ func GitHubActions(ctx context.Context, hc *http.Client, requestURL, requestToke
 		return "", fmt.Errorf("GitHub Actions OIDC token: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GitHub Actions OIDC token: the runner answered %s", resp.Status)
+		return "", &RunnerError{StatusCode: resp.StatusCode}
 	}
 	var v struct {
 		Value string `json:"value"`
@@ -218,6 +218,15 @@ func GitHubActions(ctx context.Context, hc *http.Client, requestURL, requestToke
 		return "", errors.New("GitHub Actions OIDC token: the runner's answer holds no token")
 	}
 	return v.Value, nil
+}
+
+// RunnerError is a GitHub Actions runner's answer other than 200: 401
+// or 403 when the job may not ask (no `id-token: write`), 429 or 5xx
+// when asking again later may work.
+type RunnerError struct{ StatusCode int }
+
+func (e *RunnerError) Error() string {
+	return fmt.Sprintf("GitHub Actions OIDC token: the runner answered HTTP %d", e.StatusCode)
 }
 
 func loopback(host string) bool {

@@ -37,6 +37,9 @@ type Document struct {
 type DocumentError struct {
 	ClientID string
 	Reason   string
+	// StatusCode is the document host's status when it was not 200 (and
+	// not a redirect): 429 or 5xx may pass.
+	StatusCode int
 }
 
 func (e *DocumentError) Error() string {
@@ -47,8 +50,14 @@ func (e *DocumentError) Error() string {
 // URL (§3): https (http only on a loopback address, for development), a
 // host, a path, no user information, fragment or dot segments.
 func CheckClientID(raw string) error {
-	bad := func(reason string) error { return &DocumentError{ClientID: oneLine(raw), Reason: reason} }
 	u, err := url.Parse(raw)
+	shown := raw
+	if err == nil && u.User != nil {
+		v := *u
+		v.User = nil
+		shown = v.String() // never the password
+	}
+	bad := func(reason string) error { return &DocumentError{ClientID: oneLine(shown), Reason: reason} }
 	switch {
 	case err != nil || u.Host == "" || u.Hostname() == "":
 		return bad("not an absolute URL with a host")
@@ -117,7 +126,7 @@ func FetchDocument(ctx context.Context, hc *http.Client, clientID string) (*Docu
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return nil, bad("the URL redirects (HTTP %d); servers do not follow it: serve the document at the client ID itself", resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return nil, bad("HTTP %d", resp.StatusCode)
+		return nil, &DocumentError{ClientID: clientID, Reason: fmt.Sprintf("HTTP %d", resp.StatusCode), StatusCode: resp.StatusCode}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxDocument+1))
 	if err != nil {

@@ -25,7 +25,7 @@ func TestCheckClientID(t *testing.T) {
 		"https://app.example/a/../c.json": ". or ..",
 		"/c.json":                         "absolute URL",
 	} {
-		if err := CheckClientID(bad); err == nil || !strings.Contains(err.Error(), want) {
+		if err := CheckClientID(bad); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "u:p@") {
 			t.Errorf("%s: %v, want %q", bad, err, want)
 		}
 	}

@@ -42,6 +42,9 @@ func (a *App) StepUpWanted(flag bool) (ok bool, why string) {
 	if !a.canPrompt() {
 		return false, "--step-up logs in again only on a terminal, where a person can approve it"
 	}
+	if host, err := a.Host(); err == nil && a.hostEntry(host).Grant.For(a.ClientID(host), a.Org(host)) {
+		return false, "this is a program's login (--grant), with no person to log in again"
+	}
 	return true, ""
 }
 
@@ -67,6 +70,11 @@ func (a *App) StepUp(ctx context.Context, c *stepup.Challenge) error {
 	}
 	if c.MaxAge >= 0 {
 		o.authParams.Set("max_age", strconv.Itoa(c.MaxAge))
+	}
+	if a.noBrowserHere() != "" {
+		// The device grant carries no acr_values or max_age: paste the
+		// browser's redirect back instead.
+		o.noBrowser = true
 	}
 	a.loggingIn = true
 	defer func() { a.loggingIn = false }()

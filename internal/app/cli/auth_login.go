@@ -103,10 +103,11 @@ and with --token-url and --auth-url (or --device-url; for --grant,
 --resource and the endpoints are remembered for the host, so later logins
 and commands need only --host.
 
-The client is the one configured (--client-id, LATCH_CLIENT_ID or the
-host's); else --client-metadata-url, a client ID metadata document, where
-the server accepts one; else latch registers itself (RFC 7591) where the
-server allows it.
+The client is the one named (--client-id, LATCH_CLIENT_ID); else
+--client-metadata-url, a client ID metadata document, where the server
+accepts one (it replaces the host's remembered client); else the host's
+remembered client; else latch registers itself (RFC 7591) where the server
+allows it.
 
 The credential is bound to the host's issuer, the client ID and --org.`,
 		Example: `  latch auth login --host https://auth.example.com
@@ -471,7 +472,9 @@ func (a *App) remember(ctx context.Context, host string, cfg *latch.Config, org,
 		h.Metadata = settings.Metadata
 		h.Scopes, h.Params, h.Endpoints = settings.Scopes, settings.Params, settings.Endpoints
 		h.ClientAuth, h.RedirectURI, h.ClientSecretFrom = settings.ClientAuth, settings.RedirectURI, settings.ClientSecretFrom
-		h.Grant = settings.Grant
+		if settings.Grant != nil || h.Grant.For(cfg.ClientID, org) {
+			h.Grant = settings.Grant // this login's; another login's grant stays
+		}
 		if settings.Registration != nil {
 			h.Registration = settings.Registration
 		}

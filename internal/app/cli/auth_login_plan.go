@@ -60,7 +60,7 @@ func (a *App) planLogin(ctx context.Context, o *loginOptions) (*loginPlan, error
 	if err != nil {
 		return nil, err
 	}
-	if p.grant, err = o.workloadGrant(a.hostEntry(p.host)); err != nil {
+	if p.grant, err = o.workloadGrant(a.hostEntry(p.host), a.ClientID(p.host), p.org); err != nil {
 		return nil, err
 	}
 	if p.grant != nil {
@@ -442,7 +442,10 @@ func (a *App) documentClient(ctx context.Context, o *loginOptions, p *loginPlan)
 	}
 	doc, err := register.FetchDocument(ctx, &http.Client{Transport: a.baseTransport()}, u)
 	var de *register.DocumentError
-	if errors.As(err, &de) {
+	switch {
+	case errors.As(err, &de) && (de.StatusCode == http.StatusTooManyRequests || de.StatusCode >= 500):
+		return false, &ExitError{Code: ExitTransient, Err: err}
+	case errors.As(err, &de):
 		return false, usageError(err)
 	}
 	if err != nil {

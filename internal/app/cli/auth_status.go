@@ -232,7 +232,7 @@ func (a *App) hostStatus(ctx context.Context, q statusQuery, host string) ([]sta
 			e.Error, e.err = oneLine(err.Error()), err
 		default:
 			e.setToken(tok, q.now, a.hostEntry(host).Scopes)
-			if g := a.hostEntry(host).Grant; g != nil && !e.Refreshable {
+			if g := a.hostEntry(host).Grant; g.For(tok.ClientID, tok.Account) && !e.Refreshable {
 				e.RenewedBy = "the " + grantName(g) + " grant, reading " + grantInputs(g)
 			}
 			e.Agent = a.runningAgent(key)

@@ -63,7 +63,7 @@ func (o *loginOptions) addWorkloadFlags(c interface {
 // workloadGrant checks the workload flags against the others and
 // returns the grant to remember: nil for a person's login. Flags left
 // out keep what the host remembers.
-func (o *loginOptions) workloadGrant(h *config.Host) (*config.Grant, error) {
+func (o *loginOptions) workloadGrant(h *config.Host, clientID, org string) (*config.Grant, error) {
 	w := o.work
 	name := w.grant
 	switch {
@@ -71,11 +71,19 @@ func (o *loginOptions) workloadGrant(h *config.Host) (*config.Grant, error) {
 		name = "token-exchange"
 	case name == "" && w.privateKeyFile != "":
 		name = "client-credentials"
-	case name == "" && h.Grant != nil && !o.device && !o.withToken && !o.noBrowser:
-		g := *h.Grant // a re-login of a workload renews it the same way
-		return &g, nil
-	case name == "", name == "authorization-code":
-		return nil, nil // a person's login; it forgets a remembered grant
+	case name == "" || name == "authorization-code":
+		for flag, set := range map[string]bool{"--key-id": w.keyID != "", "--subject-token-type": w.subjectTokenType != "",
+			"--subject-audience": w.subjectAudience != "", "--private-key-file": w.privateKeyFile != "",
+			"--subject-token-file": w.subjectTokenFile != "", "--github-actions": w.githubActions} {
+			if set {
+				return nil, usageError(fmt.Errorf("%s is for a program's login (--grant client-credentials or token-exchange), not a person's", flag))
+			}
+		}
+		if name == "" && h.Grant.For(clientID, org) && !o.device && !o.withToken && !o.noBrowser {
+			g := *h.Grant // a re-login of a workload renews it the same way
+			return &g, nil
+		}
+		return nil, nil // a person's login; it forgets this login's remembered grant
 	}
 	g := &config.Grant{}
 	switch name {
@@ -130,6 +138,7 @@ func (o *loginOptions) workloadGrant(h *config.Host) (*config.Grant, error) {
 		}
 		g.SubjectTokenType = typ
 	}
+	g.ClientID, g.Org = clientID, org
 	return g, nil
 }
 
@@ -201,7 +210,13 @@ func (a *App) subjectToken(ctx context.Context, cfg *latch.Config, g *config.Gra
 	// Not through --debug's log: the runner's answer is the token itself.
 	tok, err := exchange.GitHubActions(ctx, &http.Client{Transport: &uaTransport{base: http.DefaultTransport, ua: userAgent()}},
 		a.Getenv(envActionsURL), a.Getenv(envActionsToken), aud)
-	if err != nil {
+	var re *exchange.RunnerError
+	switch {
+	case errors.As(err, &re) && (re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500):
+		return "", &ExitError{Code: ExitTransient, Err: err}
+	case errors.As(err, &re):
+		return "", usageError(fmt.Errorf("%w; check the job's `permissions: id-token: write`", err))
+	case err != nil:
 		return "", err
 	}
 	return tok, nil
@@ -216,7 +231,7 @@ func readPrivateKey(path string) (crypto.Signer, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, usageError(fmt.Errorf("private key file %s can be read by others (mode %#o): run `chmod 600 %s`", path, fi.Mode().Perm(), path))
+		return nil, usageError(fmt.Errorf("private key file %s can be read by others (mode %#o): run `chmod 600 %s` (for a Kubernetes Secret volume, set defaultMode: 0400)", path, fi.Mode().Perm(), path))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
@@ -258,7 +273,8 @@ func workloadHint(g *config.Grant) string {
 func refusedAtLogin(err error) bool {
 	var te *latch.TokenError
 	var ee *ExitError
-	return !errors.As(err, &ee) && errors.As(err, &te) && te.Code != "server_error" && te.Code != "temporarily_unavailable"
+	return !errors.As(err, &ee) && errors.As(err, &te) && te.StatusCode != http.StatusTooManyRequests && te.StatusCode < 500 &&
+		te.Code != "server_error" && te.Code != "temporarily_unavailable"
 }
 
 func grantName(g *config.Grant) string {

@@ -113,7 +113,7 @@ func (a *App) storedSource(ctx context.Context) (*latch.Source, *storeChoice, er
 		Key:       cfg.Key(a.Org(host)),
 		LoginHint: loginHint,
 	}
-	if g := a.hostEntry(host).Grant; g != nil {
+	if g := a.hostEntry(host).Grant; g.For(cfg.ClientID, a.Org(host)) {
 		s.Regrant, s.LoginHint = a.regrant(cfg, g), workloadHint(g)
 	}
 	if a.debug() {

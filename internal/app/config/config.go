@@ -110,8 +110,8 @@ type Host struct {
 	// Registration is the client latch registered for itself (RFC 7591),
 	// reused by every later login; ClientID holds its id.
 	Registration *Registration `json:"registration,omitempty"`
-	// Grant is the grant a workload login renews its token with, which
-	// has no refresh token; nil for a person's login.
+	// Grant is the grant a workload login (Grant.ClientID, Grant.Org)
+	// renews its token with, which has no refresh token.
 	Grant *Grant `json:"grant,omitempty"`
 }
 
@@ -125,6 +125,10 @@ const (
 // inputs are, never the inputs (a key, a subject token).
 type Grant struct {
 	Type string `json:"type"`
+	// ClientID and Org are the login the grant renews: a host's other
+	// logins (another --org, a person's) are not renewed with it.
+	ClientID string `json:"client_id,omitempty"`
+	Org      string `json:"org,omitempty"`
 	// PrivateKeyFile is the PEM key a client credentials grant signs its
 	// assertion with (RFC 7523 §2.2); KeyID its kid. Without it the
 	// client's secret authenticates (Host.ClientSecretFrom).
@@ -316,3 +320,8 @@ func (f *File) Save() error {
 
 // Normalize returns host without a trailing slash, the form used as a key.
 func Normalize(host string) string { return strings.TrimSuffix(host, "/") }
+
+// For reports whether g renews the login of clientID and org.
+func (g *Grant) For(clientID, org string) bool {
+	return g != nil && g.ClientID == clientID && g.Org == org
+}
