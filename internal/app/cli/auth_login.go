@@ -55,7 +55,7 @@ type loginOptions struct {
 	// metadata does not name it (Hydra).
 	registrationURL string
 	// clientMetadataURL is a client ID metadata document's URL, the
-	// client ID when none is configured.
+	// client ID when none is named.
 	clientMetadataURL string
 	work              workloadFlags
 	// authParams go with the authorization request only, not
@@ -161,7 +161,7 @@ func (o *loginOptions) addFlags(c *cobra.Command) {
 	f.StringVar(&o.redirectURI, "redirect-uri", "", "the exact loopback redirect `URI` the client is registered with, e.g. http://127.0.0.1:8765/callback or http://localhost:8765/cb")
 	f.StringVar(&o.registrationURL, "registration-url", "", "dynamic client registration endpoint (RFC 7591), when the metadata names none; used when no client ID is configured")
 	f.StringVar(&o.clientAuth, "client-auth", "", "how the client authenticates: basic, post or none (default: from the server's metadata)")
-	f.StringVar(&o.clientMetadataURL, "client-metadata-url", "", "with no client configured: use the client ID metadata document at this https `URL` as the client ID, where the server accepts one (draft-ietf-oauth-client-id-metadata-document); before registering (RFC 7591)")
+	f.StringVar(&o.clientMetadataURL, "client-metadata-url", "", "with no client named: use the client ID metadata document at this https `URL` as the client ID, where the server accepts one (draft-ietf-oauth-client-id-metadata-document); before registering (RFC 7591)")
 	o.addWorkloadFlags(f)
 }
 

@@ -76,8 +76,8 @@ func (a *App) planLogin(ctx context.Context, o *loginOptions) (*loginPlan, error
 		return nil, err
 	}
 	if p.grant == nil {
-		// The client: configured, else a metadata document, else one
-		// registered (RFC 7591); each says so.
+		// The client: named, else a metadata document, else the host's
+		// remembered one, else one registered (RFC 7591); each says so.
 		documented, err := a.documentClient(ctx, o, p)
 		if err != nil {
 			return nil, err
@@ -419,7 +419,7 @@ func loginScopes(scopes, supported []string) []string {
 }
 
 // documentClient uses --client-metadata-url as the client ID when no
-// client is configured (draft-ietf-oauth-client-id-metadata-document):
+// client is named (draft-ietf-oauth-client-id-metadata-document):
 // the server must say it accepts one, and the document is fetched and
 // checked first, as the server will, so that what is wrong is said here
 // and not on an error page the browser never comes back from. It
