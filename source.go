@@ -573,13 +573,20 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	if err := s.Store.Save(saveCtx, s.Key, base, nt); err != nil {
 		return nil, s.loginRequired(&unsavedError{err: err})
 	}
+	return s.saved(nt, early, waited), nil
+}
+
+// saved records nt, a set this Source's grant brought and saved: after a
+// 401 it is the set a refusal within rejectionWindow passes through
+// (refusedAgain).
+func (s *Source) saved(nt *Token, early bool, waited time.Duration) *Token {
 	if !early {
 		s.mu.Lock()
 		s.afterRejection, s.afterRejectionAt = nt, s.now()
 		s.mu.Unlock()
 	}
 	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
-	return nt, nil
+	return nt
 }
 
 // inherit gives nt, the answer to a grant for base's login, what the
@@ -622,13 +629,7 @@ func (s *Source) regrant(ctx, saveCtx context.Context, base *Token, early bool, 
 		// Nothing was spent: the old set stays, and the next call asks again.
 		return nil, fmt.Errorf("renew token: save the new token: %w", err)
 	}
-	if !early {
-		s.mu.Lock()
-		s.afterRejection, s.afterRejectionAt = nt, s.now()
-		s.mu.Unlock()
-	}
-	s.emit(RefreshEvent{Key: s.Key, Kind: Refreshed, Generation: nt.Generation, LockWait: waited})
-	return nt, nil
+	return s.saved(nt, early, waited), nil
 }
 
 // refusedGrant reports whether err is a server's refusal of a grant that

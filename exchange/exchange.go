@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/discovery"
 )
 
 // GrantType is the token exchange grant type (RFC 8693 §2.1).
@@ -174,7 +175,7 @@ func GitHubActions(ctx context.Context, hc *http.Client, requestURL, requestToke
 		return "", errors.New("no GitHub Actions OIDC request URL and token: give the job `permissions: id-token: write`")
 	}
 	u, err := url.Parse(requestURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !loopback(u.Hostname())) {
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !discovery.IsLoopback(u.Hostname())) {
 		return "", errors.New("the GitHub Actions OIDC request URL is not an https URL")
 	}
 	if audience != "" {
@@ -227,8 +228,4 @@ type RunnerError struct{ StatusCode int }
 
 func (e *RunnerError) Error() string {
 	return fmt.Sprintf("GitHub Actions OIDC token: the runner answered HTTP %d", e.StatusCode)
-}
-
-func loopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }

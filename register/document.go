@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/latchdev/latch/discovery"
 )
 
 // MaxDocument is the largest client metadata document FetchDocument
@@ -65,7 +66,7 @@ func CheckClientID(raw string) error {
 		return bad("must not carry user information")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return bad("must not have a fragment")
-	case u.Scheme == "http" && !loopback(u.Hostname()):
+	case u.Scheme == "http" && !discovery.IsLoopback(u.Hostname()):
 		return bad("must be https (http only on a loopback address)")
 	case u.Scheme != "https" && u.Scheme != "http":
 		return bad("must be https")
@@ -78,14 +79,6 @@ func CheckClientID(raw string) error {
 		}
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // FetchDocument fetches clientID's document as the server will and
@@ -164,7 +157,7 @@ func (d *Document) AllowsRedirect(uri string) bool {
 	}
 	for _, r := range d.RedirectURIs {
 		ru, err := url.Parse(r)
-		if err == nil && ru.Port() == "" && loopback(ru.Hostname()) && ru.Scheme == u.Scheme &&
+		if err == nil && ru.Port() == "" && discovery.IsLoopback(ru.Hostname()) && ru.Scheme == u.Scheme &&
 			ru.Hostname() == u.Hostname() && ru.Path == u.Path && u.RawQuery == "" {
 			return true
 		}
