@@ -15,8 +15,10 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/internal/jsonobj"
 	"github.com/latchdev/latch/internal/redact"
+	"github.com/latchdev/latch/storekit"
 )
 
 // maxAnswer is the most of an authorization server's answer that is read.
@@ -223,7 +225,7 @@ func (c *Config) post(ctx context.Context, endpoint string, form url.Values) (*h
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeouts.Token
+		timeout = credential.DefaultTimeouts.Token
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(v.Encode()))
@@ -392,7 +394,7 @@ func ParseTokenResponse(body []byte, now time.Time) (*Token, error) {
 		Scope:        tj.Scope,
 		IDToken:      tj.IDToken,
 		IssuedAt:     now,
-		Lineage:      newLineage(),
+		Lineage:      storekit.NewLineage(),
 	}
 	exp, err := jsonobj.Seconds(tj.ExpiresIn, 10*365*24*time.Hour)
 	if err != nil {

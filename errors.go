@@ -7,33 +7,34 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/internal/redact"
 )
 
 // Sentinels for the states a caller branches on. Use errors.Is.
+// The store's and the lock's sentinels are credential's, so a store
+// built on that package alone returns the same errors.
 var (
 	// ErrNotFound: the store holds no credential for the key.
-	ErrNotFound = errors.New("no stored credential")
+	ErrNotFound = credential.ErrNotFound
 	// ErrLoginRequired: the grant is dead or missing; the user must log in again.
 	ErrLoginRequired = errors.New("login required")
 	// ErrLockTimeout: another process held the refresh lock past the bound.
-	ErrLockTimeout = errors.New("refresh lock wait timed out")
+	ErrLockTimeout = credential.ErrLockTimeout
 	// ErrStoreReadOnly: the store can be read but not written, so a refresh
 	// token must not be spent (its replacement could not be kept).
-	ErrStoreReadOnly = errors.New("credential store is read-only")
+	ErrStoreReadOnly = credential.ErrStoreReadOnly
 	// ErrStoreUnavailable: the store cannot be reached at all.
-	ErrStoreUnavailable = errors.New("credential store unavailable")
+	ErrStoreUnavailable = credential.ErrStoreUnavailable
 	// ErrUnusable: the stored credential cannot be used until a person
-	// fixes it (a corrupt file or item, unsafe permissions, a directory
-	// where a file belongs); retrying cannot help. The error names the fix.
-	// A login replaces such a credential (Save with a nil old).
-	ErrUnusable = errors.New("stored credential unusable")
+	// fixes it; retrying cannot help (see credential.ErrUnusable).
+	ErrUnusable = credential.ErrUnusable
 	// ErrConflict: a compare-and-swap Save or Delete found another set
 	// than the one the write was derived from; nothing was written.
-	ErrConflict = errors.New("credential changed meanwhile")
+	ErrConflict = credential.ErrConflict
 	// ErrNoLocker: a Source's Store has no Locker, so refreshes could not
 	// be serialised across processes.
-	ErrNoLocker = errors.New("credential store has no cross-process lock")
+	ErrNoLocker = credential.ErrNoLocker
 	// ErrBodyNotReplayable: a request met a 401 but its body could not be
 	// sent again. The token was refreshed; the caller may retry.
 	ErrBodyNotReplayable = errors.New("request body cannot be replayed after 401")

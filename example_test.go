@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	cfg := md.Config("example-cli", nil)
+	cfg := discovery.Config(md, "example-cli", nil)
 	tok, err := authcode.Login(ctx, cfg, authcode.Options{OpenURL: srv.Browser()})
 	if err != nil {
 		panic(err)

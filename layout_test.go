@@ -49,3 +49,36 @@ func TestLibraryImportsNoApplication(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallHelpersLinkNoHTTP keeps the small helpers small: git, Docker
+// and kubectl start one for nearly every request, and linking net/http,
+// crypto/tls and x/oauth2 (through the root package or discovery) made
+// each start 1.4× slower. They read the config and the stored token
+// through credential and endpoint, and hand all else to latch.
+func TestSmallHelpersLinkNoHTTP(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	const mod = "github.com/latchdev/latch"
+	banned := []string{"net/http", "crypto/tls", "golang.org/x/oauth2", mod, mod + "/discovery"}
+	for _, cmd := range []string{"git-credential-latch", "docker-credential-latch", "kube-credential-latch"} {
+		out, err := exec.Command("go", "list", "-deps", "./cmd/"+cmd).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", cmd, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, b := range banned {
+			for _, d := range deps {
+				if d == b {
+					why, _ := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "./cmd/"+cmd).Output()
+					for _, l := range strings.Split(string(why), "\n") {
+						if strings.Contains(l+" ", " "+b+" ") {
+							t.Logf("%s", l)
+						}
+					}
+					t.Errorf("%s links %s", cmd, b)
+				}
+			}
+		}
+	}
+}

@@ -24,13 +24,13 @@ func (s oauth2Source) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.oauth2(), nil
+	return toOAuth2(t), nil
 }
 
-// oauth2 returns t as an x/oauth2 token (RFC 6749 §5.1). The refresh
+// toOAuth2 returns t as an x/oauth2 token (RFC 6749 §5.1). The refresh
 // token is left out on purpose: x/oauth2 would redeem it on its own,
 // outside latch's lock, and a rotating server would revoke the family.
-func (t *Token) oauth2() *oauth2.Token {
+func toOAuth2(t *Token) *oauth2.Token {
 	return &oauth2.Token{
 		AccessToken: t.AccessToken,
 		TokenType:   t.TokenType,

@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/latchdev/latch/credential"
 )
 
 // DefaultSkew is how long before expiry a Source refreshes when Skew is 0.
 // It is capped at a quarter of each token's lifetime.
-const DefaultSkew = 60 * time.Second
+const DefaultSkew = credential.DefaultSkew
 
 // TokenSource supplies the token for a request. Token must be safe for
 // concurrent use and return a token that is valid now, or an error.
@@ -35,10 +37,15 @@ type Refresher interface {
 // one from an environment variable. It is authoritative: it is never
 // refreshed, never stored and never replaced after a 401.
 func StaticToken(accessToken string) TokenSource {
-	return staticSource{withAuthorization(&Token{AccessToken: accessToken, TokenType: "Bearer"})}
+	t := &Token{AccessToken: accessToken, TokenType: "Bearer"}
+	a := newAuthorization(t)
+	return staticSource{t, &a}
 }
 
-type staticSource struct{ t *Token }
+type staticSource struct {
+	t    *Token
+	auth *authorizationValue // a pointer, so that staticSource stays comparable
+}
 
 func (s staticSource) Token(context.Context) (*Token, error) { return s.t, nil }
 
@@ -66,42 +73,12 @@ type RefreshEvent struct {
 }
 
 // Timeouts are the bounds of the refresh transaction, in one struct
-// because their order is what keeps it safe. A holder keeps the lock for
-// at most Refresh (every token request, each within Token, and every
-// retry) plus Save (the save of an answer that arrived, never cut
-// short); a waiter gives up after Lock, which is longer, so a waiter
-// never gives up on a holder that is still in bounds. Check states the
-// order.
-type Timeouts struct {
-	Token   time.Duration // one token request (Config.Timeout)
-	Refresh time.Duration // one refresh transaction once locked (Source.Timeout)
-	Save    time.Duration // the save of an answer that arrived
-	Lock    time.Duration // a wait for the lock (the stores' own bound)
-}
+// because their order is what keeps it safe (see credential.Timeouts).
+type Timeouts = credential.Timeouts
 
 // DefaultTimeouts are the bounds where Config, Source or a store is given
-// none. Read it; do not change it.
-var DefaultTimeouts = Timeouts{
-	Token:   15 * time.Second,
-	Refresh: 20 * time.Second,
-	Save:    5 * time.Second,
-	Lock:    30 * time.Second,
-}
-
-// Check reports whether t keeps the order the lock's safety rests on:
-// every bound positive, a token request within a refresh, and a waiter
-// waiting longer than a holder may hold the lock.
-func (t Timeouts) Check() error {
-	switch {
-	case t.Token <= 0 || t.Refresh <= 0 || t.Save <= 0 || t.Lock <= 0:
-		return fmt.Errorf("timeouts %+v: every bound must be positive", t)
-	case t.Token > t.Refresh:
-		return fmt.Errorf("token request bound %s is longer than the refresh bound %s", t.Token, t.Refresh)
-	case t.Lock <= t.Refresh+t.Save:
-		return fmt.Errorf("lock wait %s does not outlast a holder's %s (refresh %s + save %s)", t.Lock, t.Refresh+t.Save, t.Refresh, t.Save)
-	}
-	return nil
-}
+// none: a copy of credential.DefaultTimeouts, which is what they read.
+var DefaultTimeouts = credential.DefaultTimeouts
 
 // Source is the shared holder of one credential's token. A Transport
 // reads it on every request. It refreshes early when the expiry is known
@@ -146,7 +123,8 @@ type Source struct {
 
 	loadMu sync.Mutex // serialises the first store read
 	mu     sync.Mutex
-	cur    *Token // carries its Authorization value (withAuthorization)
+	cur    *Token
+	auth   authorizationValue // cur's, computed once (see authorization)
 	flight *flight
 	dead   error // why cur was dropped: its grant died and its token was rejected
 	// kept is a valid token whose early refresh failed; it is not tried
@@ -189,7 +167,7 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 	s.mu.Lock()
 	t := s.cur
 	s.mu.Unlock()
-	if t != nil && !t.needsRefresh(s.now(), s.skew()) {
+	if t != nil && t.Fresh(s.now(), s.skew()) {
 		return t, nil
 	}
 	if t == nil {
@@ -197,7 +175,7 @@ func (s *Source) Token(ctx context.Context) (*Token, error) {
 		if t, err = s.load(ctx); err != nil {
 			return nil, err
 		}
-		if !t.needsRefresh(s.now(), s.skew()) {
+		if t.Fresh(s.now(), s.skew()) {
 			return s.current(t), nil
 		}
 	}
@@ -244,11 +222,11 @@ const keepBackoff = 10 * time.Second
 func (s *Source) keptRecently(t *Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.kept != nil && sameSet(s.kept, t) && s.now().Before(s.keptUntil) && !t.Expired(s.now())
+	return s.kept != nil && s.kept.SameSet(t) && s.now().Before(s.keptUntil) && !t.Expired(s.now())
 }
 
-// current returns the installed token when it is t (it carries the
-// cached Authorization value), else t. Only the first load and a finished
+// current returns the installed token when it is t (its Authorization
+// value is computed already), else t. Only the first load and a finished
 // flight install.
 func (s *Source) current(t *Token) *Token {
 	s.mu.Lock()
@@ -259,10 +237,21 @@ func (s *Source) current(t *Token) *Token {
 	return t
 }
 
-// set installs t. It installs a copy, so that the Authorization value is
-// written to a Token no one else holds, whatever the Store returned.
+// set installs t and its Authorization value.
 func (s *Source) set(t *Token) {
-	s.cur = withAuthorization(t)
+	s.cur, s.auth = t, newAuthorization(t)
+}
+
+// authorization returns t's Authorization header values: those computed
+// when t was installed if it is the current token, so that a request
+// costs no allocation for them.
+func (s *Source) authorization(t *Token) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t == s.cur {
+		return s.auth.of(t)
+	}
+	return authorizationHeader(t)
 }
 
 // load reads the store on first use. Concurrent first callers share one
@@ -325,7 +314,7 @@ func (s *Source) Refresh(ctx context.Context, stale *Token) (*Token, error) {
 	s.mu.Lock()
 	cur := s.cur
 	s.mu.Unlock()
-	if cur != nil && stale != nil && !sameSet(cur, stale) {
+	if cur != nil && stale != nil && !cur.SameSet(stale) {
 		return s.current(cur), nil // another goroutine already refreshed
 	}
 	if stale == nil {
@@ -401,7 +390,7 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 			case errors.Is(f.err, ErrLoginRequired):
 				// The set is dead and gone from the store: never send it
 				// again. A later login is found by the next load.
-				s.cur, s.dead = nil, f.err
+				s.cur, s.auth, s.dead = nil, authorizationValue{}, f.err
 			}
 			s.flight = nil
 			s.mu.Unlock()
@@ -423,12 +412,12 @@ func (s *Source) refresh(ctx context.Context, stale *Token, early bool) (*Token,
 // adoptable reports whether base, loaded after stale, is a set a sibling
 // saved that serves instead of redeeming stale.
 func (s *Source) adoptable(base, stale *Token, early bool) bool {
-	if stale == nil || sameSet(base, stale) {
+	if stale == nil || base.SameSet(stale) {
 		return false
 	}
 	usable := !base.Expired(s.now())
 	if early {
-		usable = !base.needsRefresh(s.now(), s.skew()) || (!base.Refreshable() && s.Regrant == nil && usable)
+		usable = base.Fresh(s.now(), s.skew()) || (!base.Refreshable() && s.Regrant == nil && usable)
 	}
 	return usable
 }
@@ -474,7 +463,7 @@ func (s *Source) timeout() time.Duration {
 	if s.Timeout > 0 {
 		return s.Timeout
 	}
-	return DefaultTimeouts.Refresh
+	return credential.DefaultTimeouts.Refresh
 }
 
 // redeem is the refresh transaction: lock, re-read, compare, check the
@@ -505,7 +494,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 	waited := time.Since(start)
 	// saveCtx outlives the transaction's deadline: an answer that came
 	// back is always given its save.
-	saveCtx, cancelSave := context.WithTimeout(ctx, s.timeout()+DefaultTimeouts.Save)
+	saveCtx, cancelSave := context.WithTimeout(ctx, s.timeout()+credential.DefaultTimeouts.Save)
 	defer cancelSave()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
@@ -525,7 +514,7 @@ func (s *Source) redeem(ctx context.Context, f *flight, stale *Token, early bool
 		s.emit(RefreshEvent{Key: s.Key, Kind: Adopted, Generation: base.Generation, LockWait: waited})
 		return base, nil
 	}
-	if !early && sameSet(base, stale) && s.refusedAgain(base) {
+	if !early && base.SameSet(stale) && s.refusedAgain(base) {
 		// Refreshed because of a 401 and refused again soon after: pass
 		// the 401 on.
 		return base, nil
@@ -663,7 +652,7 @@ func (e *earlyRefusal) Unwrap() error { return e.err }
 func (s *Source) refusedAgain(t *Token) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.afterRejection != nil && sameSet(s.afterRejection, t) && s.now().Before(s.afterRejectionAt.Add(rejectionWindow))
+	return s.afterRejection != nil && s.afterRejection.SameSet(t) && s.now().Before(s.afterRejectionAt.Add(rejectionWindow))
 }
 
 // configFor returns the Config to refresh t with: s.Config, with t's

@@ -62,7 +62,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(clone(req, tok.header(), body, getBody))
+	resp, err := t.base().RoundTrip(clone(req, authorization(t.Source, tok), body, getBody))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !canRefresh || askedToStepUp(resp.Header) {
 		return resp, err
 	}
@@ -74,7 +74,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil && ntok == nil {
 		err = errors.New("latch: Refresher returned no token and no error")
 	}
-	if err == nil && sameSet(ntok, tok) && ntok.AccessToken == tok.AccessToken {
+	if err == nil && ntok.SameSet(tok) && ntok.AccessToken == tok.AccessToken {
 		return resp, nil
 	}
 	drain(resp)
@@ -89,7 +89,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("replay request body: %w", err)
 		}
 	}
-	return t.base().RoundTrip(clone(req, ntok.header(), body, getBody))
+	return t.base().RoundTrip(clone(req, authorization(t.Source, ntok), body, getBody))
 }
 
 func (t *Transport) token(ctx context.Context) (*Token, error) {
@@ -101,6 +101,20 @@ func (t *Transport) token(ctx context.Context) (*Token, error) {
 		err = errors.New("latch: TokenSource returned no token and no error")
 	}
 	return tok, err
+}
+
+// authorization returns tok's Authorization header values, computed
+// once per token when src is a Source or StaticToken.
+func authorization(src TokenSource, tok *Token) []string {
+	switch s := src.(type) {
+	case *Source:
+		return s.authorization(tok)
+	case staticSource:
+		if tok == s.t {
+			return s.auth.of(tok)
+		}
+	}
+	return authorizationHeader(tok)
 }
 
 // authorize reports whether req may carry the token: its origin is

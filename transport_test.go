@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -410,6 +411,27 @@ func TestTokenAuthorization(t *testing.T) {
 	if a := got.Authorization(); a != "Bearer at-1" {
 		t.Errorf("Authorization() = %q", a)
 	}
+	// The Transport sends the value the Source computed once, and never
+	// a stale one: not even for a token changed in place.
+	var sent []string
+	tr := &latch.Transport{Source: src, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	})}
+	send := func() {
+		req, _ := http.NewRequest("GET", "https://api.example/x", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send()
+	got.AccessToken = "at-3"
+	send()
+	if want := []string{"Bearer at-1", "Bearer at-3"}; !slices.Equal(sent, want) {
+		t.Errorf("sent %q, want %q", sent, want)
+	}
 }
 
 // TestTransportStepUp401KeepsToken: a 401 that asks for a stronger
@@ -439,5 +461,17 @@ func TestTransportStepUp401KeepsToken(t *testing.T) {
 	}
 	if got, err := st.Load(context.Background(), src.Key); err != nil || got.AccessToken != tok.AccessToken {
 		t.Errorf("store holds %v, %v; want the set kept", got, err)
+	}
+}
+
+// TokenSources are comparable values, as callers use them (a map key, a
+// ==); StaticToken's cached header must not make it panic.
+func TestStaticTokenComparable(t *testing.T) {
+	a, b := latch.StaticToken("at"), latch.StaticToken("at")
+	if a == b {
+		t.Error("two StaticTokens compare equal; each has its own token")
+	}
+	if m := map[latch.TokenSource]bool{a: true}; !m[a] {
+		t.Error("a StaticToken is not found as a map key")
 	}
 }

@@ -27,7 +27,7 @@ func login(t *testing.T, srv *oauthtest.Server) *latch.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := md.Config("agent-test", nil)
+	cfg := discovery.Config(md, "agent-test", nil)
 	tok, err := authcode.Login(ctx, cfg, authcode.Options{OpenURL: srv.Browser()})
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ func TestDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	cfg := m.Config("latch-cli", []string{"offline_access"})
+	cfg := discovery.Config(m, "latch-cli", []string{"offline_access"})
 	tok, err := authcode.Login(t.Context(), cfg, authcode.Options{OpenURL: srv.Browser()})
 	if err != nil {
 		t.Fatalf("Login: %v", err)
@@ -66,7 +66,7 @@ func TestDevServerPaste(t *testing.T) {
 		go io.WriteString(pw, to+"\n")
 		return nil
 	}}
-	tok, err := authcode.Login(t.Context(), m.Config("latch-cli", []string{"offline_access"}), opts)
+	tok, err := authcode.Login(t.Context(), discovery.Config(m, "latch-cli", []string{"offline_access"}), opts)
 	if err != nil || !tok.Refreshable() {
 		t.Fatalf("Login = %v, %v; want a refreshable token", tok, err)
 	}
@@ -91,7 +91,7 @@ func TestDevServerIssuer(t *testing.T) {
 			if m.IssParameterSupported != (iss != "none") {
 				t.Errorf("metadata: authorization_response_iss_parameter_supported = %v", m.IssParameterSupported)
 			}
-			_, err = authcode.Login(t.Context(), m.Config("latch-cli", []string{"offline_access"}),
+			_, err = authcode.Login(t.Context(), discovery.Config(m, "latch-cli", []string{"offline_access"}),
 				authcode.Options{OpenURL: srv.Browser(), IssuerRequired: m.IssParameterSupported})
 			if refused := iss == "missing"; refused != (err != nil) || refused && !strings.Contains(err.Error(), "mix-up") {
 				t.Fatalf("Login: %v", err)

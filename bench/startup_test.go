@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +20,9 @@ import (
 	"github.com/latchdev/latch/internal/app/config"
 )
 
-// BenchmarkHelperStartup runs, alternately in one loop (A B C … A B C …),
-// a hello-world Go binary built with the same toolchain, the small git
-// helper `git-credential-latch get` (what latch auth setup-git installs),
+// BenchmarkHelperStartup runs, alternately in one loop (each round in a
+// new random order), a hello-world Go binary built with the same
+// toolchain, the small git helper `git-credential-latch get` (what latch auth setup-git installs),
 // `latch credential git get` and `latch auth token`, the small Docker
 // helper `docker-credential-latch get` against `latch credential docker
 // get`, and the small kubectl plugin `kube-credential-latch … credential
@@ -78,8 +79,13 @@ func BenchmarkHelperStartup(b *testing.B) {
 	}
 	runs = append(runs, peerRuns(b, dir, env, small, host)...)
 	times := map[string][]time.Duration{}
+	// A fresh order each round: a program started right after a large
+	// one is slowed by the kernel's clean-up of it, so a fixed order
+	// would favour whichever follows hello.
+	rng := rand.New(rand.NewPCG(1, 2))
 	b.ResetTimer()
 	for b.Loop() {
+		rng.Shuffle(len(runs), func(i, j int) { runs[i], runs[j] = runs[j], runs[i] })
 		for _, r := range runs {
 			cmd := exec.Command(r.argv[0], r.argv[1:]...)
 			cmd.Env = append(env, r.env...)

@@ -45,7 +45,7 @@ func devConfig(t *testing.T, srv *oauthtest.Server, client string) *latch.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Config(client, nil)
+	return discovery.Config(m, client, nil)
 }
 
 // whoAmI is the dev server API's answer to GET /v2/user with tok.

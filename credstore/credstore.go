@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/credfile"
@@ -86,8 +86,8 @@ type Options struct {
 
 // Choice is the store Open chose and why.
 type Choice struct {
-	// Store also implements latch.Locker, latch.WriteChecker and latch.Lister.
-	Store latch.Store
+	// Store also implements credential.Locker, credential.WriteChecker and credential.Lister.
+	Store credential.Store
 	// Kind is KindKeyring or KindFile.
 	Kind string
 	// Mode is the mode that was asked for.
@@ -105,7 +105,7 @@ type Choice struct {
 // Open resolves opts and picks the store. In Auto it probes the keyring
 // (bounded by opts.Timeout) and falls back to the file store with a
 // Notice. In Keyring mode an unusable keyring is an error matching
-// latch.ErrStoreUnavailable that names the reason.
+// credential.ErrStoreUnavailable that names the reason.
 func Open(ctx context.Context, opts Options) (*Choice, error) {
 	mode, err := ParseMode(string(opts.Mode))
 	if err != nil {
@@ -189,15 +189,15 @@ func DefaultKeyringLockDir(service string) (string, error) {
 }
 
 // UnavailableError: the keyring was asked for but cannot be used. It
-// matches latch.ErrStoreUnavailable.
+// matches credential.ErrStoreUnavailable.
 type UnavailableError struct{ Health keyring.Health }
 
 func (e *UnavailableError) Error() string {
 	return "open keyring: " + e.Health.Message
 }
 
-// Unwrap makes e match latch.ErrStoreUnavailable.
-func (e *UnavailableError) Unwrap() error { return latch.ErrStoreUnavailable }
+// Unwrap makes e match credential.ErrStoreUnavailable.
+func (e *UnavailableError) Unwrap() error { return credential.ErrStoreUnavailable }
 
 // Store is the chosen store: the keyring (with the file store taking sets
 // too large for it) or the file store. Either way it locks with filelock
@@ -214,10 +214,10 @@ type Store struct {
 }
 
 var (
-	_ latch.Store        = (*Store)(nil)
-	_ latch.WriteChecker = (*Store)(nil)
-	_ latch.Locker       = (*Store)(nil)
-	_ latch.Lister       = (*Store)(nil)
+	_ credential.Store        = (*Store)(nil)
+	_ credential.WriteChecker = (*Store)(nil)
+	_ credential.Locker       = (*Store)(nil)
+	_ credential.Lister       = (*Store)(nil)
 )
 
 // Kind returns KindKeyring or KindFile.
@@ -225,31 +225,31 @@ func (s *Store) Kind() string { return s.kind }
 
 // Load returns k's credential. With the keyring it also looks in the file
 // store, where a set too large for the keyring is kept.
-func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+func (s *Store) Load(ctx context.Context, k credential.Key) (*credential.Token, error) {
 	t, _, err := s.load(ctx, k)
 	return t, err
 }
 
 // load also says which store held the set.
-func (s *Store) load(ctx context.Context, k latch.Key) (*latch.Token, string, error) {
+func (s *Store) load(ctx context.Context, k credential.Key) (*credential.Token, string, error) {
 	if s.kind == KindFile {
 		t, err := s.fs.Load(ctx, k)
 		return t, KindFile, err
 	}
 	t, err := s.kr.Load(ctx, k)
-	if errors.Is(err, latch.ErrNotFound) {
+	if errors.Is(err, credential.ErrNotFound) {
 		t, err = s.fs.Load(ctx, k)
 		return t, KindFile, err
 	}
 	return t, KindKeyring, err
 }
 
-// Save stores t under k if k still holds old (latch.Store's
+// Save stores t under k if k still holds old (credential.Store's
 // compare-and-swap), and then removes any copy of k from the other store,
 // best effort. With the keyring, a set too large for it goes to the file
 // store and OnNotice is told; no error from the keyring is otherwise
 // swallowed.
-func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+func (s *Store) Save(ctx context.Context, k credential.Key, old, t *credential.Token) error {
 	if s.kind == KindFile {
 		if err := s.fs.Save(ctx, k, old, t); err != nil {
 			return err
@@ -261,7 +261,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 	if err := storekit.CompareStored(k, cur, err, old); err != nil {
 		return err
 	}
-	krOld, fsOld := cur, (*latch.Token)(nil)
+	krOld, fsOld := cur, (*credential.Token)(nil)
 	if where == KindFile {
 		krOld, fsOld = nil, cur
 	}
@@ -286,7 +286,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 // cleanKeyring removes k from the keyring unless it is known unreachable;
 // the first failure marks it so, so a dead keyring costs at most one
 // timeout per process.
-func (s *Store) cleanKeyring(ctx context.Context, k latch.Key) {
+func (s *Store) cleanKeyring(ctx context.Context, k credential.Key) {
 	s.mu.Lock()
 	down := s.krDown
 	s.mu.Unlock()
@@ -302,7 +302,7 @@ func (s *Store) cleanKeyring(ctx context.Context, k latch.Key) {
 
 // Delete removes k if it still holds old, from both stores (the keyring
 // as far as reachable).
-func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) Delete(ctx context.Context, k credential.Key, old *credential.Token) error {
 	if s.kind == KindFile {
 		if err := s.fs.Delete(ctx, k, old); err != nil {
 			return err
@@ -319,7 +319,7 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 
 // CheckWrite reports whether k's replacement could be saved in the
 // chosen store.
-func (s *Store) CheckWrite(ctx context.Context, k latch.Key, size int) error {
+func (s *Store) CheckWrite(ctx context.Context, k credential.Key, size int) error {
 	if s.kind == KindFile {
 		return s.fs.CheckWrite(ctx, k, size)
 	}
@@ -328,22 +328,22 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, size int) error {
 
 // Lock takes k's cross-process lock: in the file store's directory for
 // the file store, in the per-user keyring lock directory for the keyring.
-func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, k credential.Key) (func(), error) {
 	return s.lock.Lock(ctx, k)
 }
 
 // Wait waits, without taking it, until no process holds k's lock
-// (latch.Waiter).
-func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+// (credential.Waiter).
+func (s *Store) Wait(ctx context.Context, k credential.Key) (bool, error) {
 	return s.lock.Wait(ctx, k)
 }
 
 // LockPath returns the lock file that guards k.
-func (s *Store) LockPath(k latch.Key) string { return s.lock.Path(k) }
+func (s *Store) LockPath(k credential.Key) string { return s.lock.Path(k) }
 
 // List returns the stored keys (with the keyring, also those kept in the
 // file store).
-func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+func (s *Store) List(ctx context.Context) ([]credential.Key, error) {
 	keys, err := s.fs.List(ctx)
 	if err != nil || s.kind == KindFile {
 		return keys, err
@@ -364,5 +364,5 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 // the name earlier versions took it under (the hash of a key no
 // credential has, its issuer not a URL), so that they share the lock.
 func indexLockName(service string) string {
-	return credfile.Hash(latch.Key{Issuer: "latch:keyring-index", ClientID: service}) + ".lock"
+	return credfile.Hash(credential.Key{Issuer: "latch:keyring-index", ClientID: service}) + ".lock"
 }

@@ -19,7 +19,7 @@ func TestDeviceDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	cfg := m.Config("latch-cli", []string{"offline_access"})
+	cfg := discovery.Config(m, "latch-cli", []string{"offline_access"})
 	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -48,7 +48,7 @@ func TestDeviceDevServerDenied(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	cfg := m.Config("latch-cli", nil)
+	cfg := discovery.Config(m, "latch-cli", nil)
 	code, err := device.Auth(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)

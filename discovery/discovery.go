@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/endpoint"
 	"github.com/latchdev/latch/internal/jsonobj"
 	"github.com/latchdev/latch/internal/redact"
 )
@@ -36,41 +36,14 @@ const (
 )
 
 // Metadata is the part of an authorization server's metadata (RFC 8414 §2)
-// that latch uses.
-type Metadata struct {
-	// Issuer is the issuer asked for, which the document named (RFC
-	// 8414 §3.3).
-	Issuer string `json:"issuer"`
-	// IssuerTemplate is set when the document named Entra ID's
-	// multi-tenant template instead (see TenantTemplate): an id_token's
-	// iss is then this with {tenantid} replaced by its tid claim.
-	IssuerTemplate                string   `json:"issuer_template,omitempty"`
-	AuthorizationEndpoint         string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                 string   `json:"token_endpoint"`
-	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
-	RevocationEndpoint            string   `json:"revocation_endpoint,omitempty"`           // RFC 7009
-	UserinfoEndpoint              string   `json:"userinfo_endpoint,omitempty"`             // OIDC Core §5.3
-	JWKSURI                       string   `json:"jwks_uri,omitempty"`                      // RFC 8414 §2, for id_token signatures
-	RegistrationEndpoint          string   `json:"registration_endpoint,omitempty"`         // RFC 7591
-	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
-	GrantTypesSupported           []string `json:"grant_types_supported,omitempty"`
-	ScopesSupported               []string `json:"scopes_supported,omitempty"`
-	// TokenEndpointAuthMethodsSupported: client_secret_basic,
-	// client_secret_post, none, … (RFC 8414 §2).
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
-	// IssParameterSupported: the server names itself in every
-	// authorization response (RFC 9207 §3), so one without iss is refused.
-	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
-	// ClientIDMetadataDocumentSupported: the server accepts a client ID
-	// that is the HTTPS URL of the client's metadata document, which it
-	// fetches (draft-ietf-oauth-client-id-metadata-document §5).
-	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
-}
+// that latch uses: endpoint.Metadata, which Fetch fills and checks.
+type Metadata = endpoint.Metadata
 
-// Config returns a latch.Config for a public client of this server. The
-// client authenticates with its client_id in the body (AuthStyleInParams)
-// and never probes a second style (RFC 6749 §2.3; see LESSONS 6).
-func (m *Metadata) Config(clientID string, scopes []string) *latch.Config {
+// Config returns a latch.Config for a public client of the server m
+// describes. The client authenticates with its client_id in the body
+// (AuthStyleInParams) and never probes a second style (RFC 6749 §2.3;
+// see LESSONS 6).
+func Config(m *Metadata, clientID string, scopes []string) *latch.Config {
 	return &latch.Config{
 		Issuer:   m.Issuer,
 		ClientID: clientID,
@@ -85,15 +58,9 @@ func (m *Metadata) Config(clientID string, scopes []string) *latch.Config {
 	}
 }
 
-// URLError says a URL may not be used as an endpoint: it is not an
-// absolute https URL, or it is plain http on a host that is not loopback
-// (RFC 8252 §8.3).
-type URLError struct {
-	URL    string
-	Reason string
-}
-
-func (e *URLError) Error() string { return fmt.Sprintf("url %q: %s", e.URL, e.Reason) }
+// URLError says a URL may not be used as an endpoint (see
+// endpoint.URLError).
+type URLError = endpoint.URLError
 
 // MetadataError says a metadata document is unusable: a required field is
 // missing or invalid, or its issuer is not the one asked for (RFC 8414 §3.3).
@@ -144,46 +111,13 @@ func (e *StatusError) Error() string {
 }
 
 // CheckURL reports whether raw may be used as an endpoint: an absolute
-// https URL, or http only when the host is a loopback address (127.0.0.0/8,
-// ::1 or "localhost"), per RFC 8252 §8.3. The error is a *URLError.
-func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return &URLError{URL: raw, Reason: "not a valid URL"}
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return &URLError{URL: raw, Reason: "not an absolute URL with a host"}
-	}
-	if u.User != nil {
-		return &URLError{URL: redactUser(u), Reason: "must not carry user information"}
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if IsLoopback(u.Hostname()) {
-			return nil
-		}
-		return &URLError{URL: raw, Reason: "http is allowed only on loopback addresses (RFC 8252 §8.3); use https"}
-	}
-	return &URLError{URL: raw, Reason: "scheme must be https"}
-}
+// https URL, or http only when the host is a loopback address (RFC 8252
+// §8.3). It is endpoint.CheckURL; the error is a *URLError.
+func CheckURL(raw string) error { return endpoint.CheckURL(raw) }
 
 // IsLoopback reports whether host (without port) is "localhost" or a
-// loopback IP address (127.0.0.0/8 or ::1).
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	return ip != nil && ip.IsLoopback()
-}
-
-func redactUser(u *url.URL) string {
-	c := *u
-	c.User = url.User("redacted")
-	return c.String()
-}
+// loopback IP address (127.0.0.0/8 or ::1); see endpoint.IsLoopback.
+func IsLoopback(host string) bool { return endpoint.IsLoopback(host) }
 
 // Fetch reads issuer's metadata from its RFC 8414 §3 well-known URL and,
 // when that is not found, from the OpenID Connect Discovery URL. It checks
@@ -274,7 +208,7 @@ func fetch(ctx context.Context, hc *http.Client, u, issuer string) (*Metadata, e
 	if json.Unmarshal(body, &m) != nil {
 		return nil, &StatusError{URL: u, StatusCode: http.StatusOK, Reason: "not a JSON object"}
 	}
-	if err := m.check(u, issuer); err != nil {
+	if err := check(&m, u, issuer); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -315,7 +249,7 @@ func getDocument(ctx context.Context, hc *http.Client, u string) ([]byte, error)
 }
 
 // check validates m as fetched from u for issuer (RFC 8414 §2, §3.3).
-func (m *Metadata) check(u, issuer string) error {
+func check(m *Metadata, u, issuer string) error {
 	if m.Issuer == "" {
 		return &MetadataError{URL: u, Field: "issuer", Reason: "missing"}
 	}
@@ -332,7 +266,7 @@ func (m *Metadata) check(u, issuer string) error {
 	if m.TokenEndpoint == "" {
 		return &MetadataError{URL: u, Field: "token_endpoint", Reason: "missing"}
 	}
-	if m.AuthorizationEndpoint == "" && m.needsAuthorizationEndpoint() {
+	if m.AuthorizationEndpoint == "" && needsAuthorizationEndpoint(m) {
 		return &MetadataError{URL: u, Field: "authorization_endpoint", Reason: "missing"}
 	}
 	for _, f := range []struct{ name, v string }{
@@ -379,7 +313,7 @@ func TenantTemplate(issuer string) string {
 
 // needsAuthorizationEndpoint: RFC 8414 §2 requires authorization_endpoint
 // unless no supported grant type uses it.
-func (m *Metadata) needsAuthorizationEndpoint() bool {
+func needsAuthorizationEndpoint(m *Metadata) bool {
 	if len(m.GrantTypesSupported) == 0 {
 		return true // the default includes authorization_code
 	}

@@ -72,7 +72,7 @@ func TestFetchRFC8414(t *testing.T) {
 		t.Errorf("server saw %d requests, want 1", got)
 	}
 
-	c := m.Config("cli", []string{"openid"})
+	c := Config(m, "cli", []string{"openid"})
 	if c.Issuer != as.URL || c.ClientID != "cli" || c.Endpoint.TokenURL != as.URL+"/token" ||
 		c.Endpoint.AuthURL != as.URL+"/authorize" || c.Endpoint.DeviceAuthURL != as.URL+"/device" ||
 		c.RevocationURL != as.URL+"/revoke" || len(c.Scopes) != 1 {

@@ -24,7 +24,7 @@ func devConfig(t *testing.T, srv *oauthtest.Server) *latch.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Config("latch-cli", nil)
+	return discovery.Config(m, "latch-cli", nil)
 }
 
 func whoAmI(t *testing.T, srv *oauthtest.Server, tok *latch.Token) string {

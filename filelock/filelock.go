@@ -15,18 +15,18 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/internal/credfile"
 )
 
 // DefaultTimeout bounds how long Lock waits for another process: longer
-// than a holder may hold it (see latch.DefaultTimeouts).
-var DefaultTimeout = latch.DefaultTimeouts.Lock
+// than a holder may hold it (see credential.DefaultTimeouts).
+var DefaultTimeout = credential.DefaultTimeouts.Lock
 
-// retryDelay is how often a waiter polls the kernel lock.
+// retryDelay is how often Lock polls the kernel lock.
 const retryDelay = 10 * time.Millisecond
 
-// Locker implements latch.Locker with one lock file per credential in Dir.
+// Locker implements credential.Locker with one lock file per credential in Dir.
 // The zero Timeout means DefaultTimeout. Locker values are safe for
 // concurrent use; two Lockers with the same Dir exclude each other, in one
 // process as across processes.
@@ -36,12 +36,12 @@ type Locker struct {
 }
 
 var (
-	_ latch.Locker = Locker{}
-	_ latch.Waiter = Locker{}
+	_ credential.Locker = Locker{}
+	_ credential.Waiter = Locker{}
 )
 
 // TimeoutError says the lock was still held when the wait bound ran out.
-// It matches latch.ErrLockTimeout.
+// It matches credential.ErrLockTimeout.
 type TimeoutError struct {
 	Path   string
 	Waited time.Duration
@@ -54,15 +54,15 @@ func (e *TimeoutError) Error() string {
 		e.Path, e.Waited.Round(time.Millisecond), e.Path)
 }
 
-// Unwrap makes e match latch.ErrLockTimeout.
-func (e *TimeoutError) Unwrap() error { return latch.ErrLockTimeout }
+// Unwrap makes e match credential.ErrLockTimeout.
+func (e *TimeoutError) Unwrap() error { return credential.ErrLockTimeout }
 
 // Path returns the lock file path for k.
 // The name is the credential's hash (credfile.Hash), so no issuer or
 // account text reaches the file system.
-func (l Locker) Path(k latch.Key) string { return filepath.Join(l.Dir, lockName(k)) }
+func (l Locker) Path(k credential.Key) string { return filepath.Join(l.Dir, lockName(k)) }
 
-func lockName(k latch.Key) string { return credfile.Hash(k) + ".lock" }
+func lockName(k credential.Key) string { return credfile.Hash(k) + ".lock" }
 
 // procLocks holds one semaphore per lock path, shared by every Locker in
 // the process: flock(2) excludes per open file, but not every platform's
@@ -78,7 +78,7 @@ func procSem(path string) chan struct{} {
 // Lock takes the lock for k, waiting at most l.Timeout and no longer than
 // ctx allows. On the bound it returns a *TimeoutError; on ctx's end, ctx's
 // error. The returned unlock releases both locks; extra calls do nothing.
-func (l Locker) Lock(ctx context.Context, k latch.Key) (func(), error) {
+func (l Locker) Lock(ctx context.Context, k credential.Key) (func(), error) {
 	return l.LockFile(ctx, lockName(k))
 }
 
@@ -100,18 +100,11 @@ func (l Locker) LockFile(ctx context.Context, name string) (func(), error) {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	timedOut := func() error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("wait for refresh lock %s: %w", path, err)
-		}
-		return &TimeoutError{Path: path, Waited: time.Since(start)}
-	}
-
 	sem := procSem(path)
 	select {
 	case sem <- struct{}{}:
 	case <-wctx.Done():
-		return nil, timedOut()
+		return nil, waitError(ctx, path, start)
 	}
 	fl := flock.New(path, flock.SetPermissions(0o600))
 	ok, err := fl.TryLockContext(wctx, retryDelay)
@@ -119,7 +112,7 @@ func (l Locker) LockFile(ctx context.Context, name string) (func(), error) {
 		<-sem
 		_ = fl.Close()
 		if wctx.Err() != nil {
-			return nil, timedOut()
+			return nil, waitError(ctx, path, start)
 		}
 		if err == nil {
 			err = errors.New("lock not taken")
@@ -137,7 +130,7 @@ func (l Locker) LockFile(ctx context.Context, name string) (func(), error) {
 
 // TryLock takes k's lock if no process holds it, without waiting. ok
 // false and no error means another process (or goroutine) holds it.
-func (l Locker) TryLock(k latch.Key) (unlock func(), ok bool, err error) {
+func (l Locker) TryLock(k credential.Key) (unlock func(), ok bool, err error) {
 	if l.Dir == "" {
 		return nil, false, errors.New("lock credential: no lock directory")
 	}
@@ -169,11 +162,17 @@ func (l Locker) TryLock(k latch.Key) (unlock func(), ok bool, err error) {
 	}, true, nil
 }
 
-// Wait waits until no process holds k's lock, without taking it: it
-// polls for a shared lock (flock LOCK_SH), let go at once, every
-// retryDelay, at most l.Timeout and no longer than ctx allows. It reports
-// whether the lock was held when it first looked.
-func (l Locker) Wait(ctx context.Context, k latch.Key) (bool, error) {
+// Wait waits until no process holds k's lock, without taking it, at
+// most l.Timeout and no longer than ctx allows. It blocks in the kernel
+// for a shared lock (flock LOCK_SH, LockFileEx on Windows), let go at
+// once, so every waiter wakes the moment the holder lets go rather than
+// at its next poll. It reports whether the lock was held when it looked.
+//
+// A wait that gives up leaves its blocked call behind (a goroutine and
+// its thread, one per lock file): it ends, and lets go of its file, when
+// the holder lets go. Until then this process's own Lock, TryLock and
+// Wait of that lock queue behind it, as they would behind the holder.
+func (l Locker) Wait(ctx context.Context, k credential.Key) (bool, error) {
 	if l.Dir == "" {
 		return false, errors.New("wait for credential lock: no lock directory")
 	}
@@ -188,36 +187,59 @@ func (l Locker) Wait(ctx context.Context, k latch.Key) (bool, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// This process's own holder first: not every platform's lock
+	// excludes within a process.
 	sem := procSem(path)
-	fl := flock.New(path, flock.SetPermissions(0o600))
-	defer fl.Close()
-	for waited := false; ; waited = true {
-		// This process's own holder first: not every platform's lock
-		// excludes within a process.
+	waited := false
+	select {
+	case sem <- struct{}{}:
+	default:
+		waited = true
 		select {
 		case sem <- struct{}{}:
-			ok, err := fl.TryRLock()
-			if ok {
-				err = fl.Unlock()
-			}
-			<-sem
-			if err != nil {
-				return waited, fmt.Errorf("wait for credential lock %s: %w", path, err)
-			}
-			if ok {
-				return waited, nil
-			}
-		default:
-		}
-		t := time.NewTimer(retryDelay)
-		select {
 		case <-wctx.Done():
-			t.Stop()
-			if err := ctx.Err(); err != nil {
-				return true, fmt.Errorf("wait for refresh lock %s: %w", path, err)
-			}
-			return true, &TimeoutError{Path: path, Waited: time.Since(start)}
-		case <-t.C:
+			return true, waitError(ctx, path, start)
 		}
 	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	ok, err := fl.TryRLock()
+	if ok {
+		err = fl.Unlock()
+	}
+	if ok || err != nil {
+		fl.Close()
+		<-sem
+		if err != nil {
+			return waited, fmt.Errorf("wait for credential lock %s: %w", path, err)
+		}
+		return waited, nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := fl.RLock() // blocks until the holder lets go
+		if err == nil {
+			err = fl.Unlock()
+		}
+		fl.Close()
+		<-sem
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return true, fmt.Errorf("wait for credential lock %s: %w", path, err)
+		}
+		return true, nil
+	case <-wctx.Done():
+		return true, waitError(ctx, path, start)
+	}
+}
+
+// waitError is why a Lock or Wait that began at start gave up: ctx's
+// end, or the Locker's bound.
+func waitError(ctx context.Context, path string, start time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("wait for refresh lock %s: %w", path, err)
+	}
+	return &TimeoutError{Path: path, Waited: time.Since(start)}
 }

@@ -170,3 +170,35 @@ func TestTryLock(t *testing.T) {
 		unlock()
 	}
 }
+
+// A Wait on another process's lock returns when that process lets go,
+// having waited; one that gives up first says why, and what it left
+// blocked lets go too: this process can take the lock afterwards.
+func TestWaitAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	release := holdInChild(t, dir)
+	l := Locker{Dir: dir, Timeout: 100 * time.Millisecond}
+	if waited, err := l.Wait(context.Background(), key); !waited || !errors.Is(err, latch.ErrLockTimeout) {
+		t.Fatalf("Wait on a held lock: waited %v, %v; want true and ErrLockTimeout", waited, err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		waited, err := Locker{Dir: dir, Timeout: time.Minute}.Wait(context.Background(), key)
+		if err == nil && !waited {
+			err = errors.New("Wait said the lock was free")
+		}
+		got <- err
+	}()
+	release()
+	if err := <-got; err != nil {
+		t.Fatalf("Wait until the holder let go: %v", err)
+	}
+	unlock, err := Locker{Dir: dir, Timeout: 5 * time.Second}.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Lock after a Wait gave up and the holder let go: %v", err)
+	}
+	unlock()
+	if waited, err := l.Wait(context.Background(), key); waited || err != nil {
+		t.Fatalf("Wait on a free lock: waited %v, %v; want false, nil", waited, err)
+	}
+}

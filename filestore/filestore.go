@@ -2,7 +2,7 @@
 // credential, for machines without a working OS keyring (LESSONS.md 12, 14).
 //
 // Each credential lives in <dir>/<hash>.json (mode 0600, dir 0700), where
-// <hash> is a hash of its latch.Key; the file holds the key and the whole
+// <hash> is a hash of its credential.Key; the file holds the key and the whole
 // token set as one JSON document. One file per credential means a write to
 // one credential can never tear or lose another, and writers of different
 // credentials need no shared lock. Writes go to a temp file in the same
@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/filelock"
 	"github.com/latchdev/latch/internal/credfile"
 	"github.com/latchdev/latch/storekit"
@@ -44,8 +44,8 @@ func DefaultDir(app string) (string, error) {
 	return filepath.Join(d, app), nil
 }
 
-// Store is a latch.Store over files in one directory. It also implements
-// latch.WriteChecker, latch.Locker and latch.Lister, and is safe for
+// Store is a credential.Store over files in one directory. It also implements
+// credential.WriteChecker, credential.Locker and credential.Lister, and is safe for
 // concurrent use by goroutines and processes.
 type Store struct {
 	dir  string
@@ -53,10 +53,10 @@ type Store struct {
 }
 
 var (
-	_ latch.Store        = (*Store)(nil)
-	_ latch.WriteChecker = (*Store)(nil)
-	_ latch.Locker       = (*Store)(nil)
-	_ latch.Lister       = (*Store)(nil)
+	_ credential.Store        = (*Store)(nil)
+	_ credential.WriteChecker = (*Store)(nil)
+	_ credential.Locker       = (*Store)(nil)
+	_ credential.Lister       = (*Store)(nil)
 )
 
 // New returns a Store in dir. Nothing is touched until first use; the
@@ -83,21 +83,21 @@ func (s *Store) Locker() filelock.Locker { return s.lock }
 func (s *Store) Dir() string { return s.dir }
 
 // Path returns the file that holds k's credential.
-func (s *Store) Path(k latch.Key) string {
+func (s *Store) Path(k credential.Key) string {
 	return filepath.Join(s.dir, credfile.Hash(k)+".json")
 }
 
 // file is the on-disk form: the key, so a file is self-describing and a
 // hash collision cannot hand out another credential, and the token set.
 type file struct {
-	Version int          `json:"version"`
-	Key     latch.Key    `json:"key"`
-	Token   *latch.Token `json:"token"`
+	Version int               `json:"version"`
+	Key     credential.Key    `json:"key"`
+	Token   *credential.Token `json:"token"`
 }
 
 // UnsafeError is a refusal to use a credential file or directory that
 // other users could read or change. Fix is the command that repairs it.
-// It matches latch.ErrStoreUnavailable.
+// It matches credential.ErrStoreUnavailable.
 type UnsafeError struct {
 	Path    string
 	Problem string // e.g. "mode 0644 lets other users read it"
@@ -108,12 +108,12 @@ func (e *UnsafeError) Error() string {
 	return fmt.Sprintf("refuse to use %s: %s; run `%s`", e.Path, e.Problem, e.Fix)
 }
 
-// Unwrap makes e match latch.ErrUnusable: retrying cannot help.
-func (e *UnsafeError) Unwrap() error { return latch.ErrUnusable }
+// Unwrap makes e match credential.ErrUnusable: retrying cannot help.
+func (e *UnsafeError) Unwrap() error { return credential.ErrUnusable }
 
 // CorruptError is a credential file that is not a credential: not JSON,
 // cut short, or a directory where the file belongs. Fix is the command
-// that removes it. It matches latch.ErrUnusable.
+// that removes it. It matches credential.ErrUnusable.
 type CorruptError struct {
 	Path    string
 	Problem string // e.g. "it is not a credential (12 bytes of something else)"
@@ -124,13 +124,13 @@ func (e *CorruptError) Error() string {
 	return fmt.Sprintf("cannot use %s: %s; remove it (`%s`) and log in again", e.Path, e.Problem, e.Fix)
 }
 
-// Unwrap makes e match latch.ErrUnusable.
-func (e *CorruptError) Unwrap() error { return latch.ErrUnusable }
+// Unwrap makes e match credential.ErrUnusable.
+func (e *CorruptError) Unwrap() error { return credential.ErrUnusable }
 
 // WriteError is a write the store could not make. Nothing was changed:
-// the old credential, if any, is intact. It matches latch.ErrStoreReadOnly
+// the old credential, if any, is intact. It matches credential.ErrStoreReadOnly
 // when the directory cannot be written (read-only file system, permission
-// denied, disk full), and latch.ErrStoreUnavailable otherwise.
+// denied, disk full), and credential.ErrStoreUnavailable otherwise.
 type WriteError struct {
 	Path     string
 	ReadOnly bool
@@ -148,9 +148,9 @@ func (e *WriteError) Error() string {
 // Unwrap returns the store sentinel and the cause.
 func (e *WriteError) Unwrap() []error {
 	if e.ReadOnly {
-		return []error{latch.ErrStoreReadOnly, e.Err}
+		return []error{credential.ErrStoreReadOnly, e.Err}
 	}
-	return []error{latch.ErrStoreUnavailable, e.Err}
+	return []error{credential.ErrStoreUnavailable, e.Err}
 }
 
 func writeErr(path string, err error) error {
@@ -164,15 +164,15 @@ func writeErr(path string, err error) error {
 }
 
 // Load returns the credential stored under k, or an error matching
-// latch.ErrNotFound. It refuses a file other users can read or that
+// credential.ErrNotFound. It refuses a file other users can read or that
 // another user owns, with an *UnsafeError naming the fix.
-func (s *Store) Load(_ context.Context, k latch.Key) (*latch.Token, error) {
+func (s *Store) Load(_ context.Context, k credential.Key) (*credential.Token, error) {
 	f, err := s.read(s.Path(k))
 	if err != nil {
 		return nil, err
 	}
 	if f.Key != k {
-		return nil, fmt.Errorf("load credential %s: file holds another key: %w", s.Path(k), latch.ErrNotFound)
+		return nil, fmt.Errorf("load credential %s: file holds another key: %w", s.Path(k), credential.ErrNotFound)
 	}
 	return f.Token, nil
 }
@@ -180,18 +180,18 @@ func (s *Store) Load(_ context.Context, k latch.Key) (*latch.Token, error) {
 func (s *Store) read(path string) (*file, error) {
 	fh, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("load credential: %w", latch.ErrNotFound)
+		return nil, fmt.Errorf("load credential: %w", credential.ErrNotFound)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, &UnsafeError{Path: path, Problem: "it is a symbolic link", Fix: "rm " + path}
 		}
-		return nil, fmt.Errorf("load credential: %w: %w", latch.ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("load credential: %w: %w", credential.ErrStoreUnavailable, err)
 	}
 	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("load credential: %w: %w", latch.ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("load credential: %w: %w", credential.ErrStoreUnavailable, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &CorruptError{Path: path, Problem: "it is a " + fileKind(fi) + ", not a credential file", Fix: "rm -r " + path}
@@ -201,7 +201,7 @@ func (s *Store) read(path string) (*file, error) {
 	}
 	b, err := io.ReadAll(fh)
 	if err != nil {
-		return nil, fmt.Errorf("load credential %s: %w: %w", path, latch.ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("load credential %s: %w: %w", path, credential.ErrStoreUnavailable, err)
 	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -267,11 +267,11 @@ func (s *Store) prepareDir() error {
 }
 
 // Save writes t as k's credential atomically (temp file, fsync, rename,
-// fsync of the directory) if the file still holds old (latch.Store's
+// fsync of the directory) if the file still holds old (credential.Store's
 // compare-and-swap); the caller holds k's Lock. On any error the old
 // credential is untouched and the error is a *WriteError, an
-// *UnsafeError, or matches latch.ErrConflict.
-func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+// *UnsafeError, or matches credential.ErrConflict.
+func (s *Store) Save(ctx context.Context, k credential.Key, old, t *credential.Token) error {
 	if t == nil {
 		return errors.New("save credential: nil token")
 	}
@@ -283,7 +283,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 
 // compare checks that k's file holds old (nil: nothing usable). A file
 // refused as unsafe is not overwritten: the refusal names its fix.
-func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) compare(ctx context.Context, k credential.Key, old *credential.Token) error {
 	cur, err := s.Load(ctx, k)
 	var ue *UnsafeError
 	if errors.As(err, &ue) {
@@ -293,7 +293,7 @@ func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) erro
 }
 
 // write saves t as k's credential, unconditionally.
-func (s *Store) write(k latch.Key, t *latch.Token) error {
+func (s *Store) write(k credential.Key, t *credential.Token) error {
 	b, err := json.Marshal(file{Version: 1, Key: k, Token: t})
 	if err != nil {
 		return fmt.Errorf("save credential: %w", err)
@@ -364,7 +364,7 @@ func syncDir(dir string) error {
 
 // Delete removes k's credential if it still holds old (nil: nothing
 // usable); deleting a missing one with a nil old is not an error.
-func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) Delete(ctx context.Context, k credential.Key, old *credential.Token) error {
 	if err := s.compare(ctx, k, old); err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 
 // Remove deletes k's credential whatever it holds: for a copy that no
 // longer counts, such as one another store has replaced.
-func (s *Store) Remove(k latch.Key) error {
+func (s *Store) Remove(k credential.Key) error {
 	path := s.Path(k)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete credential: %w", writeErr(path, err))
@@ -385,8 +385,8 @@ func (s *Store) Remove(k latch.Key) error {
 // saved, by creating, writing, syncing and removing a temp file beside it
 // that is twice that size plus 4 KiB, so a nearly full disk is found
 // before a refresh token is spent. It returns an error matching
-// latch.ErrStoreReadOnly when it could not.
-func (s *Store) CheckWrite(_ context.Context, k latch.Key, size int) error {
+// credential.ErrStoreReadOnly when it could not.
+func (s *Store) CheckWrite(_ context.Context, k credential.Key, size int) error {
 	path := s.Path(k)
 	if err := s.prepareDir(); err != nil {
 		return writeErr(path, err)
@@ -407,34 +407,34 @@ func (s *Store) CheckWrite(_ context.Context, k latch.Key, size int) error {
 }
 
 // Lock takes k's cross-process refresh lock, in the store's directory.
-func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, k credential.Key) (func(), error) {
 	return s.lock.Lock(ctx, k)
 }
 
 // Wait waits, without taking it, until no process holds k's lock
-// (latch.Waiter).
-func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+// (credential.Waiter).
+func (s *Store) Wait(ctx context.Context, k credential.Key) (bool, error) {
 	return s.lock.Wait(ctx, k)
 }
 
 // List returns the keys of the stored credentials. A file that cannot be
 // used makes List fail, so that a refusal is never hidden.
-func (s *Store) List(context.Context) ([]latch.Key, error) {
+func (s *Store) List(context.Context) ([]credential.Key, error) {
 	ents, err := os.ReadDir(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list credentials: %w: %w", latch.ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("list credentials: %w: %w", credential.ErrStoreUnavailable, err)
 	}
-	var keys []latch.Key
+	var keys []credential.Key
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasPrefix(name, "cred-") || !strings.HasSuffix(name, ".json") {
 			continue
 		}
 		f, err := s.read(filepath.Join(s.dir, name))
-		if errors.Is(err, latch.ErrNotFound) {
+		if errors.Is(err, credential.ErrNotFound) {
 			continue // removed meanwhile
 		}
 		if err != nil {

@@ -3,7 +3,7 @@
 // github.com/zalando/go-keyring. See LESSONS.md 12 and 13.
 //
 // Each credential is one item, so its access and refresh tokens change
-// together: the item's user is a stable JSON form of the latch.Key and its
+// together: the item's user is a stable JSON form of the credential.Key and its
 // value the key and the whole token set as JSON. Every call is bounded
 // (Timeout, default 3 s): with a D-Bus but no Secret Service go-keyring can
 // hang for a minute. Every write is read back and compared, which catches
@@ -24,7 +24,7 @@ import (
 
 	gokeyring "github.com/zalando/go-keyring"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/storekit"
 )
 
@@ -67,8 +67,8 @@ func (h Health) String() string {
 }
 
 // Error is a keyring call that did not succeed. It matches ErrTooLarge
-// (too large, read-back mismatch), latch.ErrStoreReadOnly (read-only) or
-// latch.ErrStoreUnavailable (everything else). It never holds a secret.
+// (too large, read-back mismatch), credential.ErrStoreReadOnly (read-only) or
+// credential.ErrStoreUnavailable (everything else). It never holds a secret.
 type Error struct {
 	Op     string // "load", "save", "delete", "probe"
 	Reason Reason
@@ -91,11 +91,11 @@ func (e *Error) Unwrap() []error {
 	case ReasonTooLarge, ReasonMismatch:
 		sentinel = ErrTooLarge
 	case ReasonReadOnly:
-		sentinel = latch.ErrStoreReadOnly
+		sentinel = credential.ErrStoreReadOnly
 	case ReasonCorrupt:
-		sentinel = latch.ErrUnusable
+		sentinel = credential.ErrUnusable
 	default:
-		sentinel = latch.ErrStoreUnavailable
+		sentinel = credential.ErrStoreUnavailable
 	}
 	return []error{sentinel, e.Err}
 }
@@ -103,8 +103,8 @@ func (e *Error) Unwrap() []error {
 // Health returns the health e implies.
 func (e *Error) Health() Health { return Health{Reason: e.Reason, Message: e.Msg} }
 
-// Store is a latch.Store in the OS keyring under one service name. It also
-// implements latch.Lister through an index item, since keyrings cannot be
+// Store is a credential.Store in the OS keyring under one service name. It also
+// implements credential.Lister through an index item, since keyrings cannot be
 // searched portably: a key is added to it before the first set of a
 // credential is written, so List names every credential stored here
 // (rotations do not touch it). It is safe for concurrent use. Set fields
@@ -125,9 +125,9 @@ type Store struct {
 }
 
 var (
-	_ latch.Store        = (*Store)(nil)
-	_ latch.WriteChecker = (*Store)(nil)
-	_ latch.Lister       = (*Store)(nil)
+	_ credential.Store        = (*Store)(nil)
+	_ credential.WriteChecker = (*Store)(nil)
+	_ credential.Lister       = (*Store)(nil)
 )
 
 // New returns a Store for service, e.g. "latch".
@@ -143,15 +143,15 @@ const (
 
 // User returns the item user name for k: its JSON form, stable and
 // unambiguous. It never collides with the index or probe items.
-func User(k latch.Key) string {
+func User(k credential.Key) string {
 	b, _ := json.Marshal(k)
 	return string(b)
 }
 
 type item struct {
-	Version int          `json:"version"`
-	Key     latch.Key    `json:"key"`
-	Token   *latch.Token `json:"token"`
+	Version int               `json:"version"`
+	Key     credential.Key    `json:"key"`
+	Token   *credential.Token `json:"token"`
 }
 
 func (s *Store) timeout() time.Duration {
@@ -216,14 +216,14 @@ func (s *Store) set(ctx context.Context, op, user, value string) error {
 
 func (s *Store) del(ctx context.Context, op, user string) error {
 	err := s.call(ctx, op, func() error { return gokeyring.Delete(s.service, user) })
-	if errors.Is(err, latch.ErrNotFound) {
+	if errors.Is(err, credential.ErrNotFound) {
 		return nil
 	}
 	return err
 }
 
-// Load returns k's token set, or an error matching latch.ErrNotFound.
-func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+// Load returns k's token set, or an error matching credential.ErrNotFound.
+func (s *Store) Load(ctx context.Context, k credential.Key) (*credential.Token, error) {
 	v, err := s.get(ctx, "load", User(k))
 	if err != nil {
 		return nil, err
@@ -236,13 +236,13 @@ func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	return it.Token, nil
 }
 
-// Save stores t as k's item, if the item still holds old (latch.Store's
+// Save stores t as k's item, if the item still holds old (credential.Store's
 // compare-and-swap; the caller holds k's lock), and reads it back. A set
 // too large for the platform is refused with an error matching
 // ErrTooLarge, leaving the old item in place. A first set (nil old) is
 // listed in the index before it is written; a rotation costs no index
 // call.
-func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+func (s *Store) Save(ctx context.Context, k credential.Key, old, t *credential.Token) error {
 	if t == nil {
 		return errors.New("keyring save: nil token")
 	}
@@ -254,7 +254,7 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 		return fmt.Errorf("keyring save: %w", err)
 	}
 	if old == nil {
-		err := s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
+		err := s.updateIndex(ctx, func(keys []credential.Key) []credential.Key {
 			if slices.Contains(keys, k) {
 				return nil
 			}
@@ -268,14 +268,14 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 }
 
 // compare checks that k's item holds old (nil: nothing usable).
-func (s *Store) compare(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) compare(ctx context.Context, k credential.Key, old *credential.Token) error {
 	cur, err := s.Load(ctx, k)
 	return storekit.CompareStored(k, cur, err, old)
 }
 
 // Delete removes k's item if it still holds old (nil: nothing usable).
 // Deleting a missing item with a nil old is not an error.
-func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) Delete(ctx context.Context, k credential.Key, old *credential.Token) error {
 	if err := s.compare(ctx, k, old); err != nil {
 		return err
 	}
@@ -285,11 +285,11 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 // Remove deletes k's item whatever it holds: for a copy that no longer
 // counts, such as one the file store has replaced. It then drops k from
 // the index; if that fails, List may name k until the next Remove.
-func (s *Store) Remove(ctx context.Context, k latch.Key) error {
+func (s *Store) Remove(ctx context.Context, k credential.Key) error {
 	if err := s.del(ctx, "delete", User(k)); err != nil {
 		return err
 	}
-	_ = s.updateIndex(ctx, func(keys []latch.Key) []latch.Key {
+	_ = s.updateIndex(ctx, func(keys []credential.Key) []credential.Key {
 		i := slices.Index(keys, k)
 		if i < 0 {
 			return nil
@@ -302,7 +302,7 @@ func (s *Store) Remove(ctx context.Context, k latch.Key) error {
 // CheckWrite reports whether k's replacement could be saved, by writing,
 // reading back and removing a probe item. Size does not matter to a
 // keyring's free space; a set too large for an item is found by Save.
-func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
+func (s *Store) CheckWrite(ctx context.Context, _ credential.Key, _ int) error {
 	// A name of its own per call: processes checking at once must not
 	// delete each other's probe between write and read-back.
 	user := fmt.Sprintf("%s-%016x", probeUser, rand.Uint64())
@@ -315,7 +315,7 @@ func (s *Store) CheckWrite(ctx context.Context, _ latch.Key, _ int) error {
 // List returns the keys recorded in the index item: every credential
 // saved through a Store of this service, and perhaps one whose removal
 // could not update the index.
-func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+func (s *Store) List(ctx context.Context) ([]credential.Key, error) {
 	keys, err := s.index(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials: %w", err)
@@ -323,15 +323,15 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 	return keys, nil
 }
 
-func (s *Store) index(ctx context.Context) ([]latch.Key, error) {
+func (s *Store) index(ctx context.Context) ([]credential.Key, error) {
 	v, err := s.get(ctx, "list", indexUser)
-	if errors.Is(err, latch.ErrNotFound) {
+	if errors.Is(err, credential.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var keys []latch.Key
+	var keys []credential.Key
 	if err := json.Unmarshal([]byte(v), &keys); err != nil {
 		return nil, nil // a broken index is rebuilt by the next Save
 	}
@@ -339,7 +339,7 @@ func (s *Store) index(ctx context.Context) ([]latch.Key, error) {
 }
 
 // updateIndex applies edit to the index; edit returns nil for no change.
-func (s *Store) updateIndex(ctx context.Context, edit func([]latch.Key) []latch.Key) error {
+func (s *Store) updateIndex(ctx context.Context, edit func([]credential.Key) []credential.Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.IndexLock != nil {
@@ -362,13 +362,13 @@ func (s *Store) updateIndex(ctx context.Context, edit func([]latch.Key) []latch.
 }
 
 // classify turns a go-keyring or D-Bus error into an *Error, or a
-// latch.ErrNotFound for a missing item.
+// credential.ErrNotFound for a missing item.
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, gokeyring.ErrNotFound) {
-		return fmt.Errorf("keyring %s: %w", op, latch.ErrNotFound)
+		return fmt.Errorf("keyring %s: %w", op, credential.ErrNotFound)
 	}
 	if errors.Is(err, gokeyring.ErrSetDataTooBig) {
 		return &Error{Op: op, Reason: ReasonTooLarge, Msg: "token set too large for this keyring", Err: err}
@@ -392,7 +392,7 @@ func (s *Store) Probe(ctx context.Context) Health {
 	if h := probePlatform(ctx, s.timeout()); !h.OK {
 		return h
 	}
-	err := s.CheckWrite(ctx, latch.Key{}, 0)
+	err := s.CheckWrite(ctx, credential.Key{}, 0)
 	var ke *Error
 	switch {
 	case err == nil:

@@ -1,4 +1,4 @@
-// Package pgstore is a latch.Store on PostgreSQL, for a fleet of machines
+// Package pgstore is a credential.Store on PostgreSQL, for a fleet of machines
 // that share one login: one row per credential, sealed with AES-GCM, a
 // compare-and-swap save inside a transaction that locks the row, and a
 // Locker on a transaction advisory lock held by an open transaction on a
@@ -59,7 +59,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/sealed"
@@ -76,8 +76,8 @@ const FenceSuffix = "_redeeming"
 // FenceTTL is how long a recorded redeem is waited for by the next lock
 // holder when the redeeming context has no deadline (a Source's always
 // has one: its refresh timeout; the record then lasts until that deadline
-// plus latch.DefaultTimeouts.Save). Past it, the first holder is taken to be gone.
-var FenceTTL = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save
+// plus credential.DefaultTimeouts.Save). Past it, the first holder is taken to be gone.
+var FenceTTL = credential.DefaultTimeouts.Refresh + credential.DefaultTimeouts.Save
 
 // Options configure Open.
 type Options struct {
@@ -87,11 +87,11 @@ type Options struct {
 	Plaintext bool
 	// Table defaults to DefaultTable; it must be a plain identifier.
 	Table string
-	// LockTimeout bounds Lock; 0 means latch.DefaultTimeouts.Lock.
+	// LockTimeout bounds Lock; 0 means credential.DefaultTimeouts.Lock.
 	LockTimeout time.Duration
 }
 
-// Store is a latch.Store, latch.Locker and latch.Lister on PostgreSQL.
+// Store is a credential.Store, credential.Locker and credential.Lister on PostgreSQL.
 type Store struct {
 	pool    *pgxpool.Pool
 	box     *sealed.Box
@@ -108,8 +108,8 @@ type Store struct {
 	// server connection that the lock's waiters hold (pgbouncer's
 	// default_pool_size is 20).
 	mu     sync.Mutex
-	held   map[latch.Key]*heldConn
-	locals map[latch.Key]chan struct{} // Lock within this process
+	held   map[credential.Key]*heldConn
+	locals map[credential.Key]chan struct{} // Lock within this process
 }
 
 type heldConn struct {
@@ -122,7 +122,7 @@ type heldConn struct {
 // with runs fn on k's lock connection when this process holds it and
 // the connection is open (inTx says whether the lock's transaction is),
 // else on a pooled connection.
-func (s *Store) with(k latch.Key, fn func(q querier, h *heldConn) error) error {
+func (s *Store) with(k credential.Key, fn func(q querier, h *heldConn) error) error {
 	s.mu.Lock()
 	h := s.held[k]
 	s.mu.Unlock()
@@ -152,11 +152,11 @@ type execer interface {
 }
 
 var (
-	_ latch.Store        = (*Store)(nil)
-	_ latch.Locker       = (*Store)(nil)
-	_ latch.Waiter       = (*Store)(nil)
-	_ latch.Lister       = (*Store)(nil)
-	_ latch.WriteChecker = (*Store)(nil)
+	_ credential.Store        = (*Store)(nil)
+	_ credential.Locker       = (*Store)(nil)
+	_ credential.Waiter       = (*Store)(nil)
+	_ credential.Lister       = (*Store)(nil)
+	_ credential.WriteChecker = (*Store)(nil)
 )
 
 // Redacted returns connString as it may be shown: scheme, user, host,
@@ -195,9 +195,9 @@ func Open(ctx context.Context, connString string, o Options) (*Store, error) {
 		return nil, (&Store{where: where, user: cfg.ConnConfig.User}).err("connect", err)
 	}
 	s := &Store{user: cfg.ConnConfig.User, pool: pool, box: box, table: table, fence: table + FenceSuffix, owner: rand.Text(),
-		timeout: o.LockTimeout, where: where, held: map[latch.Key]*heldConn{}, locals: map[latch.Key]chan struct{}{}}
+		timeout: o.LockTimeout, where: where, held: map[credential.Key]*heldConn{}, locals: map[credential.Key]chan struct{}{}}
 	if s.timeout <= 0 {
-		s.timeout = latch.DefaultTimeouts.Lock
+		s.timeout = credential.DefaultTimeouts.Lock
 	}
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`, s.table, s.fence).Scan(&exists); err != nil {
@@ -246,7 +246,7 @@ func identifier(s string) bool {
 }
 
 // UnavailableError is a database that cannot be reached or used now; it
-// matches latch.ErrStoreUnavailable (transient: nothing is redeemed).
+// matches credential.ErrStoreUnavailable (transient: nothing is redeemed).
 type UnavailableError struct {
 	Where string
 	Op    string
@@ -257,7 +257,7 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("credential store %s: %s: %v", e.Where, e.Op, e.Err)
 }
 
-func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
+func (e *UnavailableError) Unwrap() []error { return []error{credential.ErrStoreUnavailable, e.Err} }
 
 // AuthError is PostgreSQL refusing the password (SQLSTATE class 28):
 // a person must fix it; trying again cannot help.
@@ -269,7 +269,7 @@ func (s *Store) err(op string, err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "25006" { // read_only_sql_transaction
-		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, credential.ErrStoreReadOnly)
 	}
 	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28") { // invalid_authorization_specification
 		return &AuthError{Server: "PostgreSQL", User: s.user, Where: s.where, Err: pe}
@@ -278,14 +278,14 @@ func (s *Store) err(op string, err error) error {
 }
 
 // Load returns k's set.
-func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+func (s *Store) Load(ctx context.Context, k credential.Key) (*credential.Token, error) {
 	var v []byte
 	err := s.with(k, func(q querier, _ *heldConn) error {
 		return q.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account).Scan(&v)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("load credential %s: %w", k, latch.ErrNotFound)
+		return nil, fmt.Errorf("load credential %s: %w", k, credential.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.err("load", err)
@@ -293,9 +293,9 @@ func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 	return s.box.Open(k, v)
 }
 
-// Save writes t for k if k still holds old (latch.Store), in one
+// Save writes t for k if k still holds old (credential.Store), in one
 // transaction that locks the row it compares.
-func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+func (s *Store) Save(ctx context.Context, k credential.Key, old, t *credential.Token) error {
 	v, err := s.box.Seal(k, t)
 	if err != nil {
 		return err
@@ -314,13 +314,13 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 }
 
 // clearFence removes k's redeem record: the credential has moved on.
-func (s *Store) clearFence(ctx context.Context, q execer, k latch.Key) error {
+func (s *Store) clearFence(ctx context.Context, q execer, k credential.Key) error {
 	_, err := q.Exec(ctx, `DELETE FROM `+s.fence+` WHERE issuer = $1 AND client_id = $2 AND account = $3`, k.Issuer, k.ClientID, k.Account)
 	return err
 }
 
 // Delete removes k's set if k still holds old.
-func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) Delete(ctx context.Context, k credential.Key, old *credential.Token) error {
 	return s.compareAndWrite(ctx, k, old, nil, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3`,
 			k.Issuer, k.ClientID, k.Account)
@@ -335,7 +335,7 @@ func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error
 // this process holds it (inside the lock's transaction, when that is
 // still open: its commit ends the lock), else on a pooled connection,
 // tried again while the database is unreachable (fleet.Retry).
-func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(pgx.Tx) error) error {
+func (s *Store) compareAndWrite(ctx context.Context, k credential.Key, old, next *credential.Token, write func(pgx.Tx) error) error {
 	return fleet.Retry(ctx, func(again bool) error {
 		return s.with(k, func(q querier, h *heldConn) error {
 			if h != nil && h.inTx {
@@ -348,19 +348,19 @@ func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *lat
 	})
 }
 
-func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *latch.Token, again bool, write func(pgx.Tx) error) error {
+func (s *Store) tryOn(ctx context.Context, q querier, k credential.Key, old, next *credential.Token, again bool, write func(pgx.Tx) error) error {
 	tx, err := q.Begin(ctx)
 	if err != nil {
 		return s.err("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var v []byte
-	var cur *latch.Token
+	var cur *credential.Token
 	err = tx.QueryRow(ctx, `SELECT sealed FROM `+s.table+` WHERE issuer = $1 AND client_id = $2 AND account = $3 FOR UPDATE`,
 		k.Issuer, k.ClientID, k.Account).Scan(&v)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		err = latch.ErrNotFound
+		err = credential.ErrNotFound
 	case err != nil:
 		return s.err("load for update", err)
 	default:
@@ -385,14 +385,14 @@ func (s *Store) tryOn(ctx context.Context, q querier, k latch.Key, old, next *la
 // reachable and not read-only, and this process still holds k's lock —
 // by writing what a Source calls it for: the record that k's refresh
 // token is about to be redeemed, until ctx's deadline plus
-// latch.DefaultTimeouts.Save (the fence; see the package doc), which k's save
+// credential.DefaultTimeouts.Save (the fence; see the package doc), which k's save
 // removes. It commits the record in the lock's transaction, which ends
 // the lock: from then on the record keeps the others waiting, and the
 // save needs no second connection.
-func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
+func (s *Store) CheckWrite(ctx context.Context, k credential.Key, _ int) error {
 	ttl := FenceTTL
 	if d, ok := ctx.Deadline(); ok {
-		ttl = time.Until(d) + latch.DefaultTimeouts.Save
+		ttl = time.Until(d) + credential.DefaultTimeouts.Save
 	}
 	s.mu.Lock()
 	h := s.held[k]
@@ -403,7 +403,7 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 		defer h.mu.Unlock()
 		if !h.inTx || h.conn.Conn().IsClosed() {
 			// Only a save may go on without the lock.
-			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, latch.ErrStoreUnavailable)
+			return fmt.Errorf("credential store %s: the lock was lost with its connection (was it cut, or did the database restart?): %w", s.where, credential.ErrStoreUnavailable)
 		}
 		q = h.conn
 	}
@@ -428,7 +428,7 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 // awaitFence waits, holding k's lock, while k carries another holder's
 // redeem not yet past its deadline: that holder lost the lock with its
 // connection, and may still save the set it redeemed.
-func (s *Store) awaitFence(ctx context.Context, q querier, k latch.Key) error {
+func (s *Store) awaitFence(ctx context.Context, q querier, k credential.Key) error {
 	for {
 		var pending bool
 		// clock_timestamp: now() stands still in the lock's transaction.
@@ -453,11 +453,11 @@ const waitPoll = 10 * time.Millisecond
 
 // Wait waits, without taking k's lock, until no process (nor another
 // caller in this one) holds it and no other process's redeem is in
-// flight (the fence), at most the lock timeout (latch.Waiter). Each look is one statement that tries a shared
+// flight (the fence), at most the lock timeout (credential.Waiter). Each look is one statement that tries a shared
 // transaction advisory lock and lets it go with the statement, so it
 // needs no second connection and works through a pooler in either mode.
 // It reports whether it waited.
-func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+func (s *Store) Wait(ctx context.Context, k credential.Key) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	sem := s.local(k)
@@ -472,7 +472,7 @@ func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 			case <-ctx.Done():
 				t.Stop()
 				if ctx.Err() == context.DeadlineExceeded {
-					return true, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+					return true, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 				}
 				return true, ctx.Err()
 			case <-t.C:
@@ -496,7 +496,7 @@ func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 			}
 		}
 		if ctx.Err() == context.DeadlineExceeded {
-			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 		}
 		if ctx.Err() != nil {
 			return waited, ctx.Err()
@@ -506,15 +506,15 @@ func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 }
 
 // List returns every stored key.
-func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
+func (s *Store) List(ctx context.Context) ([]credential.Key, error) {
 	rows, err := s.pool.Query(ctx, `SELECT issuer, client_id, account FROM `+s.table+` ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, s.err("list", err)
 	}
 	defer rows.Close()
-	var keys []latch.Key
+	var keys []credential.Key
 	for rows.Next() {
-		var k latch.Key
+		var k credential.Key
 		if err := rows.Scan(&k.Issuer, &k.ClientID, &k.Account); err != nil {
 			return nil, s.err("list", err)
 		}
@@ -527,7 +527,7 @@ func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
 }
 
 // lockID is k's advisory lock number.
-func lockID(table string, k latch.Key) int64 {
+func lockID(table string, k credential.Key) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("latch\x00" + table + "\x00" + k.Issuer + "\x00" + k.ClientID + "\x00" + k.Account))
 	return int64(h.Sum64())
@@ -548,7 +548,7 @@ const lockWait = 100 * time.Millisecond
 // this process, k's lock is held until unlock: the redeem record names
 // this Store, so it cannot hold back this Store's other callers. It
 // waits at most the lock timeout in all.
-func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, k credential.Key) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	sem := s.local(k)
@@ -556,7 +556,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			return nil, fmt.Errorf("lock credential %s in %s: held in this process for %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 		}
 		return nil, ctx.Err()
 	}
@@ -575,7 +575,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 }
 
 // local is k's lock within this process.
-func (s *Store) local(k latch.Key) chan struct{} {
+func (s *Store) local(k credential.Key) chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.locals[k]
@@ -587,11 +587,11 @@ func (s *Store) local(k latch.Key) chan struct{} {
 }
 
 // lock is Lock's part in the database.
-func (s *Store) lock(ctx context.Context, k latch.Key) (func(), error) {
+func (s *Store) lock(ctx context.Context, k credential.Key) (func(), error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, credential.ErrLockTimeout)
 		}
 		return nil, s.err("lock", err)
 	}
@@ -601,7 +601,7 @@ func (s *Store) lock(ctx context.Context, k latch.Key) (func(), error) {
 		_ = conn.Hijack().Close(context.Background())
 		switch {
 		case ctx.Err() == context.DeadlineExceeded:
-			return fmt.Errorf("lock credential %s in %s: %s %s: %w", k, s.where, waitedFor, s.timeout, latch.ErrLockTimeout)
+			return fmt.Errorf("lock credential %s in %s: %s %s: %w", k, s.where, waitedFor, s.timeout, credential.ErrLockTimeout)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}

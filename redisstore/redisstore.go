@@ -1,4 +1,4 @@
-// Package redisstore is a latch.Store on Redis 7 (or Valkey), for a fleet
+// Package redisstore is a credential.Store on Redis 7 (or Valkey), for a fleet
 // of machines that share one login: one value per credential, sealed with
 // AES-GCM; a compare-and-swap save in a WATCH/MULTI transaction; and a
 // Locker on SET NX PX with a random owner, renewed while held and released
@@ -8,7 +8,7 @@
 // longer than the lease, or a holder frozen (stopped, swapped out). So,
 // as in pgstore, just before a holder spends a refresh token (CheckWrite)
 // it records the redeem in a fence key that lives until its refresh
-// deadline plus latch.DefaultTimeouts.Save; its save deletes it in the same
+// deadline plus credential.DefaultTimeouts.Save; its save deletes it in the same
 // transaction, and so does its unlock. A process that takes the lock and
 // finds another's fence waits for it instead of redeeming the same refresh
 // token. The lease itself (DefaultLease) outlasts a whole refresh
@@ -32,7 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/fleet"
 	"github.com/latchdev/latch/internal/redact"
 	"github.com/latchdev/latch/sealed"
@@ -43,7 +43,7 @@ import (
 // Source's whole refresh (token requests and save), and shorter than a
 // waiter's wait, so a waiter outlasts a holder that died. The holder
 // renews it every third of that.
-var DefaultLease = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save + time.Second
+var DefaultLease = credential.DefaultTimeouts.Refresh + credential.DefaultTimeouts.Save + time.Second
 
 // DefaultPrefix prefixes every key latch writes.
 const DefaultPrefix = "latch:"
@@ -56,11 +56,11 @@ type Options struct {
 	Plaintext bool
 	Prefix    string        // default DefaultPrefix
 	Lease     time.Duration // default DefaultLease
-	// LockTimeout bounds Lock; 0 means latch.DefaultTimeouts.Lock.
+	// LockTimeout bounds Lock; 0 means credential.DefaultTimeouts.Lock.
 	LockTimeout time.Duration
 }
 
-// Store is a latch.Store, latch.Locker and latch.Lister on Redis.
+// Store is a credential.Store, credential.Locker and credential.Lister on Redis.
 type Store struct {
 	rdb     *redis.Client
 	box     *sealed.Box
@@ -72,16 +72,16 @@ type Store struct {
 	self    string // this Store's name in a fence
 
 	mu     sync.Mutex
-	fenced map[latch.Key]bool   // keys this Store recorded a redeem for
-	lost   map[latch.Key]bool   // keys whose lock lease ran out while held
-	owners map[latch.Key]string // this process's lock owner per held key
+	fenced map[credential.Key]bool   // keys this Store recorded a redeem for
+	lost   map[credential.Key]bool   // keys whose lock lease ran out while held
+	owners map[credential.Key]string // this process's lock owner per held key
 }
 
 var (
-	_ latch.Store  = (*Store)(nil)
-	_ latch.Locker = (*Store)(nil)
-	_ latch.Waiter = (*Store)(nil)
-	_ latch.Lister = (*Store)(nil)
+	_ credential.Store  = (*Store)(nil)
+	_ credential.Locker = (*Store)(nil)
+	_ credential.Waiter = (*Store)(nil)
+	_ credential.Lister = (*Store)(nil)
 )
 
 // Redacted returns rawURL as it may be shown: scheme, user, host, port,
@@ -105,7 +105,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
 	opt.MaxRetries = 1
 	s := &Store{rdb: redis.NewClient(opt), box: box, prefix: o.Prefix, lease: o.Lease, timeout: o.LockTimeout,
-		where: where, user: cmp.Or(opt.Username, "default"), self: rand.Text(), lost: map[latch.Key]bool{}, owners: map[latch.Key]string{}, fenced: map[latch.Key]bool{}}
+		where: where, user: cmp.Or(opt.Username, "default"), self: rand.Text(), lost: map[credential.Key]bool{}, owners: map[credential.Key]string{}, fenced: map[credential.Key]bool{}}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -113,7 +113,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 		s.lease = DefaultLease
 	}
 	if s.timeout <= 0 {
-		s.timeout = latch.DefaultTimeouts.Lock
+		s.timeout = credential.DefaultTimeouts.Lock
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
@@ -133,7 +133,7 @@ func (s *Store) String() string { return s.where }
 type AuthError = fleet.AuthError
 
 // UnavailableError is a Redis that cannot be reached or used now; it
-// matches latch.ErrStoreUnavailable.
+// matches credential.ErrStoreUnavailable.
 type UnavailableError struct {
 	Where, Op string
 	Err       error
@@ -143,14 +143,14 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("credential store %s: %s: %v", e.Where, e.Op, e.Err)
 }
 
-func (e *UnavailableError) Unwrap() []error { return []error{latch.ErrStoreUnavailable, e.Err} }
+func (e *UnavailableError) Unwrap() []error { return []error{credential.ErrStoreUnavailable, e.Err} }
 
 func (s *Store) err(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("credential store %s: %s: %w", s.where, op, err)
 	}
 	if strings.HasPrefix(err.Error(), "READONLY") {
-		return fmt.Errorf("credential store %s: %s: %w", s.where, op, latch.ErrStoreReadOnly)
+		return fmt.Errorf("credential store %s: %s: %w", s.where, op, credential.ErrStoreReadOnly)
 	}
 	// Redis names its errors by their first word; there is no other type.
 	switch {
@@ -162,24 +162,24 @@ func (s *Store) err(op string, err error) error {
 	return &UnavailableError{Where: s.where, Op: op, Err: err}
 }
 
-func (s *Store) id(k latch.Key) string {
+func (s *Store) id(k credential.Key) string {
 	sum := sha256.Sum256([]byte(k.Issuer + "\x00" + k.ClientID + "\x00" + k.Account))
 	return hex.EncodeToString(sum[:16])
 }
 
-func (s *Store) credKey(k latch.Key) string { return s.prefix + "cred:" + s.id(k) }
-func (s *Store) lockKey(k latch.Key) string { return s.prefix + "lock:" + s.id(k) }
-func (s *Store) fenceKey(k latch.Key) string {
+func (s *Store) credKey(k credential.Key) string { return s.prefix + "cred:" + s.id(k) }
+func (s *Store) lockKey(k credential.Key) string { return s.prefix + "lock:" + s.id(k) }
+func (s *Store) fenceKey(k credential.Key) string {
 	return s.prefix + "redeeming:" + s.id(k)
 }
 
 // value is what is stored: the key in the clear (for List), the set sealed.
 type value struct {
-	Key    latch.Key `json:"key"`
-	Sealed []byte    `json:"sealed"`
+	Key    credential.Key `json:"key"`
+	Sealed []byte         `json:"sealed"`
 }
 
-func (s *Store) decode(k latch.Key, raw string) (*latch.Token, error) {
+func (s *Store) decode(k credential.Key, raw string) (*credential.Token, error) {
 	var v value
 	if err := json.Unmarshal([]byte(raw), &v); err != nil || v.Key != k {
 		return nil, &sealed.OpenError{Reason: "not a latch credential"}
@@ -188,10 +188,10 @@ func (s *Store) decode(k latch.Key, raw string) (*latch.Token, error) {
 }
 
 // Load returns k's set.
-func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
+func (s *Store) Load(ctx context.Context, k credential.Key) (*credential.Token, error) {
 	raw, err := s.rdb.Get(ctx, s.credKey(k)).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("load credential %s: %w", k, latch.ErrNotFound)
+		return nil, fmt.Errorf("load credential %s: %w", k, credential.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.err("load", err)
@@ -201,7 +201,7 @@ func (s *Store) Load(ctx context.Context, k latch.Key) (*latch.Token, error) {
 
 // Save writes t for k if k still holds old: WATCH the value, compare,
 // and write in MULTI/EXEC, which fails if anyone wrote meanwhile.
-func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) error {
+func (s *Store) Save(ctx context.Context, k credential.Key, old, t *credential.Token) error {
 	sv, err := s.box.Seal(k, t)
 	if err != nil {
 		return err
@@ -217,25 +217,25 @@ func (s *Store) Save(ctx context.Context, k latch.Key, old, t *latch.Token) erro
 }
 
 // Delete removes k's set if k still holds old.
-func (s *Store) Delete(ctx context.Context, k latch.Key, old *latch.Token) error {
+func (s *Store) Delete(ctx context.Context, k credential.Key, old *credential.Token) error {
 	return s.compareAndWrite(ctx, k, old, nil, func(p redis.Pipeliner) { p.Del(ctx, s.credKey(k), s.fenceKey(k)) })
 }
 
 // compareAndWrite runs one compare-and-swap, tried again while Redis is
 // unreachable (fleet.Retry).
-func (s *Store) compareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, write func(redis.Pipeliner)) error {
+func (s *Store) compareAndWrite(ctx context.Context, k credential.Key, old, next *credential.Token, write func(redis.Pipeliner)) error {
 	return fleet.Retry(ctx, func(again bool) error { return s.tryCompareAndWrite(ctx, k, old, next, again, write) })
 }
 
-func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *latch.Token, again bool, write func(redis.Pipeliner)) error {
+func (s *Store) tryCompareAndWrite(ctx context.Context, k credential.Key, old, next *credential.Token, again bool, write func(redis.Pipeliner)) error {
 	key := s.credKey(k)
 	landed := errors.New("landed")
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		raw, err := tx.Get(ctx, key).Result()
-		var cur *latch.Token
+		var cur *credential.Token
 		switch {
 		case errors.Is(err, redis.Nil):
-			err = latch.ErrNotFound
+			err = credential.ErrNotFound
 		case err != nil:
 			return s.err("load for update", err)
 		default:
@@ -254,12 +254,12 @@ func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *
 	case errors.Is(err, landed):
 		return nil
 	case errors.Is(err, redis.TxFailedErr):
-		err = fmt.Errorf("write credential %s: another process wrote it meanwhile: %w", k, latch.ErrConflict)
-	case err == nil, errors.Is(err, latch.ErrConflict), errors.Is(err, latch.ErrStoreUnavailable):
+		err = fmt.Errorf("write credential %s: another process wrote it meanwhile: %w", k, credential.ErrConflict)
+	case err == nil, errors.Is(err, credential.ErrConflict), errors.Is(err, credential.ErrStoreUnavailable):
 	default:
 		err = s.err("write", err)
 	}
-	if errors.Is(err, latch.ErrConflict) && s.leaseLost(ctx, k) {
+	if errors.Is(err, credential.ErrConflict) && s.leaseLost(ctx, k) {
 		return fmt.Errorf("%w (the lock's lease ran out while this process held it, as when it is stopped; another process refreshed, and this one's set was not saved over it)", err)
 	}
 	return err
@@ -267,7 +267,7 @@ func (s *Store) tryCompareAndWrite(ctx context.Context, k latch.Key, old, next *
 
 // leaseLost reports whether this process's lock on k ran out: its
 // renewal said so, or the lock is no longer its own.
-func (s *Store) leaseLost(ctx context.Context, k latch.Key) bool {
+func (s *Store) leaseLost(ctx context.Context, k credential.Key) bool {
 	s.mu.Lock()
 	lost, owner := s.lost[k], s.owners[k]
 	s.mu.Unlock()
@@ -281,12 +281,12 @@ func (s *Store) leaseLost(ctx context.Context, k latch.Key) bool {
 // CheckWrite reports whether a save could happen now — Redis is
 // reachable and writable, and this process still holds k's lock — by
 // writing what a Source calls it for: the fence that k's refresh token is
-// about to be redeemed, until ctx's deadline plus latch.DefaultTimeouts.Save (see
+// about to be redeemed, until ctx's deadline plus credential.DefaultTimeouts.Save (see
 // the package doc), which k's save deletes.
-func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
+func (s *Store) CheckWrite(ctx context.Context, k credential.Key, _ int) error {
 	ttl := fenceTTL
 	if d, ok := ctx.Deadline(); ok {
-		ttl = time.Until(d) + latch.DefaultTimeouts.Save
+		ttl = time.Until(d) + credential.DefaultTimeouts.Save
 	}
 	s.mu.Lock()
 	owner := s.owners[k]
@@ -296,7 +296,7 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 		return s.err("check write", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("credential store %s: the lock's lease ran out before the refresh: %w", s.where, latch.ErrStoreUnavailable)
+		return fmt.Errorf("credential store %s: the lock's lease ran out before the refresh: %w", s.where, credential.ErrStoreUnavailable)
 	}
 	s.mu.Lock()
 	s.fenced[k] = true
@@ -306,12 +306,12 @@ func (s *Store) CheckWrite(ctx context.Context, k latch.Key, _ int) error {
 
 // fenceTTL is how long a fence lives when the redeeming context has no
 // deadline (a Source's always has one).
-var fenceTTL = latch.DefaultTimeouts.Refresh + latch.DefaultTimeouts.Save
+var fenceTTL = credential.DefaultTimeouts.Refresh + credential.DefaultTimeouts.Save
 
 // awaitFence waits while k carries another process's fence: its holder
 // may still save the set it redeemed. The fence's expiry is its
 // holder's deadline.
-func (s *Store) awaitFence(ctx context.Context, k latch.Key) error {
+func (s *Store) awaitFence(ctx context.Context, k credential.Key) error {
 	for {
 		v, err := s.rdb.Get(ctx, s.fenceKey(k)).Result()
 		switch {
@@ -332,10 +332,10 @@ func (s *Store) awaitFence(ctx context.Context, k latch.Key) error {
 
 // Wait waits, without taking k's lock, until no process holds it and no
 // other process's redeem is in flight (the fence), at most the lock
-// timeout (latch.Waiter), looking every 2 ms and then less often, at
+// timeout (credential.Waiter), looking every 2 ms and then less often, at
 // most every 20 ms. A holder whose connection is gone is taken to be
 // dead, as in Lock. It reports whether it waited.
-func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
+func (s *Store) Wait(ctx context.Context, k credential.Key) (bool, error) {
 	ctx2, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	key, fk := s.lockKey(k), s.fenceKey(k)
@@ -368,15 +368,15 @@ func (s *Store) Wait(ctx context.Context, k latch.Key) (bool, error) {
 			return waited, ctx.Err()
 		}
 		if ctx2.Err() == context.DeadlineExceeded {
-			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			return waited, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 		}
 		return waited, s.err("wait for lock", err)
 	}
 }
 
 // List returns every stored key.
-func (s *Store) List(ctx context.Context) ([]latch.Key, error) {
-	var keys []latch.Key
+func (s *Store) List(ctx context.Context) ([]credential.Key, error) {
+	var keys []credential.Key
 	iter := s.rdb.Scan(ctx, 0, s.prefix+"cred:*", 100).Iterator()
 	for iter.Next(ctx) {
 		raw, err := s.rdb.Get(ctx, iter.Val()).Result()
@@ -436,7 +436,7 @@ return redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3]) and 1`)
 // mid-redeem is covered by its fence. When a renewal finds the lock gone or taken,
 // the lease is lost; a later Save that conflicts says so. Holding it, Lock
 // then waits while another process's redeem is in flight (awaitFence).
-func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, k credential.Key) (func(), error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -451,7 +451,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 	if err != nil {
 		conn.Close()
 		if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+			return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, credential.ErrLockTimeout)
 		}
 		return nil, s.err("lock", err)
 	}
@@ -463,7 +463,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 		if err != nil {
 			conn.Close()
 			if ctx2.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, latch.ErrLockTimeout)
+				return nil, fmt.Errorf("lock credential %s in %s: %w", k, s.where, credential.ErrLockTimeout)
 			}
 			return nil, s.err("lock", err)
 		}
@@ -483,7 +483,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			return nil, fmt.Errorf("lock credential %s in %s: held by another process for %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 		case <-t.C:
 		}
 		wait = min(2*wait, 25*time.Millisecond)
@@ -538,7 +538,7 @@ func (s *Store) Lock(ctx context.Context, k latch.Key) (func(), error) {
 			return nil, ctx.Err()
 		}
 		if ctx2.Err() != nil {
-			return nil, fmt.Errorf("lock credential %s in %s: another process's lease ran out mid-refresh; its save did not come within %s: %w", k, s.where, s.timeout, latch.ErrLockTimeout)
+			return nil, fmt.Errorf("lock credential %s in %s: another process's lease ran out mid-refresh; its save did not come within %s: %w", k, s.where, s.timeout, credential.ErrLockTimeout)
 		}
 		return nil, s.err("lock", err)
 	}

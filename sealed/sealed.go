@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 )
 
 // KeySize is the size of a store key: AES-256.
@@ -82,12 +82,12 @@ func ReadKeyFile(path string) ([]byte, error) {
 	return nil, fmt.Errorf("store key %s: want %d random bytes (raw, hex or base64), e.g. head -c 32 /dev/urandom > %s", path, KeySize, path)
 }
 
-func aad(k latch.Key) []byte {
+func aad(k credential.Key) []byte {
 	return []byte("latch/v1\x00" + k.Issuer + "\x00" + k.ClientID + "\x00" + k.Account)
 }
 
 // Seal encodes t for storage under k.
-func (b *Box) Seal(k latch.Key, t *latch.Token) ([]byte, error) {
+func (b *Box) Seal(k credential.Key, t *credential.Token) ([]byte, error) {
 	plain, err := json.Marshal(t)
 	if err != nil {
 		return nil, err
@@ -105,14 +105,14 @@ func (b *Box) Seal(k latch.Key, t *latch.Token) ([]byte, error) {
 
 // OpenError is a stored value this Box cannot open: another key, no
 // key for an encrypted value, a plaintext value where a key is required,
-// or a damaged value. It matches latch.ErrUnusable.
+// or a damaged value. It matches credential.ErrUnusable.
 type OpenError struct{ Reason string }
 
 func (e *OpenError) Error() string { return "stored credential cannot be opened: " + e.Reason }
-func (e *OpenError) Unwrap() error { return latch.ErrUnusable }
+func (e *OpenError) Unwrap() error { return credential.ErrUnusable }
 
 // Open decodes a value Seal wrote for k.
-func (b *Box) Open(k latch.Key, v []byte) (*latch.Token, error) {
+func (b *Box) Open(k credential.Key, v []byte) (*credential.Token, error) {
 	if len(v) == 0 {
 		return nil, &OpenError{Reason: "empty value"}
 	}
@@ -139,7 +139,7 @@ func (b *Box) Open(k latch.Key, v []byte) (*latch.Token, error) {
 	default:
 		return nil, &OpenError{Reason: "unknown format"}
 	}
-	var t latch.Token
+	var t credential.Token
 	if err := json.Unmarshal(plain, &t); err != nil {
 		return nil, &OpenError{Reason: "not a token set"}
 	}

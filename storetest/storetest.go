@@ -1,4 +1,4 @@
-// Package storetest checks a latch.Store against the contract every store
+// Package storetest checks a credential.Store against the contract every store
 // keeps: compare-and-swap Save and Delete, a Locker that excludes (a
 // redeem in flight too), a Waiter that waits without taking the lock, and
 // secrets that never appear in its errors. A store outside this module
@@ -13,25 +13,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/storekit"
 )
 
 // Token returns a token set for k, generation gen.
-func Token(k latch.Key, lineage string, gen uint64) *latch.Token {
-	return &latch.Token{AccessToken: "at-" + lineage + "-" + string(rune('a'+gen%26)), RefreshToken: "rt-" + lineage,
+func Token(k credential.Key, lineage string, gen uint64) *credential.Token {
+	return &credential.Token{AccessToken: "at-" + lineage + "-" + string(rune('a'+gen%26)), RefreshToken: "rt-" + lineage,
 		TokenType: "Bearer", Expiry: time.Now().Add(time.Hour).Round(0), IssuedAt: time.Now().Round(0),
 		Issuer: k.Issuer, ClientID: k.ClientID, Account: k.Account, Lineage: lineage, Generation: gen}
 }
 
 // Run checks st, which must be empty for k.
-func Run(t *testing.T, st latch.Store, k latch.Key) {
+func Run(t *testing.T, st credential.Store, k credential.Key) {
 	ctx := context.Background()
-	if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+	if _, err := st.Load(ctx, k); !errors.Is(err, credential.ErrNotFound) {
 		t.Fatalf("Load of nothing: %v, want ErrNotFound", err)
 	}
 	a := Token(k, "lin-a", 0)
-	if err := st.Save(ctx, k, a, a); !errors.Is(err, latch.ErrConflict) {
+	if err := st.Save(ctx, k, a, a); !errors.Is(err, credential.ErrConflict) {
 		t.Fatalf("Save over nothing with an old set: %v, want ErrConflict", err)
 	}
 	if err := st.Save(ctx, k, nil, a); err != nil {
@@ -41,23 +41,23 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	if err != nil || !got.Matches(a) || got.Expiry.Unix() != a.Expiry.Unix() {
 		t.Fatalf("Load after Save: %+v, %v", got, err)
 	}
-	if err := st.Save(ctx, k, nil, a); !errors.Is(err, latch.ErrConflict) {
+	if err := st.Save(ctx, k, nil, a); !errors.Is(err, credential.ErrConflict) {
 		t.Fatalf("Save with nil old over a set: %v, want ErrConflict", err)
 	}
 	b := Token(k, "lin-a", 1)
 	if err := st.Save(ctx, k, a, b); err != nil {
 		t.Fatalf("Save a→b: %v", err)
 	}
-	if err := st.Save(ctx, k, a, Token(k, "lin-a", 2)); !errors.Is(err, latch.ErrConflict) {
+	if err := st.Save(ctx, k, a, Token(k, "lin-a", 2)); !errors.Is(err, credential.ErrConflict) {
 		t.Fatalf("stale Save a→c: %v, want ErrConflict", err)
 	}
-	if err := st.Delete(ctx, k, a); !errors.Is(err, latch.ErrConflict) {
+	if err := st.Delete(ctx, k, a); !errors.Is(err, credential.ErrConflict) {
 		t.Fatalf("stale Delete: %v, want ErrConflict", err)
 	}
 	if got, _ := st.Load(ctx, k); !got.Matches(b) {
 		t.Fatalf("after stale writes: %+v, want b", got)
 	}
-	if l, ok := st.(latch.Lister); ok {
+	if l, ok := st.(credential.Lister); ok {
 		keys, err := l.List(ctx)
 		if err != nil || len(keys) != 1 || keys[0] != k {
 			t.Fatalf("List: %v, %v", keys, err)
@@ -66,7 +66,7 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	if err := st.Delete(ctx, k, b); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if _, err := st.Load(ctx, k); !errors.Is(err, latch.ErrNotFound) {
+	if _, err := st.Load(ctx, k); !errors.Is(err, credential.ErrNotFound) {
 		t.Fatalf("Load after Delete: %v", err)
 	}
 
@@ -100,7 +100,7 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	// A redeem in flight (CheckWrite, then the token request) still
 	// excludes the others of this process until its save and unlock:
 	// two Sources on one Store must not both redeem.
-	if wc, ok := st.(latch.WriteChecker); ok {
+	if wc, ok := st.(credential.WriteChecker); ok {
 		cur := Token(k, "lin-r", 0)
 		if err := st.Save(ctx, k, nil, cur); err != nil {
 			t.Fatal(err)
@@ -159,15 +159,15 @@ func Run(t *testing.T, st latch.Store, k latch.Key) {
 	unlock()
 }
 
-// RunWaiter checks a latch.Waiter: holder and waiter are two stores on
+// RunWaiter checks a credential.Waiter: holder and waiter are two stores on
 // the same data, as two processes would open it (empty for k). Wait
 // returns at once, reporting no wait, when the lock is free; while the
 // lock or a redeem in flight (CheckWrite, for a WriteChecker) is held it
 // waits, without taking the lock, until the save and unlock, then
 // reports that it waited; it ends with its ctx.
-func RunWaiter(t *testing.T, holder, waiter latch.Store, k latch.Key) {
+func RunWaiter(t *testing.T, holder, waiter credential.Store, k credential.Key) {
 	ctx := context.Background()
-	w, ok := storekit.LockerOf(waiter).(latch.Waiter)
+	w, ok := storekit.LockerOf(waiter).(credential.Waiter)
 	if !ok {
 		t.Fatal("the store is no Waiter")
 	}
@@ -183,7 +183,7 @@ func RunWaiter(t *testing.T, holder, waiter latch.Store, k latch.Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wc, ok := holder.(latch.WriteChecker); ok {
+	if wc, ok := holder.(credential.WriteChecker); ok {
 		if err := wc.CheckWrite(ctx, k, 2048); err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 )
 
 // Kind is a store kind a URL can name.
@@ -44,9 +44,9 @@ type Options struct {
 // Store is what a kind opens: a store shared by many processes and
 // machines, with its lock and list, shown (String) without a password.
 type Store interface {
-	latch.Store
-	latch.Locker
-	latch.Lister
+	credential.Store
+	credential.Locker
+	credential.Lister
 	String() string
 	Close() error
 }

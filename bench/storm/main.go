@@ -148,7 +148,7 @@ func naiveTrial(srv *oauthtest.Server, self, tmp string, n int) (outcome, error)
 	if err != nil {
 		return outcome{}, err
 	}
-	cfg := md.Config("naive-cli", []string{"offline_access"})
+	cfg := discovery.Config(md, "naive-cli", []string{"offline_access"})
 	tok, err := authcode.Login(ctx, cfg, authcode.Options{OpenURL: srv.Browser()})
 	if err != nil {
 		return outcome{}, err

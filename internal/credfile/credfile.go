@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 )
 
 // Hash returns a stable, file-name-safe name for k, so that no issuer
 // or account text reaches the file system. Changing it would split the
 // lock between versions of latch running at once.
-func Hash(k latch.Key) string {
+func Hash(k credential.Key) string {
 	b, _ := json.Marshal(k) // a struct of strings always marshals
 	sum := sha256.Sum256(b)
 	return "cred-" + hex.EncodeToString(sum[:12])

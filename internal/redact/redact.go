@@ -12,8 +12,6 @@
 package redact
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,6 +20,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/latchdev/latch/storekit"
 )
 
 // Marker is the text that stands in for a secret.
@@ -96,14 +96,9 @@ func Sensitive(name string) bool {
 
 // Fingerprint returns a short, non-reversible tag for a secret, so that a
 // person can tell two secrets apart without seeing either; "" for "".
-// storekit.Fingerprint is this one.
-func Fingerprint(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:4])
-}
+// It is storekit.Fingerprint, which the small helpers link without this
+// package's HTTP dependencies.
+func Fingerprint(secret string) string { return storekit.Fingerprint(secret) }
 
 // mark returns what stands in for value, a secret found under name.
 func mark(name, value string) string {

@@ -175,7 +175,7 @@ func authStyle(method string) oauth2.AuthStyle {
 
 // clientConfig builds the latch.Config for host's client from md.
 func (a *App) clientConfig(host string, md *discovery.Metadata, scopes []string, params url.Values) (*latch.Config, error) {
-	c := md.Config(a.ClientID(host), scopes)
+	c := discovery.Config(md, a.ClientID(host), scopes)
 	c.Issuer = config.Normalize(md.Issuer)
 	c.Params = params
 	c.HTTPClient = &http.Client{Transport: a.baseTransport()}

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/endpoint"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,7 +81,7 @@ type Host struct {
 	Store string `json:"store,omitempty"`
 	// Metadata caches the server's endpoints (RFC 8414 §2), so a command
 	// whose token is valid needs no network round trip.
-	Metadata *discovery.Metadata `json:"metadata,omitempty"`
+	Metadata *endpoint.Metadata `json:"metadata,omitempty"`
 
 	// Login settings, given once to `auth login` and used by every later
 	// command and login for this host.

@@ -269,7 +269,7 @@ func (r *run) goroutines(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := md.Config("latch-cli", nil)
+	cfg := discovery.Config(md, "latch-cli", nil)
 	t, err := r.stored(ctx)
 	if err != nil {
 		return err

@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/credstore"
-	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/endpoint"
 	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/internal/app/settings"
 )
@@ -70,16 +70,16 @@ func open(dir string, cf *config.File, flag func(string) (string, bool), getenv 
 	}
 	in := settings.Inputs{Flag: flag, Getenv: getenv, Config: cf}
 	host := in.Host()
-	if host == "" || discovery.CheckURL(host) != nil {
+	if host == "" || endpoint.CheckURL(host) != nil {
 		return nil, false
 	}
 	return &Login{Dir: dir, Host: config.Normalize(host), Inputs: in}, true
 }
 
 // Token returns the stored token when it is valid for longer than
-// latch.DefaultSkew and no tool reported it rejected; false for anything
+// credential.DefaultSkew and no tool reported it rejected; false for anything
 // else (a token to refresh, a fleet or auto-probed store, no login).
-func (l *Login) Token(ctx context.Context) (*latch.Token, bool) {
+func (l *Login) Token(ctx context.Context) (*credential.Token, bool) {
 	key, ok := l.Inputs.Key(l.Host)
 	if !ok {
 		return nil, false
@@ -93,7 +93,7 @@ func (l *Login) Token(ctx context.Context) (*latch.Token, bool) {
 		return nil, false
 	}
 	tok, err := c.Store.Load(ctx, key)
-	if err != nil || !tok.Fresh(time.Now(), latch.DefaultSkew) {
+	if err != nil || !tok.Fresh(time.Now(), credential.DefaultSkew) {
 		return nil, false
 	}
 	if _, err := os.Stat(settings.RejectedMark(l.Dir, tok.AccessToken)); err == nil {
@@ -163,26 +163,14 @@ const (
 )
 
 // WriteExecCredential writes client-go's ExecCredential for tok in
-// version, its expiry set to when latch would refresh early (EarlyExpiry),
+// version, its expiry set to when latch would refresh early (Token.EarlyExpiry),
 // so kubectl asks again then.
-func WriteExecCredential(w io.Writer, version string, tok *latch.Token) error {
+func WriteExecCredential(w io.Writer, version string, tok *credential.Token) error {
 	status := map[string]any{"token": tok.AccessToken}
 	if !tok.Expiry.IsZero() {
-		status["expirationTimestamp"] = EarlyExpiry(tok).UTC().Format(time.RFC3339)
+		status["expirationTimestamp"] = tok.EarlyExpiry(credential.DefaultSkew).UTC().Format(time.RFC3339)
 	}
 	return json.NewEncoder(w).Encode(map[string]any{
 		"apiVersion": version, "kind": "ExecCredential", "status": status,
 	})
-}
-
-// EarlyExpiry is when a Source would refresh tok: DefaultSkew before its
-// expiry, at most a quarter of its lifetime.
-func EarlyExpiry(tok *latch.Token) time.Time {
-	skew := latch.DefaultSkew
-	if !tok.IssuedAt.IsZero() {
-		if life := tok.Expiry.Sub(tok.IssuedAt); life > 0 && skew > life/4 {
-			skew = life / 4
-		}
-	}
-	return tok.Expiry.Add(-skew)
 }

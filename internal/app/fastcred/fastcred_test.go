@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/endpoint"
 	"github.com/latchdev/latch/filestore"
 	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/internal/app/settings"
@@ -25,7 +25,7 @@ func loggedIn(t *testing.T, expiry time.Time) string {
 	dir := t.TempDir()
 	cf := &config.File{Host: host, Hosts: map[string]*config.Host{host: {
 		Store: "file", Orgs: []string{"", "acme"},
-		Metadata: &discovery.Metadata{Issuer: host + "/", TokenEndpoint: host + "/token"},
+		Metadata: &endpoint.Metadata{Issuer: host + "/", TokenEndpoint: host + "/token"},
 	}}, Docker: map[string]*config.DockerRegistry{"registry.example.com": {Host: host, Org: "acme", Username: "u"}}}
 	raw, _ := json.Marshal(cf)
 	if err := os.WriteFile(filepath.Join(dir, config.FileName), raw, 0o600); err != nil {
@@ -110,18 +110,5 @@ func TestKube(t *testing.T) {
 				t.Fatalf("kube(%q) = %q, %v; want %q, %v", c.args, got, ok, c.want, c.ok)
 			}
 		})
-	}
-}
-
-// The expiry kubectl is given is when latch would refresh.
-func TestEarlyExpiry(t *testing.T) {
-	now := time.Now()
-	long := &latch.Token{Expiry: now.Add(time.Hour), IssuedAt: now}
-	short := &latch.Token{Expiry: now.Add(time.Minute), IssuedAt: now}
-	if got, want := EarlyExpiry(long), long.Expiry.Add(-latch.DefaultSkew); !got.Equal(want) {
-		t.Errorf("EarlyExpiry(1h token) = %v, want %v", got, want)
-	}
-	if got, want := EarlyExpiry(short), short.Expiry.Add(-15*time.Second); latch.DefaultSkew > 15*time.Second && !got.Equal(want) {
-		t.Errorf("EarlyExpiry(1m token) = %v, want %v", got, want)
 	}
 }

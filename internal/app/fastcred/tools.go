@@ -8,8 +8,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/latchdev/latch"
-	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/credential"
+	"github.com/latchdev/latch/endpoint"
 )
 
 // MaxInput bounds what a helper reads from stdin.
@@ -63,7 +63,7 @@ func dockerGet(ctx context.Context, input string, getenv func(string) string) (s
 	if !strings.Contains(u, "://") {
 		u = "https://" + u // Docker's default for a registry
 	}
-	if discovery.CheckURL(u) != nil {
+	if endpoint.CheckURL(u) != nil {
 		return "", false // latch says why
 	}
 	dir, cf, ok := loadConfig(getenv)
@@ -88,14 +88,14 @@ func dockerGet(ctx context.Context, input string, getenv func(string) string) (s
 	if !ok {
 		return "", false
 	}
-	return answer(ctx, l, func(w io.Writer, tok *latch.Token) error {
+	return answer(ctx, l, func(w io.Writer, tok *credential.Token) error {
 		return WriteDocker(w, server, DockerUser(r.Username), tok.AccessToken)
 	})
 }
 
 // answer is what write makes of l's valid stored token; false when there
 // is none.
-func answer(ctx context.Context, l *Login, write func(io.Writer, *latch.Token) error) (string, bool) {
+func answer(ctx context.Context, l *Login, write func(io.Writer, *credential.Token) error) (string, bool) {
 	tok, ok := l.Token(ctx)
 	if !ok {
 		return "", false
@@ -164,7 +164,7 @@ func kube(ctx context.Context, args []string, getenv func(string) string) (strin
 	if !ok {
 		return "", false
 	}
-	return answer(ctx, l, func(w io.Writer, tok *latch.Token) error {
+	return answer(ctx, l, func(w io.Writer, tok *credential.Token) error {
 		return WriteExecCredential(w, version, tok)
 	})
 }

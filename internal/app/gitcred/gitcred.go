@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchdev/latch/discovery"
+	"github.com/latchdev/latch/endpoint"
 	"github.com/latchdev/latch/internal/app/fastcred"
 )
 
@@ -95,7 +95,7 @@ func Route(op string, req *Request, bound string) (Action, error) {
 	if op == "store" {
 		return Ignore, nil
 	}
-	if err := discovery.CheckURL(bound); err != nil {
+	if err := endpoint.CheckURL(bound); err != nil {
 		return Ignore, err
 	}
 	if !req.For(bound) {

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/latchdev/latch"
+	"github.com/latchdev/latch/credential"
 	"github.com/latchdev/latch/internal/app/config"
 	"github.com/latchdev/latch/storekit"
 )
@@ -111,12 +111,12 @@ func (in Inputs) APIURL(host string) string {
 
 // Key returns the key of host's credential for the selected client and
 // org, from the issuer cached at login; false when nothing is cached.
-func (in Inputs) Key(host string) (latch.Key, bool) {
+func (in Inputs) Key(host string) (credential.Key, bool) {
 	md := in.Entry(host).Metadata
 	if md == nil || md.Issuer == "" {
-		return latch.Key{}, false
+		return credential.Key{}, false
 	}
-	return latch.Key{Issuer: config.Normalize(md.Issuer), ClientID: in.ClientID(host), Account: in.Org(host)}, true
+	return credential.Key{Issuer: config.Normalize(md.Issuer), ClientID: in.ClientID(host), Account: in.Org(host)}, true
 }
 
 // Debug reports whether LATCH_DEBUG asks for the debug log.
