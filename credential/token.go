@@ -84,7 +84,8 @@ func (t *Token) Key() Key { return Key{Issuer: t.Issuer, ClientID: t.ClientID, A
 // k's issuer, client and account where t has none. A credential's
 // identity is its Key; storekit.Update (so Put) and latch.Source bind
 // every set they write or use, so a set never says one identity and is
-// stored under another. A token bound to another issuer, client or account is refused.
+// stored under another. A token bound to another issuer, client or
+// account is refused.
 func Bind(k Key, t *Token) (*Token, error) {
 	if t.Key() == k {
 		return t, nil
