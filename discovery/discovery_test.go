@@ -289,46 +289,6 @@ func TestFetchHonoursContext(t *testing.T) {
 	}
 }
 
-func TestCheckURL(t *testing.T) {
-	tests := []struct {
-		url string
-		ok  bool
-	}{
-		{"https://as.example", true},
-		{"https://as.example/tenant", true},
-		{"HTTPS://as.example", true},
-		{"http://127.0.0.1:8080", true},
-		{"http://127.1.2.3", true},
-		{"http://[::1]:9000/x", true},
-		{"http://localhost:3000", true},
-		{"http://LOCALHOST", true},
-		{"http://as.example", false},
-		{"http://10.0.0.1", false},
-		{"http://[::2]", false},
-		{"http://localhost.evil.example", false},
-		{"http://127.0.0.1.evil.example", false},
-		{"ftp://as.example", false},
-		{"as.example", false},
-		{"/token", false},
-		{"", false},
-		{"https://user:pass@as.example", false},
-		{"http://%zz", false},
-	}
-	for _, tt := range tests {
-		err := CheckURL(tt.url)
-		if (err == nil) != tt.ok {
-			t.Errorf("CheckURL(%q) = %v, want ok=%v", tt.url, err, tt.ok)
-		}
-		var ue *URLError
-		if err != nil && !errors.As(err, &ue) {
-			t.Errorf("CheckURL(%q) = %T, want *URLError", tt.url, err)
-		}
-		if err != nil && strings.Contains(err.Error(), "pass") {
-			t.Errorf("CheckURL(%q) = %q, leaks the password", tt.url, err)
-		}
-	}
-}
-
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
